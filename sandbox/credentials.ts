@@ -1,0 +1,99 @@
+/**
+ * The one rule every sandbox service uses to decide whether a client secret works: the token
+ * endpoint, Azure DevOps' TestConnection and its isReady computation all ask here, so a secret
+ * added or removed through Graph changes all of them at once. Errors are Entra ID's own.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AppRecord, IdentityRecord, TenantState } from './model';
+
+export interface EntraErrorBody {
+  error: string;
+  error_description: string;
+  error_codes: number[];
+  timestamp: string;
+  trace_id: string;
+  correlation_id: string;
+  error_uri: string;
+}
+
+export type CredentialCheck =
+  | { ok: true; app?: AppRecord; identity?: IdentityRecord; principalKey: string; appId: string }
+  | { ok: false; status: number; aadsts: number; body: EntraErrorBody };
+
+/** Builds Entra ID's error JSON (the description carries the AADSTS code, trace and correlation ids). */
+export function entraError(
+  state: TenantState,
+  error: string,
+  code: number,
+  description: string,
+): EntraErrorBody {
+  const now = state.now();
+  const traceId = randomUUID();
+  const correlationId = randomUUID();
+  const timestamp = now.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return {
+    error,
+    error_description: `AADSTS${code}: ${description}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
+    error_codes: [code],
+    timestamp,
+    trace_id: traceId,
+    correlation_id: correlationId,
+    error_uri: `https://login.microsoftonline.com/error?code=${code}`,
+  };
+}
+
+/** Decides whether `secret` is a current password credential of the app `clientId` in this tenant. */
+export function checkClientSecret(state: TenantState, clientId: string, secret: string | undefined): CredentialCheck {
+  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
+    ok: false,
+    status,
+    aadsts: code,
+    body: entraError(state, error, code, description),
+  });
+
+  // The product's own identity (and other scenario service principals) authenticate with their secret.
+  const identity = state.identityByAppId(clientId);
+  if (identity) {
+    if (!secret) return fail(401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+    if (identity.clientSecret && secret === identity.clientSecret)
+      return { ok: true, identity, principalKey: identity.key, appId: clientId };
+    return fail(
+      401,
+      'invalid_client',
+      7000215,
+      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+    );
+  }
+
+  const app = state.appByAppId(clientId);
+  if (!app)
+    return fail(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
+  if (app.disabled)
+    return fail(400, 'unauthorized_client', 7000112, `Application '${app.appId}'(${app.displayName}) is disabled.`);
+  if (!secret)
+    return fail(401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+
+  const now = state.now().getTime();
+  const match = app.passwordCredentials.find((p) => p.secretText === secret);
+  const replicated = match && now - match.addedAt >= state.passwordReplicationDelaySeconds * 1000;
+  if (!match || !replicated || Date.parse(match.startDateTime) > now)
+    return fail(
+      401,
+      'invalid_client',
+      7000215,
+      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.appId}'.`,
+    );
+  if (Date.parse(match.endDateTime) <= now)
+    return fail(
+      401,
+      'invalid_client',
+      7000222,
+      `The provided client secret keys for app '${app.appId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+    );
+  return { ok: true, app, principalKey: `app:${app.appId}`, appId: app.appId };
+}

@@ -1,0 +1,257 @@
+/**
+ * The simulated tenant's state: one object shared by every sandbox service (Entra ID, Graph,
+ * Azure DevOps, Key Vault), so that a secret added through Graph is what Entra ID checks and what
+ * Azure DevOps' TestConnection tries. Tests read and change it directly through `Sandbox.state`.
+ *
+ * Nothing here imports from `src/`: the sandbox stands for the real services, not for our code.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** A password credential as Entra ID keeps it. `secretText` is kept only so the token endpoint can check it. */
+export interface PasswordCredentialRecord {
+  keyId: string;
+  displayName: string | null;
+  hint: string;
+  secretText: string;
+  startDateTime: string;
+  endDateTime: string;
+  customKeyIdentifier: null;
+  /** Sandbox clock (ms) when the password was added; replication lag counts from here. */
+  addedAt: number;
+}
+
+export interface FederatedIdentityCredentialRecord {
+  id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description: string | null;
+}
+
+/** App management policy restrictions that apply to one app (tenant default merged with the app's own). */
+export interface AppManagementRestrictions {
+  /** ISO 8601 duration, e.g. `P90D`: addPassword with a later end date is refused. */
+  passwordLifetimeMax?: string;
+  /** addPassword is refused outright. */
+  passwordAdditionBlocked?: boolean;
+}
+
+export type SignInAudience =
+  | 'AzureADMyOrg'
+  | 'AzureADMultipleOrgs'
+  | 'AzureADandPersonalMicrosoftAccount'
+  | 'PersonalMicrosoftAccount';
+
+export interface AppRecord {
+  /** Object id (`id` in Graph). */
+  id: string;
+  appId: string;
+  displayName: string;
+  signInAudience: SignInAudience;
+  /** Disabled for sign-in: token requests get AADSTS7000112. */
+  disabled: boolean;
+  /** Deleted apps stay in the map (tests inspect them) but every service treats them as absent. */
+  deleted: boolean;
+  passwordCredentials: PasswordCredentialRecord[];
+  federatedIdentityCredentials: FederatedIdentityCredentialRecord[];
+  /** Principal keys (identity keys) that own the app. */
+  owners: string[];
+  policy?: AppManagementRestrictions;
+  /** Whether the app's service principal holds a role on the connections' subscriptions (ARM read works). */
+  hasSubscriptionRole: boolean;
+}
+
+export type GraphPermission = 'Application.ReadWrite.OwnedBy' | 'Application.ReadWrite.All' | 'Application.Read.All';
+
+/** A caller: the remediator's own identity, or another user/service principal. */
+export interface IdentityRecord {
+  key: string;
+  displayName: string;
+  kind: 'servicePrincipal' | 'user';
+  /** For service principals: the client id they authenticate with. */
+  appId?: string;
+  /** For service principals: a client secret the token endpoint accepts. */
+  clientSecret?: string;
+  graphPermissions: GraphPermission[];
+  /** Personal access tokens (plain values) that act as this identity in Azure DevOps. */
+  pats: string[];
+  /** Object id of the principal (tokens carry it as `oid`). */
+  objectId: string;
+}
+
+export interface ProjectRecord {
+  id: string;
+  name: string;
+}
+
+export interface OrgMember {
+  identity: string;
+  /** Service connection Administrator at organization level: may update and delete connections. */
+  endpointAdministrator: boolean;
+}
+
+export interface OperationStatus {
+  state: 'Ready' | 'Failed' | 'InProgress';
+  statusMessage: string;
+}
+
+/**
+ * A service endpoint as Azure DevOps stores it. `authorization.parameters` holds confidential values
+ * (serviceprincipalkey) that are never returned.
+ */
+export interface EndpointRecord {
+  id: string;
+  name: string;
+  type: string;
+  url: string;
+  description: string;
+  owner: string;
+  data: Record<string, string>;
+  authorization: { scheme: string; parameters: Record<string, string | null> };
+  isReady: boolean;
+  isShared: boolean;
+  operationStatus: OperationStatus;
+  serviceEndpointProjectReferences: {
+    projectReference: { id: string; name: string };
+    name: string;
+    description: string;
+  }[];
+  createdBy: { id: string; displayName: string };
+}
+
+export interface OrganizationRecord {
+  name: string;
+  projects: ProjectRecord[];
+  members: OrgMember[];
+  endpoints: Map<string, EndpointRecord>;
+}
+
+export interface VaultSecretVersion {
+  version: string;
+  value: string;
+  contentType?: string;
+  tags: Record<string, string>;
+  enabled: boolean;
+  nbf?: number;
+  exp?: number;
+  created: number;
+  updated: number;
+}
+
+export interface VaultSecret {
+  /** The name as first written (Key Vault names are case-insensitive; the map key is lower-case). */
+  name: string;
+  versions: VaultSecretVersion[];
+  /** Set while soft-deleted. */
+  deleted?: { deletedDate: number; scheduledPurgeDate: number };
+}
+
+export interface VaultState {
+  /** Lower-cased secret name → secret. */
+  secrets: Map<string, VaultSecret>;
+  recoverableDays: number;
+  /** Identity keys allowed to read and write secrets (Key Vault Secrets Officer). */
+  writers: string[];
+}
+
+/** One request as a service saw it, for tests and the bench. Never holds a secret value. */
+export interface RequestLogEntry {
+  service: ServiceName;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  /** Identity key of the caller, when the request carried a valid credential. */
+  caller?: string;
+  /** True for requests that change state (any method but GET/HEAD/OPTIONS, except read-only POSTs). */
+  write: boolean;
+  /** Set when fault injection answered instead of the service. */
+  fault?: string;
+  at: number;
+  durationMs: number;
+}
+
+export type ServiceName = 'entra' | 'graph' | 'devops' | 'keyvault';
+
+/** The whole simulated tenant. */
+export class TenantState {
+  readonly tenantId: string;
+  readonly tenantDomain: string;
+  readonly apps = new Map<string, AppRecord>();
+  readonly identities = new Map<string, IdentityRecord>();
+  readonly organizations = new Map<string, OrganizationRecord>();
+  readonly vault: VaultState = { secrets: new Map(), recoverableDays: 90, writers: [] };
+  tenantPolicy: AppManagementRestrictions = {};
+  readonly requestLog: RequestLogEntry[] = [];
+  /** Seconds a newly added password takes before Entra ID accepts it (Graph replication lag). */
+  passwordReplicationDelaySeconds = 0;
+  /** Offset added to the wall clock, so tests can move time forward (expiry, retention). */
+  clockOffsetMs = 0;
+
+  constructor(tenantId: string = randomUUID(), tenantDomain = 'contoso.onmicrosoft.com') {
+    this.tenantId = tenantId;
+    this.tenantDomain = tenantDomain;
+  }
+
+  now(): Date {
+    return new Date(Date.now() + this.clockOffsetMs);
+  }
+
+  advanceClock(ms: number): void {
+    this.clockOffsetMs += ms;
+  }
+
+  /** Live (not deleted) app by client id. */
+  appByAppId(appId: string): AppRecord | undefined {
+    for (const app of this.apps.values()) if (app.appId === appId && !app.deleted) return app;
+    return undefined;
+  }
+
+  /** Live (not deleted) app by object id. */
+  appById(id: string): AppRecord | undefined {
+    const app = this.apps.get(id);
+    return app && !app.deleted ? app : undefined;
+  }
+
+  identityByAppId(appId: string): IdentityRecord | undefined {
+    for (const identity of this.identities.values()) if (identity.appId === appId) return identity;
+    return undefined;
+  }
+
+  identityByPat(pat: string): IdentityRecord | undefined {
+    for (const identity of this.identities.values()) if (identity.pats.includes(pat)) return identity;
+    return undefined;
+  }
+
+  organization(name: string): OrganizationRecord | undefined {
+    return this.organizations.get(name.toLowerCase());
+  }
+
+  /** The app management restrictions in force for one app: its own policy over the tenant default. */
+  restrictionsFor(app: AppRecord): AppManagementRestrictions {
+    return { ...this.tenantPolicy, ...(app.policy ?? {}) };
+  }
+
+  /** Requests that changed state, optionally for one service. */
+  writes(service?: ServiceName): RequestLogEntry[] {
+    return this.requestLog.filter((e) => e.write && (!service || e.service === service));
+  }
+
+  /** Every secret value the tenant knows: for tests that search logs and output for leaks. */
+  allSecretValues(): string[] {
+    const values = new Set<string>();
+    for (const app of this.apps.values()) for (const p of app.passwordCredentials) values.add(p.secretText);
+    for (const identity of this.identities.values()) {
+      if (identity.clientSecret) values.add(identity.clientSecret);
+      for (const pat of identity.pats) values.add(pat);
+    }
+    for (const org of this.organizations.values())
+      for (const ep of org.endpoints.values()) {
+        const key = ep.authorization.parameters['serviceprincipalkey'];
+        if (key) values.add(key);
+      }
+    for (const secret of this.vault.secrets.values()) for (const v of secret.versions) values.add(v.value);
+    return [...values].filter((v) => v.length >= 8);
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Declarative scenarios: organizations, projects, apps and their credentials (dates relative to
+ * now), connections with scheme, creationMode and state, and which identity owns which app and is
+ * endpoint administrator where. `loadScenario` turns one into a TenantState.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  AppManagementRestrictions,
+  AppRecord,
+  EndpointRecord,
+  GraphPermission,
+  OperationStatus,
+  SignInAudience,
+} from './model';
+import { TenantState } from './model';
+
+export interface ScenarioPassword {
+  /** Local name, referenced by connections' `secret`. */
+  key: string;
+  displayName?: string;
+  /** Days from now (negative: in the past). Default: 300 days ago. */
+  startInDays?: number;
+  /** Days from now the password expires (negative: already expired). */
+  endInDays: number;
+  /** The secret value; generated when absent. */
+  secret?: string;
+}
+
+export interface ScenarioApp {
+  key: string;
+  displayName: string;
+  appId?: string;
+  objectId?: string;
+  signInAudience?: SignInAudience;
+  disabled?: boolean;
+  deleted?: boolean;
+  /** Identity keys that own the app. */
+  owners?: string[];
+  passwords?: ScenarioPassword[];
+  policy?: AppManagementRestrictions;
+  /** Default true: the app's service principal can read the connections' subscriptions. */
+  hasSubscriptionRole?: boolean;
+}
+
+export interface ScenarioIdentity {
+  key: string;
+  displayName: string;
+  kind: 'servicePrincipal' | 'user';
+  appId?: string;
+  clientSecret?: string;
+  graphPermissions?: GraphPermission[];
+  pats?: string[];
+  /** Key Vault Secrets Officer on the sandbox vault. */
+  vaultWriter?: boolean;
+}
+
+export interface ScenarioConnection {
+  key: string;
+  id?: string;
+  name: string;
+  /** Project names; the first is the owning project. More than one: a shared connection. */
+  projects: string[];
+  scheme: 'ServicePrincipal' | 'WorkloadIdentityFederation' | 'ManagedServiceIdentity';
+  creationMode: 'Automatic' | 'Manual';
+  /** App key the connection authenticates as. */
+  app?: string;
+  /** Password key (of `app`) whose value the connection stores. */
+  secret?: string;
+  /** `authorization.parameters.accesstoken` set to null (the UI bug that breaks connections). */
+  accessTokenNull?: boolean;
+  /**
+   * The state the service reports. `computed` (default): Ready when the stored credential gets a
+   * token, otherwise Failed with the Entra ID error. An explicit state keeps the given message.
+   */
+  state?: 'computed' | 'Ready' | 'Failed';
+  statusMessage?: string;
+  subscriptionId?: string;
+  subscriptionName?: string;
+  description?: string;
+  /** Identity key of the creator. */
+  createdBy?: string;
+}
+
+export interface ScenarioOrganization {
+  name: string;
+  projects: { name: string; id?: string }[];
+  members: { identity: string; endpointAdministrator: boolean }[];
+  connections: ScenarioConnection[];
+}
+
+export interface Scenario {
+  name: string;
+  description?: string;
+  tenantId?: string;
+  tenantDomain?: string;
+  tenantPolicy?: AppManagementRestrictions;
+  /** The identity the product runs as; its credentials go into the env file. */
+  productIdentity: string;
+  identities: ScenarioIdentity[];
+  apps: ScenarioApp[];
+  organizations: ScenarioOrganization[];
+  /** Seconds before a new password works at the token endpoint (Graph replication lag). */
+  passwordReplicationDelaySeconds?: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** A deterministic GUID from a name, so scenario ids are stable between runs. */
+export function stableGuid(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('|')).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A secret value shaped like Entra ID's (40 characters, with the `~` that real ones carry). */
+export function generateSecretText(): string {
+  const raw = randomUUID().replace(/-/g, '') + randomUUID().replace(/-/g, '');
+  return `${raw.slice(0, 3)}8Q~${raw.slice(3, 40)}`;
+}
+
+/** Loads a named scenario from `sandbox/scenarios/<name>.json`. */
+export function readScenario(name: string): Scenario {
+  if (!/^[a-z0-9-]+$/i.test(name)) throw new Error(`Invalid scenario name '${name}'.`);
+  const path = join(__dirname, 'scenarios', `${name}.json`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Scenario;
+  } catch (err) {
+    throw new Error(`Cannot read scenario '${name}' (${path}): ${(err as Error).message}`);
+  }
+}
+
+/** Builds the tenant state a scenario describes. */
+export function loadScenario(scenario: Scenario): TenantState {
+  const tenantId = scenario.tenantId ?? stableGuid('tenant', scenario.name);
+  const state = new TenantState(tenantId, scenario.tenantDomain ?? 'contoso.onmicrosoft.com');
+  state.tenantPolicy = scenario.tenantPolicy ?? {};
+  state.passwordReplicationDelaySeconds = scenario.passwordReplicationDelaySeconds ?? 0;
+  const now = Date.now();
+  const computed = new Set<string>();
+
+  for (const identity of scenario.identities) {
+    state.identities.set(identity.key, {
+      key: identity.key,
+      displayName: identity.displayName,
+      kind: identity.kind,
+      appId: identity.appId ?? (identity.kind === 'servicePrincipal' ? stableGuid('identity', identity.key) : undefined),
+      clientSecret: identity.clientSecret ?? (identity.kind === 'servicePrincipal' ? generateSecretText() : undefined),
+      graphPermissions: identity.graphPermissions ?? [],
+      pats: identity.pats ?? [],
+      objectId: stableGuid('identity-object', identity.key),
+    });
+    if (identity.vaultWriter) state.vault.writers.push(identity.key);
+  }
+  if (!state.identities.has(scenario.productIdentity))
+    throw new Error(`Scenario '${scenario.name}': productIdentity '${scenario.productIdentity}' is not an identity.`);
+
+  const appsByKey = new Map<string, AppRecord>();
+  const secretsByKey = new Map<string, string>();
+  for (const app of scenario.apps) {
+    const record: AppRecord = {
+      id: app.objectId ?? stableGuid('app-object', app.key),
+      appId: app.appId ?? stableGuid('app', app.key),
+      displayName: app.displayName,
+      signInAudience: app.signInAudience ?? 'AzureADMyOrg',
+      disabled: app.disabled ?? false,
+      deleted: app.deleted ?? false,
+      owners: app.owners ?? [],
+      policy: app.policy,
+      hasSubscriptionRole: app.hasSubscriptionRole ?? true,
+      federatedIdentityCredentials: [],
+      passwordCredentials: (app.passwords ?? []).map((p) => {
+        const secretText = p.secret ?? generateSecretText();
+        secretsByKey.set(`${app.key}/${p.key}`, secretText);
+        return {
+          keyId: stableGuid('password', app.key, p.key),
+          displayName: p.displayName ?? null,
+          hint: secretText.slice(0, 3),
+          secretText,
+          startDateTime: new Date(now + (p.startInDays ?? -300) * DAY_MS).toISOString(),
+          endDateTime: new Date(now + p.endInDays * DAY_MS).toISOString(),
+          customKeyIdentifier: null,
+          addedAt: now - 300 * DAY_MS,
+        };
+      }),
+    };
+    appsByKey.set(app.key, record);
+    state.apps.set(record.id, record);
+  }
+
+  for (const org of scenario.organizations) {
+    const projects = org.projects.map((p) => ({ id: p.id ?? stableGuid('project', org.name, p.name), name: p.name }));
+    const endpoints = new Map<string, EndpointRecord>();
+    for (const c of org.connections) {
+      const app = c.app ? appsByKey.get(c.app) : undefined;
+      if (c.app && !app) throw new Error(`Connection '${c.key}': unknown app '${c.app}'.`);
+      const refs = c.projects.map((name) => {
+        const project = projects.find((p) => p.name === name);
+        if (!project) throw new Error(`Connection '${c.key}': unknown project '${name}'.`);
+        return { projectReference: { id: project.id, name: project.name }, name: c.name, description: c.description ?? '' };
+      });
+      const subscriptionId = c.subscriptionId ?? stableGuid('subscription', org.name, c.key);
+      const data: Record<string, string> = {
+        environment: 'AzureCloud',
+        scopeLevel: 'Subscription',
+        subscriptionId,
+        subscriptionName: c.subscriptionName ?? `Subscription ${c.key}`,
+        creationMode: c.creationMode,
+      };
+      if (c.creationMode === 'Automatic' && app) {
+        // Azure DevOps records the objects it created for an automatic connection.
+        data['azureSpnRoleAssignmentId'] = stableGuid('role-assignment', c.key);
+        data['spnObjectId'] = stableGuid('spn-object', app.key);
+        data['appObjectId'] = app.id;
+        data['azureSpnPermissions'] = JSON.stringify([
+          { roleAssignmentId: data['azureSpnRoleAssignmentId'], resourceProvider: 'Microsoft.RoleAssignment', provisioned: true },
+        ]);
+      }
+      const parameters: Record<string, string | null> = { tenantid: state.tenantId };
+      if (c.scheme === 'ServicePrincipal') {
+        parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
+        parameters['authenticationType'] = 'spnKey';
+        const secret = c.secret && c.app ? secretsByKey.get(`${c.app}/${c.secret}`) : undefined;
+        if (c.secret && !secret) throw new Error(`Connection '${c.key}': unknown secret '${c.secret}'.`);
+        parameters['serviceprincipalkey'] = secret ?? null;
+      } else if (c.scheme === 'WorkloadIdentityFederation') {
+        parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
+        parameters['workloadIdentityFederationIssuer'] = `https://login.microsoftonline.com/${state.tenantId}/v2.0`;
+        parameters['workloadIdentityFederationSubject'] = `sc://${org.name}/${c.projects[0] ?? ''}/${c.name}`;
+      }
+      if (c.accessTokenNull) parameters['accesstoken'] = null;
+      const operationStatus: OperationStatus = {
+        state: c.state === 'Failed' ? 'Failed' : 'Ready',
+        statusMessage: c.statusMessage ?? '',
+      };
+      const creator = state.identities.get(c.createdBy ?? scenario.productIdentity);
+      endpoints.set(c.id ?? stableGuid('endpoint', org.name, c.key), {
+        id: c.id ?? stableGuid('endpoint', org.name, c.key),
+        name: c.name,
+        type: 'azurerm',
+        url: 'https://management.azure.com/',
+        description: c.description ?? '',
+        owner: 'library',
+        data,
+        authorization: { scheme: c.scheme, parameters },
+        isReady: operationStatus.state === 'Ready',
+        isShared: refs.length > 1,
+        operationStatus,
+        serviceEndpointProjectReferences: refs,
+        createdBy: { id: creator?.objectId ?? stableGuid('creator'), displayName: creator?.displayName ?? 'someone' },
+      });
+      // `computed` states are settled by the Azure DevOps service once it is up (it owns that rule).
+      if ((c.state ?? 'computed') === 'computed') computed.add(`${org.name.toLowerCase()}/${c.id ?? stableGuid('endpoint', org.name, c.key)}`);
+    }
+    state.organizations.set(org.name.toLowerCase(), { name: org.name, projects, members: org.members, endpoints });
+  }
+  computedStates.set(state, computed);
+  return state;
+}
+
+// Endpoints whose state the Azure DevOps service computes from their credential when it starts.
+const computedStates = new WeakMap<TenantState, Set<string>>();
+
+/** Endpoints (`org/endpointId`) whose isReady must be computed from their credential. */
+export function takeComputedEndpoints(state: TenantState): Set<string> {
+  const set = computedStates.get(state) ?? new Set<string>();
+  computedStates.delete(state);
+  return set;
+}

@@ -1,0 +1,82 @@
+/**
+ * Access tokens of the simulated Entra ID: JWT-shaped, HMAC-signed with a per-sandbox key, bound to
+ * the calling app and one audience, so Graph, Azure DevOps and Key Vault can check who calls and for what.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { GraphPermission, TenantState } from './model';
+
+export const AUDIENCES = {
+  graph: 'https://graph.microsoft.com',
+  devops: '499b84ac-1321-427f-aa17-267ca6975798',
+  keyvault: 'https://vault.azure.net',
+  arm: 'https://management.azure.com/',
+} as const;
+
+export interface TokenClaims {
+  aud: string;
+  iss: string;
+  tid: string;
+  appid: string;
+  oid: string;
+  idtyp: 'app';
+  roles: GraphPermission[];
+  iat: number;
+  nbf: number;
+  exp: number;
+  /** Identity key in the sandbox (an identity's key, or `app:<appId>` for a connection's app). */
+  sbx: string;
+}
+
+export type BearerCheck =
+  | { ok: true; claims: TokenClaims }
+  | { ok: false; reason: 'missing' | 'malformed' | 'signature' | 'expired' | 'audience' | 'tenant'; message: string };
+
+const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
+
+export class TokenIssuer {
+  private readonly key = randomBytes(32);
+
+  constructor(private readonly state: TenantState) {}
+
+  issue(claims: Omit<TokenClaims, 'iat' | 'nbf' | 'exp' | 'iss' | 'tid'>, lifetimeSeconds = 3599): string {
+    const now = Math.floor(this.state.now().getTime() / 1000);
+    const full: TokenClaims = {
+      ...claims,
+      iss: `https://sts.windows.net/${this.state.tenantId}/`,
+      tid: this.state.tenantId,
+      iat: now,
+      nbf: now - 300,
+      exp: now + lifetimeSeconds,
+    };
+    const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+    const payload = b64url(JSON.stringify(full));
+    const signature = createHmac('sha256', this.key).update(`${header}.${payload}`).digest('base64url');
+    return `${header}.${payload}.${signature}`;
+  }
+
+  /** Checks an `Authorization: Bearer …` header for one audience. */
+  verifyBearer(authorization: string | undefined, audience: string): BearerCheck {
+    if (!authorization || !/^Bearer\s+/i.test(authorization))
+      return { ok: false, reason: 'missing', message: 'Bearer token missing.' };
+    const token = authorization.replace(/^Bearer\s+/i, '').trim();
+    const parts = token.split('.');
+    if (parts.length !== 3) return { ok: false, reason: 'malformed', message: 'Malformed token.' };
+    const [header, payload, signature] = parts as [string, string, string];
+    const expected = createHmac('sha256', this.key).update(`${header}.${payload}`).digest();
+    const given = Buffer.from(signature, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return { ok: false, reason: 'signature', message: 'Invalid token signature.' };
+    let claims: TokenClaims;
+    try {
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenClaims;
+    } catch {
+      return { ok: false, reason: 'malformed', message: 'Malformed token.' };
+    }
+    const now = Math.floor(this.state.now().getTime() / 1000);
+    if (claims.exp <= now) return { ok: false, reason: 'expired', message: 'Lifetime validation failed, the token is expired.' };
+    if (claims.tid !== this.state.tenantId) return { ok: false, reason: 'tenant', message: 'Token issued for another tenant.' };
+    if (claims.aud !== audience && claims.aud !== `${audience}/`)
+      return { ok: false, reason: 'audience', message: `Invalid audience '${claims.aud}'.` };
+    return { ok: true, claims };
+  }
+}

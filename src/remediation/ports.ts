@@ -1,0 +1,160 @@
+/**
+ * The interfaces the remediation core owns. Adapters in `src/clients/` implement them with the
+ * official SDKs; tests implement them with plain objects. No SDK type appears here.
+ */
+
+/** An Azure DevOps project. */
+export interface ProjectRef {
+  id: string;
+  name: string;
+}
+
+export interface ServiceEndpointProjectReference {
+  projectReference: { id: string; name?: string };
+  name: string;
+  description?: string;
+}
+
+/**
+ * A service connection body as Azure DevOps returns it. Kept whole (extra fields included) because
+ * the update is a full PUT of what was read, changed only where it must be.
+ */
+export interface ServiceConnection {
+  id: string;
+  name: string;
+  type: string;
+  url?: string;
+  description?: string;
+  owner?: string;
+  data: Record<string, string>;
+  authorization: { scheme: string; parameters: Record<string, string | null | undefined> };
+  isReady: boolean;
+  isShared?: boolean;
+  operationStatus?: { state?: string; statusMessage?: string } | null;
+  serviceEndpointProjectReferences: ServiceEndpointProjectReference[];
+  [extra: string]: unknown;
+}
+
+/** Result of the endpointproxy `TestConnection` data source (the UI's Verify button). */
+export interface TestConnectionResult {
+  ok: boolean;
+  /** `ok`, `unauthorized`, `forbidden`, … as Azure DevOps reports it. */
+  statusCode: string;
+  errorMessage: string;
+}
+
+/** Azure DevOps service endpoints API for one organization URL at a time. */
+export interface AzureDevOpsClient {
+  listProjects(organizationUrl: string): Promise<ProjectRef[]>;
+  /** `type=azurerm&includeFailed=true&includeDetails=true` for one project. */
+  listAzureRmConnections(organizationUrl: string, project: string): Promise<ServiceConnection[]>;
+  /** GET one connection through a project it is shared with; undefined when it does not exist. */
+  getConnection(organizationUrl: string, project: string, connectionId: string): Promise<ServiceConnection | undefined>;
+  /** Organization-level PUT of the full body. */
+  updateConnection(organizationUrl: string, connection: ServiceConnection, operation?: string): Promise<ServiceConnection>;
+  deleteConnection(organizationUrl: string, connectionId: string, projectIds: string[], deep: boolean): Promise<void>;
+  testConnection(organizationUrl: string, project: string, connection: ServiceConnection): Promise<TestConnectionResult>;
+}
+
+/** A password credential of an app, as Graph lists it (never with its value). */
+export interface PasswordCredentialInfo {
+  keyId: string;
+  displayName: string | null;
+  hint: string | null;
+  startDateTime: string | null;
+  endDateTime: string | null;
+}
+
+export interface ApplicationInfo {
+  /** Object id. */
+  id: string;
+  appId: string;
+  displayName: string;
+  passwordCredentials: PasswordCredentialInfo[];
+}
+
+/** A password just created: the only time its value is seen. */
+export interface NewPasswordCredential extends PasswordCredentialInfo {
+  secretText: string;
+  endDateTime: string;
+}
+
+/** Restrictions an app management policy puts on new passwords, as far as the caller can read them. */
+export interface PasswordPolicy {
+  /** Longest lifetime allowed, in days, when a policy caps it. */
+  maxLifetimeDays?: number;
+  /** New passwords are refused. */
+  additionBlocked: boolean;
+}
+
+export interface GraphApplicationsClient {
+  /** Undefined when no application has that client id (deleted or never existed). */
+  getApplicationByAppId(appId: string): Promise<ApplicationInfo | undefined>;
+  addPassword(
+    applicationObjectId: string,
+    credential: { displayName: string; endDateTime: string },
+  ): Promise<NewPasswordCredential>;
+  removePassword(applicationObjectId: string, keyId: string): Promise<void>;
+  /** The password restrictions in force for the app; `{ additionBlocked: false }` when none can be read. */
+  getPasswordPolicy(applicationObjectId: string): Promise<PasswordPolicy>;
+}
+
+/** Rotation phases, persisted as Key Vault tags (DESIGN: created → applied → verified → completed). */
+export type RotationPhase = 'created' | 'applied' | 'verified' | 'completed';
+
+/** What the state store keeps for one connection (tags on its Key Vault secret). */
+export interface RotationRecord {
+  connectionId: string;
+  organization: string;
+  phase: RotationPhase;
+  appId: string;
+  keyId: string;
+  rotationId: string;
+  /** Credentials the connection used before this rotation (to remove after retention). */
+  previousKeyIds: string[];
+  originalCreationMode: string;
+  /** ISO time of the credential's end. */
+  expiresAt: string;
+  /** ISO times of phase changes. */
+  createdAt: string;
+  appliedAt?: string;
+  verifiedAt?: string;
+  completedAt?: string;
+  /** Key Vault version of this record. */
+  version?: string;
+}
+
+/** Key Vault: the secret value and the rotation state of each connection. */
+export interface SecretStateStore {
+  /** The latest record for a connection, with no value; undefined when there is none. */
+  getRecord(connectionId: string): Promise<RotationRecord | undefined>;
+  /** The secret value of the latest version. Requires secrets/get. */
+  getSecretValue(connectionId: string): Promise<string | undefined>;
+  /** Writes a new version: the value first, with its record as tags and `expires`. */
+  putSecret(record: RotationRecord, value: string): Promise<RotationRecord>;
+  /** Changes the record (tags) of the latest version; the value stays. */
+  updateRecord(record: RotationRecord): Promise<RotationRecord>;
+}
+
+export interface Lease {
+  release(): Promise<void>;
+}
+
+/** One rotation per connection at a time. */
+export interface LockProvider {
+  /** Undefined when another holder has the lock. */
+  tryAcquire(key: string, seconds: number): Promise<Lease | undefined>;
+}
+
+export type TokenProbeResult = { ok: true } | { ok: false; aadsts?: string; message: string };
+
+/** Tries a client secret against Entra ID (does the new secret get a token yet?). */
+export interface TokenProbe {
+  tryClientSecret(tenantId: string, appId: string, secret: string): Promise<TokenProbeResult>;
+}
+
+/** Clock and sleep, injected so tests can control time. */
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
