@@ -30,7 +30,10 @@ export function entraError(
   const now = state.now();
   const traceId = randomUUID();
   const correlationId = randomUUID();
-  const timestamp = now.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const timestamp = now
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   return {
     error,
     error_description: `AADSTS${code}: ${description}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
@@ -43,7 +46,11 @@ export function entraError(
 }
 
 /** Decides whether `secret` is a current password credential of the app `clientId` in this tenant. */
-export function checkClientSecret(state: TenantState, clientId: string, secret: string | undefined): CredentialCheck {
+export function checkClientSecret(
+  state: TenantState,
+  clientId: string,
+  secret: string | undefined,
+): CredentialCheck {
   const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
     ok: false,
     status,
@@ -54,7 +61,13 @@ export function checkClientSecret(state: TenantState, clientId: string, secret: 
   // The product's own identity (and other scenario service principals) authenticate with their secret.
   const identity = state.identityByAppId(clientId);
   if (identity) {
-    if (!secret) return fail(401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+    if (!secret)
+      return fail(
+        401,
+        'invalid_client',
+        7000216,
+        "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+      );
     if (identity.clientSecret && secret === identity.clientSecret)
       return { ok: true, identity, principalKey: identity.key, appId: clientId };
     return fail(
@@ -74,9 +87,19 @@ export function checkClientSecret(state: TenantState, clientId: string, secret: 
       `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
     );
   if (app.disabled)
-    return fail(400, 'unauthorized_client', 7000112, `Application '${app.appId}'(${app.displayName}) is disabled.`);
+    return fail(
+      400,
+      'unauthorized_client',
+      7000112,
+      `Application '${app.appId}'(${app.displayName}) is disabled.`,
+    );
   if (!secret)
-    return fail(401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+    return fail(
+      401,
+      'invalid_client',
+      7000216,
+      "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+    );
 
   const now = state.now().getTime();
   const match = app.passwordCredentials.find((p) => p.secretText === secret);

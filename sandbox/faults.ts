@@ -52,7 +52,10 @@ export class FaultInjector {
   private readonly counts = new Map<FaultRule, number>();
   private readonly windows = new Map<string, number[]>();
   private random: () => number;
-  readonly stats: FaultStats = { injected: 0, byKind: { throttle: 0, 'server-error': 0, drop: 0, timeout: 0 } };
+  readonly stats: FaultStats = {
+    injected: 0,
+    byKind: { throttle: 0, 'server-error': 0, drop: 0, timeout: 0 },
+  };
 
   constructor(
     readonly seed: string = 'sandbox',
@@ -117,7 +120,8 @@ export class FaultInjector {
         const used = this.counts.get(rule) ?? 0;
         if ((rule.maxCount === undefined || used < rule.maxCount) && this.random() < rule.rate) {
           this.counts.set(rule, used + 1);
-          const status = rule.kind === 'throttle' ? 429 : rule.kind === 'server-error' ? (rule.status ?? 503) : 0;
+          const status =
+            rule.kind === 'throttle' ? 429 : rule.kind === 'server-error' ? (rule.status ?? 503) : 0;
           decision.fault = {
             kind: rule.kind,
             status,

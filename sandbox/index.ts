@@ -80,7 +80,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     hosts.push(devops);
     const keyVault = await startService(keyVaultService(ctx), state, faults, tls);
     hosts.push(keyVault);
-    Object.assign(ctx.urls, { authority: entra.url, graph: graph.url, devops: devops.url, keyVault: `${keyVault.url}/` });
+    Object.assign(ctx.urls, {
+      authority: entra.url,
+      graph: graph.url,
+      devops: devops.url,
+      keyVault: `${keyVault.url}/`,
+    });
   } catch (err) {
     await Promise.all(hosts.map((h) => h.close()));
     throw err;

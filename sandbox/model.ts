@@ -38,10 +38,7 @@ export interface AppManagementRestrictions {
 }
 
 export type SignInAudience =
-  | 'AzureADMyOrg'
-  | 'AzureADMultipleOrgs'
-  | 'AzureADandPersonalMicrosoftAccount'
-  | 'PersonalMicrosoftAccount';
+  'AzureADMyOrg' | 'AzureADMultipleOrgs' | 'AzureADandPersonalMicrosoftAccount' | 'PersonalMicrosoftAccount';
 
 export interface AppRecord {
   /** Object id (`id` in Graph). */
@@ -62,7 +59,8 @@ export interface AppRecord {
   hasSubscriptionRole: boolean;
 }
 
-export type GraphPermission = 'Application.ReadWrite.OwnedBy' | 'Application.ReadWrite.All' | 'Application.Read.All';
+export type GraphPermission =
+  'Application.ReadWrite.OwnedBy' | 'Application.ReadWrite.All' | 'Application.Read.All';
 
 /** A caller: the remediator's own identity, or another user/service principal. */
 export interface IdentityRecord {

@@ -144,8 +144,11 @@ export function loadScenario(scenario: Scenario): TenantState {
       key: identity.key,
       displayName: identity.displayName,
       kind: identity.kind,
-      appId: identity.appId ?? (identity.kind === 'servicePrincipal' ? stableGuid('identity', identity.key) : undefined),
-      clientSecret: identity.clientSecret ?? (identity.kind === 'servicePrincipal' ? generateSecretText() : undefined),
+      appId:
+        identity.appId ??
+        (identity.kind === 'servicePrincipal' ? stableGuid('identity', identity.key) : undefined),
+      clientSecret:
+        identity.clientSecret ?? (identity.kind === 'servicePrincipal' ? generateSecretText() : undefined),
       graphPermissions: identity.graphPermissions ?? [],
       pats: identity.pats ?? [],
       objectId: stableGuid('identity-object', identity.key),
@@ -153,7 +156,9 @@ export function loadScenario(scenario: Scenario): TenantState {
     if (identity.vaultWriter) state.vault.writers.push(identity.key);
   }
   if (!state.identities.has(scenario.productIdentity))
-    throw new Error(`Scenario '${scenario.name}': productIdentity '${scenario.productIdentity}' is not an identity.`);
+    throw new Error(
+      `Scenario '${scenario.name}': productIdentity '${scenario.productIdentity}' is not an identity.`,
+    );
 
   const appsByKey = new Map<string, AppRecord>();
   const secretsByKey = new Map<string, string>();
@@ -189,7 +194,10 @@ export function loadScenario(scenario: Scenario): TenantState {
   }
 
   for (const org of scenario.organizations) {
-    const projects = org.projects.map((p) => ({ id: p.id ?? stableGuid('project', org.name, p.name), name: p.name }));
+    const projects = org.projects.map((p) => ({
+      id: p.id ?? stableGuid('project', org.name, p.name),
+      name: p.name,
+    }));
     const endpoints = new Map<string, EndpointRecord>();
     for (const c of org.connections) {
       const app = c.app ? appsByKey.get(c.app) : undefined;
@@ -197,7 +205,11 @@ export function loadScenario(scenario: Scenario): TenantState {
       const refs = c.projects.map((name) => {
         const project = projects.find((p) => p.name === name);
         if (!project) throw new Error(`Connection '${c.key}': unknown project '${name}'.`);
-        return { projectReference: { id: project.id, name: project.name }, name: c.name, description: c.description ?? '' };
+        return {
+          projectReference: { id: project.id, name: project.name },
+          name: c.name,
+          description: c.description ?? '',
+        };
       });
       const subscriptionId = c.subscriptionId ?? stableGuid('subscription', org.name, c.key);
       const data: Record<string, string> = {
@@ -210,10 +222,14 @@ export function loadScenario(scenario: Scenario): TenantState {
       if (c.creationMode === 'Automatic' && app) {
         // Azure DevOps records the objects it created for an automatic connection.
         data['azureSpnRoleAssignmentId'] = stableGuid('role-assignment', c.key);
-        data['spnObjectId'] = stableGuid('spn-object', app.key);
+        data['spnObjectId'] = stableGuid('spn-object', app.appId);
         data['appObjectId'] = app.id;
         data['azureSpnPermissions'] = JSON.stringify([
-          { roleAssignmentId: data['azureSpnRoleAssignmentId'], resourceProvider: 'Microsoft.RoleAssignment', provisioned: true },
+          {
+            roleAssignmentId: data['azureSpnRoleAssignmentId'],
+            resourceProvider: 'Microsoft.RoleAssignment',
+            provisioned: true,
+          },
         ]);
       }
       const parameters: Record<string, string | null> = { tenantid: state.tenantId };
@@ -225,7 +241,8 @@ export function loadScenario(scenario: Scenario): TenantState {
         parameters['serviceprincipalkey'] = secret ?? null;
       } else if (c.scheme === 'WorkloadIdentityFederation') {
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
-        parameters['workloadIdentityFederationIssuer'] = `https://login.microsoftonline.com/${state.tenantId}/v2.0`;
+        parameters['workloadIdentityFederationIssuer'] =
+          `https://login.microsoftonline.com/${state.tenantId}/v2.0`;
         parameters['workloadIdentityFederationSubject'] = `sc://${org.name}/${c.projects[0] ?? ''}/${c.name}`;
       }
       if (c.accessTokenNull) parameters['accesstoken'] = null;
@@ -247,12 +264,21 @@ export function loadScenario(scenario: Scenario): TenantState {
         isShared: refs.length > 1,
         operationStatus,
         serviceEndpointProjectReferences: refs,
-        createdBy: { id: creator?.objectId ?? stableGuid('creator'), displayName: creator?.displayName ?? 'someone' },
+        createdBy: {
+          id: creator?.objectId ?? stableGuid('creator'),
+          displayName: creator?.displayName ?? 'someone',
+        },
       });
       // `computed` states are settled by the Azure DevOps service once it is up (it owns that rule).
-      if ((c.state ?? 'computed') === 'computed') computed.add(`${org.name.toLowerCase()}/${c.id ?? stableGuid('endpoint', org.name, c.key)}`);
+      if ((c.state ?? 'computed') === 'computed')
+        computed.add(`${org.name.toLowerCase()}/${c.id ?? stableGuid('endpoint', org.name, c.key)}`);
     }
-    state.organizations.set(org.name.toLowerCase(), { name: org.name, projects, members: org.members, endpoints });
+    state.organizations.set(org.name.toLowerCase(), {
+      name: org.name,
+      projects,
+      members: org.members,
+      endpoints,
+    });
   }
   computedStates.set(state, computed);
   return state;

@@ -112,13 +112,21 @@ export async function startService(
           return;
         case 'throttle':
           res.setHeader('Retry-After', String(fault.retryAfterSeconds));
-          res.status(429).json(def.formatError(429, 'TooManyRequests', `Too many requests: ${fault.reason}.`));
+          res
+            .status(429)
+            .json(def.formatError(429, 'TooManyRequests', `Too many requests: ${fault.reason}.`));
           return;
         case 'server-error':
           if (fault.status === 503) res.setHeader('Retry-After', String(fault.retryAfterSeconds));
           res
             .status(fault.status)
-            .json(def.formatError(fault.status, 'ServiceUnavailable', `The service is unavailable (${fault.reason}).`));
+            .json(
+              def.formatError(
+                fault.status,
+                'ServiceUnavailable',
+                `The service is unavailable (${fault.reason}).`,
+              ),
+            );
           return;
       }
     })();

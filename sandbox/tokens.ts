@@ -29,7 +29,11 @@ export interface TokenClaims {
 
 export type BearerCheck =
   | { ok: true; claims: TokenClaims }
-  | { ok: false; reason: 'missing' | 'malformed' | 'signature' | 'expired' | 'audience' | 'tenant'; message: string };
+  | {
+      ok: false;
+      reason: 'missing' | 'malformed' | 'signature' | 'expired' | 'audience' | 'tenant';
+      message: string;
+    };
 
 const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
@@ -73,8 +77,10 @@ export class TokenIssuer {
       return { ok: false, reason: 'malformed', message: 'Malformed token.' };
     }
     const now = Math.floor(this.state.now().getTime() / 1000);
-    if (claims.exp <= now) return { ok: false, reason: 'expired', message: 'Lifetime validation failed, the token is expired.' };
-    if (claims.tid !== this.state.tenantId) return { ok: false, reason: 'tenant', message: 'Token issued for another tenant.' };
+    if (claims.exp <= now)
+      return { ok: false, reason: 'expired', message: 'Lifetime validation failed, the token is expired.' };
+    if (claims.tid !== this.state.tenantId)
+      return { ok: false, reason: 'tenant', message: 'Token issued for another tenant.' };
     if (claims.aud !== audience && claims.aud !== `${audience}/`)
       return { ok: false, reason: 'audience', message: `Invalid audience '${claims.aud}'.` };
     return { ok: true, claims };

@@ -49,11 +49,28 @@ export interface AzureDevOpsClient {
   /** `type=azurerm&includeFailed=true&includeDetails=true` for one project. */
   listAzureRmConnections(organizationUrl: string, project: string): Promise<ServiceConnection[]>;
   /** GET one connection through a project it is shared with; undefined when it does not exist. */
-  getConnection(organizationUrl: string, project: string, connectionId: string): Promise<ServiceConnection | undefined>;
+  getConnection(
+    organizationUrl: string,
+    project: string,
+    connectionId: string,
+  ): Promise<ServiceConnection | undefined>;
   /** Organization-level PUT of the full body. */
-  updateConnection(organizationUrl: string, connection: ServiceConnection, operation?: string): Promise<ServiceConnection>;
-  deleteConnection(organizationUrl: string, connectionId: string, projectIds: string[], deep: boolean): Promise<void>;
-  testConnection(organizationUrl: string, project: string, connection: ServiceConnection): Promise<TestConnectionResult>;
+  updateConnection(
+    organizationUrl: string,
+    connection: ServiceConnection,
+    operation?: string,
+  ): Promise<ServiceConnection>;
+  deleteConnection(
+    organizationUrl: string,
+    connectionId: string,
+    projectIds: string[],
+    deep: boolean,
+  ): Promise<void>;
+  testConnection(
+    organizationUrl: string,
+    project: string,
+    connection: ServiceConnection,
+  ): Promise<TestConnectionResult>;
 }
 
 /** A password credential of an app, as Graph lists it (never with its value). */
