@@ -60,7 +60,11 @@ export interface AppRecord {
 }
 
 export type GraphPermission =
-  'Application.ReadWrite.OwnedBy' | 'Application.ReadWrite.All' | 'Application.Read.All';
+  | 'Application.ReadWrite.OwnedBy'
+  | 'Application.ReadWrite.All'
+  | 'Application.Read.All'
+  /** Reads app management policies (tenant default and per-app). */
+  | 'Policy.Read.All';
 
 /** A caller: the remediator's own identity, or another user/service principal. */
 export interface IdentityRecord {
@@ -172,6 +176,24 @@ export interface RequestLogEntry {
 
 export type ServiceName = 'entra' | 'graph' | 'devops' | 'keyvault';
 
+/**
+ * One request with its answer, bodies included, handed to `TenantState.onExchange` (contract tests
+ * validate these against the official specs). Holds secret values: never log or print it.
+ */
+export interface HttpExchange {
+  service: ServiceName;
+  method: string;
+  /** Path and query as the client sent them (`req.originalUrl`). */
+  url: string;
+  requestHeaders: Record<string, string | string[] | undefined>;
+  /** The parsed request body, when the service parsed one. */
+  requestBody?: unknown;
+  status: number;
+  responseHeaders: Record<string, string | string[] | number | undefined>;
+  /** The response body as sent, as text ('' when none). */
+  responseBody: string;
+}
+
 /** The whole simulated tenant. */
 export class TenantState {
   readonly tenantId: string;
@@ -186,6 +208,8 @@ export class TenantState {
   passwordReplicationDelaySeconds = 0;
   /** Offset added to the wall clock, so tests can move time forward (expiry, retention). */
   clockOffsetMs = 0;
+  /** Optional hook: called once per answered request with both bodies (contract tests). Unset by default. */
+  onExchange?: (exchange: HttpExchange) => void;
 
   constructor(tenantId: string = randomUUID(), tenantDomain = 'contoso.onmicrosoft.com') {
     this.tenantId = tenantId;

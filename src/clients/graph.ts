@@ -1,0 +1,264 @@
+/**
+ * Microsoft Graph adapter for the core's `GraphApplicationsClient`, over
+ * `@microsoft/microsoft-graph-client`. The client's default middleware chain does the retrying
+ * (RetryHandler: 429/503/504, honouring Retry-After); this file adds no retry loop of its own.
+ *
+ * Permissions (application): `Application.ReadWrite.OwnedBy` (apps the identity owns) or
+ * `Application.ReadWrite.All`; `Policy.Read.All` to read app management policies (optional: without
+ * it the policy reads as "no restriction known" and addPassword itself reports a policy refusal).
+ */
+import type { TokenCredential } from '@azure/core-auth';
+import { Client, GraphError } from '@microsoft/microsoft-graph-client';
+import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
+import { AuthenticationError, ServiceError, isTransientStatus } from '../errors';
+import type {
+  ApplicationInfo,
+  GraphApplicationsClient,
+  NewPasswordCredential,
+  PasswordCredentialInfo,
+  PasswordPolicy,
+} from '../remediation/ports';
+
+export interface GraphClientOptions {
+  credential: TokenCredential;
+  /** Graph root without version, e.g. `https://graph.microsoft.com` (GRAPH_ENDPOINT). */
+  endpoint: string;
+  /**
+   * Token scope of the cloud's Graph resource, e.g. `https://graph.microsoft.com/.default`. Passed in,
+   * never derived from `endpoint`: a proxy or sandbox endpoint still needs the cloud's audience.
+   */
+  scope: string;
+}
+
+const APP_SELECT = 'id,appId,displayName,passwordCredentials';
+const DAY_MS = 24 * 3600 * 1000;
+
+interface GraphPassword {
+  keyId?: string;
+  displayName?: string | null;
+  hint?: string | null;
+  startDateTime?: string | null;
+  endDateTime?: string | null;
+  secretText?: string | null;
+}
+
+interface GraphApplication {
+  id: string;
+  appId: string;
+  displayName?: string | null;
+  passwordCredentials?: GraphPassword[];
+}
+
+interface PasswordRestriction {
+  restrictionType?: string;
+  state?: string | null;
+  maxLifetime?: string | null;
+}
+
+interface AppManagementPolicyJson {
+  isEnabled?: boolean;
+  restrictions?: { passwordCredentials?: PasswordRestriction[] };
+}
+
+interface TenantAppManagementPolicyJson {
+  isEnabled?: boolean;
+  applicationRestrictions?: { passwordCredentials?: PasswordRestriction[] };
+}
+
+function toPasswordInfo(p: GraphPassword): PasswordCredentialInfo {
+  return {
+    keyId: p.keyId ?? '',
+    displayName: p.displayName ?? null,
+    hint: p.hint ?? null,
+    startDateTime: p.startDateTime ?? null,
+    endDateTime: p.endDateTime ?? null,
+  };
+}
+
+function toApplicationInfo(app: GraphApplication): ApplicationInfo {
+  return {
+    id: app.id,
+    appId: app.appId,
+    displayName: app.displayName ?? '',
+    passwordCredentials: (app.passwordCredentials ?? []).map(toPasswordInfo),
+  };
+}
+
+/** ISO 8601 duration in whole days (rounded down, so a derived end date never exceeds the cap). */
+export function isoDurationToDays(duration: string): number | undefined {
+  const m =
+    /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(
+      duration,
+    );
+  if (!m || duration === 'P' || /T$/i.test(duration)) return undefined;
+  const n = (i: number): number => Number(m[i] ?? 0);
+  const ms =
+    (n(1) * 365 + n(2) * 30 + n(3) * 7 + n(4)) * DAY_MS + n(5) * 3600_000 + n(6) * 60_000 + n(7) * 1000;
+  return Math.floor(ms / DAY_MS);
+}
+
+/** Folds enabled password restrictions into the core's view; undefined when none applies. */
+function foldRestrictions(restrictions: PasswordRestriction[]): Partial<PasswordPolicy> {
+  const out: Partial<PasswordPolicy> = {};
+  for (const r of restrictions) {
+    if (r.state === 'disabled') continue;
+    if (r.restrictionType === 'passwordAddition') out.additionBlocked = true;
+    if (r.restrictionType === 'passwordLifetime' && r.maxLifetime) {
+      const days = isoDurationToDays(r.maxLifetime);
+      if (days !== undefined) out.maxLifetimeDays = Math.min(out.maxLifetimeDays ?? days, days);
+    }
+  }
+  return out;
+}
+
+/** Graph's message can echo request input; keep it to one line and never longer than needed. */
+function shortMessage(message: string): string {
+  const first = message.split(/\r?\n/)[0] ?? '';
+  return first.length > 500 ? `${first.slice(0, 500)}…` : first;
+}
+
+/** Maps what the Graph client throws to the service error taxonomy. */
+export function toGraphServiceError(err: unknown, operation: string): ServiceError {
+  if (err instanceof ServiceError) return err;
+  if (err instanceof GraphError) {
+    const status = err.statusCode > 0 ? err.statusCode : undefined;
+    const code = err.code ?? undefined;
+    // Status -1: no HTTP answer; the token credential or the network failed before Graph replied.
+    if (status === undefined && code && /Authentication|Credential/i.test(code)) {
+      const aadsts = /AADSTS(\d+)/.exec(err.message)?.[1];
+      return new AuthenticationError(
+        'graph',
+        `${operation}: cannot get a Graph token: ${shortMessage(err.message)}`,
+        {
+          code: aadsts ? `AADSTS${aadsts}` : code,
+          cause: err,
+        },
+      );
+    }
+    const text = shortMessage(err.message || code || 'no error body');
+    const message = `${operation} failed: Graph ${status ?? 'no response'}${code ? ` ${code}` : ''}: ${text}`;
+    if (status === 401) return new AuthenticationError('graph', message, { status, code, cause: err });
+    return new ServiceError('graph', message, {
+      status,
+      code,
+      transient: isTransientStatus(status),
+      cause: err,
+    });
+  }
+  const message = err instanceof Error ? shortMessage(err.message) : String(err);
+  return new ServiceError('graph', `${operation} failed: ${message}`, { cause: err });
+}
+
+/**
+ * Reads and changes application passwords through Microsoft Graph v1.0.
+ */
+export class GraphApplicationsAdapter implements GraphApplicationsClient {
+  private readonly client: Client;
+
+  constructor(options: GraphClientOptions) {
+    const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
+      scopes: [options.scope],
+    });
+    const endpoint = options.endpoint.replace(/\/+$/, '');
+    this.client = Client.initWithMiddleware({
+      authProvider,
+      // The client joins baseUrl + defaultVersion + path, so the endpoint carries no version.
+      baseUrl: endpoint,
+      defaultVersion: 'v1.0',
+      // The auth middleware only attaches tokens to known Graph hosts or these (hostname, no port).
+      customHosts: new Set([new URL(endpoint).hostname]),
+    });
+  }
+
+  /** The raw Graph client, for callers that need an API this adapter does not wrap. */
+  get graph(): Client {
+    return this.client;
+  }
+
+  /** Requires Application.Read.All (or either ReadWrite permission). */
+  async getApplicationByAppId(appId: string): Promise<ApplicationInfo | undefined> {
+    try {
+      const app = (await this.client
+        .api(`/applications(appId='${encodeURIComponent(appId)}')`)
+        .select(APP_SELECT)
+        .get()) as GraphApplication;
+      return toApplicationInfo(app);
+    } catch (err) {
+      if (err instanceof GraphError && err.statusCode === 404) return undefined;
+      throw toGraphServiceError(err, 'Reading application');
+    }
+  }
+
+  /**
+   * Adds a password and returns it with its value, the only time Graph shows it. Requires
+   * Application.ReadWrite.OwnedBy (owned apps) or Application.ReadWrite.All.
+   */
+  async addPassword(
+    applicationObjectId: string,
+    credential: { displayName: string; endDateTime: string },
+  ): Promise<NewPasswordCredential> {
+    let created: GraphPassword;
+    try {
+      created = (await this.client
+        .api(`/applications/${encodeURIComponent(applicationObjectId)}/addPassword`)
+        .post({
+          passwordCredential: { displayName: credential.displayName, endDateTime: credential.endDateTime },
+        })) as GraphPassword;
+    } catch (err) {
+      throw toGraphServiceError(err, 'Adding a password');
+    }
+    if (!created.secretText || !created.keyId)
+      throw new ServiceError('graph', 'Adding a password: Graph returned no secret value', { status: 200 });
+    return {
+      ...toPasswordInfo(created),
+      secretText: created.secretText,
+      endDateTime: created.endDateTime ?? credential.endDateTime,
+    };
+  }
+
+  /** Same permissions as addPassword. */
+  async removePassword(applicationObjectId: string, keyId: string): Promise<void> {
+    try {
+      await this.client
+        .api(`/applications/${encodeURIComponent(applicationObjectId)}/removePassword`)
+        .post({ keyId });
+    } catch (err) {
+      throw toGraphServiceError(err, 'Removing a password');
+    }
+  }
+
+  /**
+   * The app's own policies first, then the tenant default for restriction types they leave open.
+   * Restrictions are applied whatever their `restrictForAppsCreatedAfterDateTime`: assuming a cap
+   * that may not apply only shortens a lifetime, while missing one makes addPassword fail.
+   * Requires Policy.Read.All; never fails (a policy refusal still surfaces from addPassword).
+   */
+  async getPasswordPolicy(applicationObjectId: string): Promise<PasswordPolicy> {
+    try {
+      const own = (await this.client
+        .api(`/applications/${encodeURIComponent(applicationObjectId)}/appManagementPolicies`)
+        .get()) as { value?: AppManagementPolicyJson[] };
+      const fromApp = foldRestrictions(
+        (own.value ?? [])
+          .filter((p) => p.isEnabled !== false)
+          .flatMap((p) => p.restrictions?.passwordCredentials ?? []),
+      );
+      const tenant = (await this.client
+        .api('/policies/defaultAppManagementPolicy')
+        .get()) as TenantAppManagementPolicyJson;
+      const fromTenant =
+        tenant.isEnabled === false
+          ? {}
+          : foldRestrictions(tenant.applicationRestrictions?.passwordCredentials ?? []);
+      const policy: PasswordPolicy = {
+        additionBlocked: fromApp.additionBlocked ?? fromTenant.additionBlocked ?? false,
+      };
+      const maxLifetimeDays = fromApp.maxLifetimeDays ?? fromTenant.maxLifetimeDays;
+      if (maxLifetimeDays !== undefined) policy.maxLifetimeDays = maxLifetimeDays;
+      return policy;
+    } catch {
+      // Forbidden, throttled past retries, or unreachable: unknown policy is reported as none.
+      return { additionBlocked: false };
+    }
+  }
+}
