@@ -93,6 +93,43 @@ export async function startService(
     next();
   });
 
+  // Optional exchange capture (bodies included) for contract tests; only when a hook is set.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const hook = state.onExchange;
+    if (!hook) return next();
+    const chunks: Buffer[] = [];
+    const keep = (chunk: unknown, encoding?: unknown): void => {
+      if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
+      if (Buffer.isBuffer(chunk)) chunks.push(chunk);
+      else if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+      else if (typeof chunk === 'string')
+        chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
+    };
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.write = ((...args: unknown[]) => {
+      keep(args[0], args[1]);
+      return write(...args);
+    }) as Response['write'];
+    res.end = ((...args: unknown[]) => {
+      keep(args[0], args[1]);
+      return end(...args);
+    }) as Response['end'];
+    res.on('finish', () => {
+      hook({
+        service: def.name,
+        method: req.method,
+        url: req.originalUrl,
+        requestHeaders: { ...req.headers },
+        requestBody: (req as { body?: unknown }).body,
+        status: res.statusCode,
+        responseHeaders: { ...res.getHeaders() },
+        responseBody: Buffer.concat(chunks).toString('utf8'),
+      });
+    });
+    next();
+  });
+
   // Fault injection in front of every route.
   app.use((req: Request, res: Response, next: NextFunction) => {
     const decision = faults.decide(def.name, req.method, req.path, callerKey(req), state.now().getTime());
