@@ -44,6 +44,8 @@ export interface SandboxOptions {
   faults?: FaultRule[];
   /** Folder of the development CA (default `.sandbox/ca`). */
   caDir?: string;
+  /** Fixed ports: Entra ID on portBase, Graph +1, Azure DevOps +2, Key Vault +3 (default: free ports). */
+  portBase?: number;
 }
 
 export interface Sandbox {
@@ -70,15 +72,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const tls = await issueServerCertificate(ca);
   const ctx: SandboxContext = { state, tokens, urls: { authority: '', graph: '', devops: '', keyVault: '' } };
 
+  const port = (offset: number): number => (options.portBase ? options.portBase + offset : 0);
   const hosts: ServiceHost[] = [];
   try {
-    const entra = await startService(entraService(ctx), state, faults, tls);
+    const entra = await startService(entraService(ctx), state, faults, tls, port(0));
     hosts.push(entra);
-    const graph = await startService(graphService(ctx), state, faults, tls);
+    const graph = await startService(graphService(ctx), state, faults, tls, port(1));
     hosts.push(graph);
-    const devops = await startService(devopsService(ctx), state, faults, tls);
+    const devops = await startService(devopsService(ctx), state, faults, tls, port(2));
     hosts.push(devops);
-    const keyVault = await startService(keyVaultService(ctx), state, faults, tls);
+    const keyVault = await startService(keyVaultService(ctx), state, faults, tls, port(3));
     hosts.push(keyVault);
     Object.assign(ctx.urls, {
       authority: entra.url,

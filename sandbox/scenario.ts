@@ -15,6 +15,7 @@ import type {
   SignInAudience,
 } from './model';
 import { TenantState } from './model';
+import { validateScenario } from './scenarioSchema';
 
 export interface ScenarioPassword {
   /** Local name, referenced by connections' `secret`. */
@@ -58,6 +59,8 @@ export interface ScenarioIdentity {
 
 export interface ScenarioConnection {
   key: string;
+  /** The situation this connection stands for (documentation and tests; the sandbox ignores it). */
+  case?: string;
   id?: string;
   name: string;
   /** Project names; the first is the owning project. More than one: a shared connection. */
@@ -119,15 +122,18 @@ export function generateSecretText(): string {
   return `${raw.slice(0, 3)}8Q~${raw.slice(3, 40)}`;
 }
 
-/** Loads a named scenario from `sandbox/scenarios/<name>.json`. */
+/** Loads a named scenario from `sandbox/scenarios/<name>.json` and validates it. */
 export function readScenario(name: string): Scenario {
   if (!/^[a-z0-9-]+$/i.test(name)) throw new Error(`Invalid scenario name '${name}'.`);
   const path = join(__dirname, 'scenarios', `${name}.json`);
+  let parsed: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Scenario;
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new Error(`Cannot read scenario '${name}' (${path}): ${(err as Error).message}`);
   }
+  // Shape (scenario.schema.json) and references between parts; every problem listed at once.
+  return validateScenario(parsed, `'${name}' (${path})`);
 }
 
 /** Builds the tenant state a scenario describes. */
