@@ -1,0 +1,544 @@
+/**
+ * Assessment (pure): what state one discovered connection is in, which credential of its app it
+ * uses, when that credential ends, and why it is broken. No I/O: the caller reads the connection,
+ * the app (Graph), the rotation record (Key Vault) and optionally the password policy and a
+ * TestConnection result, then decides here. `plan` turns the result into an action.
+ */
+import { diagnoseConnection, diagnoseError, diagnosisOf, hasBrokenAccessToken } from './diagnosis';
+import type {
+  ApplicationInfo,
+  PasswordCredentialInfo,
+  PasswordPolicy,
+  ProjectRef,
+  RotationPhase,
+  RotationRecord,
+  ServiceConnection,
+  TestConnectionResult,
+} from './ports';
+import type { CredentialSource, Diagnosis, DiagnosisKind, Finding } from './report';
+import { isMarkedFor, parseMarker } from './transform';
+
+const DAY_MS = 24 * 3600 * 1000;
+const HOUR_MS = 3600 * 1000;
+
+/** The app could not be read (permission, throttling, outage): distinct from "does not exist". */
+export interface AppLookupError {
+  error: { message: string; status?: number; code?: string; service?: string };
+}
+
+/** What the Graph lookup by client id gave: the app, `undefined` (no such app), or an error. */
+export type AppLookup = ApplicationInfo | undefined | AppLookupError;
+
+/** Whether the Graph lookup failed (as opposed to finding the app or finding that it does not exist). */
+export function isAppLookupError(app: AppLookup): app is AppLookupError {
+  return app !== undefined && 'error' in app;
+}
+
+export interface AssessSettings {
+  /** A credential ending within this many days is `expiring`. */
+  rotateDaysBeforeExpiry: number;
+  /** Superseded credentials are removed this long after verification. */
+  oldSecretRetentionHours: number;
+  /** The tenant this service manages apps in (`AZURE_TENANT_ID`); connections of other tenants are unsupported. */
+  tenantId?: string;
+}
+
+export interface AssessInput {
+  connection: ServiceConnection;
+  organizationUrl: string;
+  /** Organization name (config's `organizations[].name`); derived from the URL when absent. */
+  organization?: string;
+  /** Projects the connection is shared with. */
+  projects: ProjectRef[];
+  app: AppLookup;
+  /** The connection's Key Vault rotation record, if any. */
+  record: RotationRecord | undefined;
+  settings: AssessSettings;
+  now: Date;
+  /** A TestConnection (Verify) result, when the caller ran one. */
+  test?: TestConnectionResult;
+  /** The app's password policy, when the caller read it. */
+  passwordPolicy?: PasswordPolicy;
+}
+
+/** How the credential in use was identified. */
+export type CredentialBasis =
+  /** The Key Vault record's key id (this service rotated it). */
+  | 'record'
+  /** A credential marked for this connection by this service (record lost). */
+  | 'marker'
+  /** The only credential of the app the connection could use. */
+  | 'only-credential'
+  /** The latest-ending of several (a guess). */
+  | 'latest-ending';
+
+export type CredentialState = 'valid' | 'expiring' | 'expired';
+
+export interface CredentialInUse {
+  keyId: string;
+  displayName: string | null;
+  hint: string | null;
+  endDateTime: string | null;
+  source: Exclude<CredentialSource, 'unknown'>;
+  basis: CredentialBasis;
+  /** Why this credential, in words. */
+  reason: string;
+  state: CredentialState;
+  /** Whole days until it ends (negative when it has ended); undefined when it never ends. */
+  daysLeft?: number;
+}
+
+/** A rotation this service started and has not completed (resume it). */
+export interface PendingRotation {
+  phase: Exclude<RotationPhase, 'completed'>;
+  rotationId: string;
+  /** The new credential. */
+  keyId: string;
+  expiresAt: string;
+  /** For `verified`: when the superseded credentials may be removed. */
+  cleanupDueAt?: string;
+  /** For `verified`: the retention period has passed. */
+  cleanupDue: boolean;
+}
+
+export interface Assessment {
+  organization: string;
+  organizationUrl: string;
+  projects: ProjectRef[];
+  connectionId: string;
+  connectionName: string;
+  scheme: string;
+  authenticationType?: string;
+  creationMode?: string;
+  /** `serviceprincipalid`; null when the connection names no app. */
+  appId: string | null;
+  /** The app's object id, when Graph found it. */
+  applicationObjectId?: string;
+  /** `tenantid` of the connection. */
+  connectionTenantId?: string;
+  isReady: boolean;
+  operationState?: string;
+  finding: Finding;
+  credentialSource: CredentialSource;
+  credential?: CredentialInUse;
+  /** End of the credential in use (ISO), when known. */
+  secretExpiresAt?: string;
+  /** `accesstoken` present with a null or empty value. */
+  accessTokenBroken: boolean;
+  diagnosis?: Diagnosis;
+  /** The connection needs a secret it does not have working: expired, expiring, rejected, or none exists. */
+  needsNewSecret: boolean;
+  /** Entra ID or Azure DevOps says the stored secret is bad (invalid, expired, missing). */
+  secretRejected: boolean;
+  pending?: PendingRotation;
+  /**
+   * Key Vault holds a secret this service verified for this connection whose credential still
+   * exists on the app and is valid: a connection that lost it can get it back without a new one.
+   */
+  verifiedSecret?: { rotationId: string; keyId: string; expiresAt: string };
+  /** Credentials marked for this connection that no rotation record accounts for (crash between Graph and Key Vault). */
+  orphanKeyIds: string[];
+  /**
+   * Credentials the connection is known to use now (recorded, marked, or the only one of a working
+   * connection): a rotation supersedes them. Empty when only guessed.
+   */
+  previousKeyIds: string[];
+  /** The usable Key Vault record (same connection and app), if any. */
+  record?: RotationRecord;
+  passwordPolicy?: PasswordPolicy;
+  /** Facts worth showing an operator (ignored record, orphan, policy cap, …). */
+  notes: string[];
+}
+
+const SECRET_PROBLEMS: readonly DiagnosisKind[] = ['invalid-secret', 'expired-secret', 'missing-secret'];
+
+function param(connection: ServiceConnection, name: string): string | undefined {
+  for (const [key, value] of Object.entries(connection.authorization.parameters))
+    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value.trim() !== '')
+      return value.trim();
+  return undefined;
+}
+
+function dataField(connection: ServiceConnection, name: string): string | undefined {
+  for (const [key, value] of Object.entries(connection.data ?? {}))
+    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value !== '') return value;
+  return undefined;
+}
+
+/**
+ * The organization name from its URL, as config derives it: `https://dev.azure.com/contoso` →
+ * `contoso`, `https://contoso.visualstudio.com` → `contoso`, otherwise the last path segment.
+ * (Kept here, not imported from config, so the pure core loads no validation library.)
+ */
+export function organizationName(organizationUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(organizationUrl);
+  } catch {
+    return organizationUrl;
+  }
+  const host = url.hostname.toLowerCase();
+  const segments = url.pathname.split('/').filter((s) => s !== '');
+  const raw = host.endsWith('.visualstudio.com')
+    ? host.slice(0, -'.visualstudio.com'.length)
+    : host === 'dev.azure.com'
+      ? segments[0]
+      : segments[segments.length - 1];
+  if (raw === undefined || raw === '') return organizationUrl;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function endMs(c: PasswordCredentialInfo): number {
+  if (c.endDateTime === null) return Number.POSITIVE_INFINITY;
+  const t = Date.parse(c.endDateTime);
+  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+}
+
+/** The latest-ending credential (no end counts as latest; ties: latest start). */
+function latestEnding(creds: readonly PasswordCredentialInfo[]): PasswordCredentialInfo | undefined {
+  return [...creds].sort(
+    (a, b) =>
+      endMs(b) - endMs(a) ||
+      Date.parse(b.startDateTime ?? '') - Date.parse(a.startDateTime ?? '') ||
+      a.keyId.localeCompare(b.keyId),
+  )[0];
+}
+
+/**
+ * Where a credential stands: `expired` when its end is at or before `now`; `expiring` when it ends
+ * within `rotateDays` days (the boundary itself included); `valid` otherwise, or when it never ends.
+ */
+export function credentialState(
+  endDateTime: string | null,
+  now: Date,
+  rotateDays: number,
+): { state: CredentialState; daysLeft?: number } {
+  if (endDateTime === null) return { state: 'valid' };
+  const end = Date.parse(endDateTime);
+  if (Number.isNaN(end)) return { state: 'expired' };
+  const left = end - now.getTime();
+  const daysLeft = Math.floor(left / DAY_MS);
+  if (left <= 0) return { state: 'expired', daysLeft };
+  if (left <= rotateDays * DAY_MS) return { state: 'expiring', daysLeft };
+  return { state: 'valid', daysLeft };
+}
+
+function inUse(
+  c: PasswordCredentialInfo,
+  source: 'recorded' | 'inferred',
+  basis: CredentialBasis,
+  reason: string,
+  now: Date,
+  rotateDays: number,
+): CredentialInUse {
+  return {
+    keyId: c.keyId,
+    displayName: c.displayName,
+    hint: c.hint,
+    endDateTime: c.endDateTime,
+    source,
+    basis,
+    reason,
+    ...credentialState(c.endDateTime, now, rotateDays),
+  };
+}
+
+const sameId = (a: string | undefined, b: string | undefined) =>
+  a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Assesses one connection. Decides, in this order:
+ * 1. not a secret connection (workload identity federation, managed identity, certificate,
+ *    publish profile, not `azurerm`) → `unsupported` for rotation, but `healthy` when ready;
+ * 2. the connection's tenant is not this service's tenant → `unsupported` (its app is out of reach);
+ * 3. the app cannot be read → `error`; does not exist (or the connection names none) → `app-missing`;
+ * 4. which credential the connection uses: exactly, from the Key Vault record when this service
+ *    rotated it (the previous one while a rotation is only `created`); otherwise inferred — a
+ *    credential marked for this connection, else the only one, else the latest-ending — ignoring
+ *    credentials marked for other connections and orphans, and flagged `inferred`;
+ * 5. `expired` (credential ended, or Entra says AADSTS7000222) → `not-ready` (not ready, a failed
+ *    Verify, a broken `accesstoken`, a rejected secret, or no credential at all) → `expiring`
+ *    (ends within `rotateDaysBeforeExpiry` days) → `healthy`;
+ * 6. a new secret is needed but the app's policy forbids new passwords → `blocked-by-policy`
+ *    (unless a rotation already created its credential, or a verified Key Vault secret can be
+ *    re-applied instead).
+ * Alongside: a rotation in phase created/applied/verified is reported as `pending` (resume or
+ * clean up), orphans of a crash between Graph and Key Vault are listed, and the credentials known to
+ * be in use are listed as `previousKeyIds` for the rotation to supersede.
+ */
+export function assess(input: AssessInput): Assessment {
+  const { connection, settings, now } = input;
+  const scheme = connection.authorization.scheme;
+  const authenticationType = param(connection, 'authenticationType');
+  const appId = param(connection, 'serviceprincipalid') ?? null;
+  const connectionTenantId = param(connection, 'tenantid');
+  const accessTokenBroken = hasBrokenAccessToken(connection);
+  const diagnosis = diagnoseConnection(connection, input.test);
+  const notes: string[] = [];
+
+  const base: Assessment = {
+    organization: input.organization ?? organizationName(input.organizationUrl),
+    organizationUrl: input.organizationUrl,
+    projects: input.projects,
+    connectionId: connection.id,
+    connectionName: connection.name,
+    scheme,
+    authenticationType,
+    creationMode: dataField(connection, 'creationMode'),
+    appId,
+    connectionTenantId,
+    isReady: connection.isReady,
+    operationState: connection.operationStatus?.state,
+    finding: 'healthy',
+    credentialSource: 'unknown',
+    accessTokenBroken,
+    diagnosis,
+    needsNewSecret: false,
+    secretRejected: false,
+    orphanKeyIds: [],
+    previousKeyIds: [],
+    passwordPolicy: input.passwordPolicy,
+    notes,
+  };
+  const done = (a: Partial<Assessment>): Assessment => dropUndefined({ ...base, ...a });
+
+  // 1. Only client-secret connections can be rotated.
+  const secretBased =
+    connection.type.toLowerCase() === 'azurerm' &&
+    scheme.toLowerCase() === 'serviceprincipal' &&
+    (authenticationType === undefined || authenticationType.toLowerCase() === 'spnkey');
+  if (!secretBased) {
+    const what =
+      connection.type.toLowerCase() !== 'azurerm'
+        ? `type '${connection.type}'`
+        : authenticationType?.toLowerCase() === 'spncertificate'
+          ? 'a certificate'
+          : `scheme '${scheme}'`;
+    notes.push(`Uses ${what}: no client secret to rotate.`);
+    return done({ finding: connection.isReady ? 'healthy' : 'unsupported' });
+  }
+
+  // 2. Apps of another tenant are out of this service's reach.
+  if (
+    settings.tenantId !== undefined &&
+    connectionTenantId !== undefined &&
+    GUID.test(settings.tenantId) &&
+    GUID.test(connectionTenantId) &&
+    !sameId(settings.tenantId, connectionTenantId)
+  ) {
+    notes.push(
+      `The connection's app lives in tenant ${connectionTenantId}; this service manages apps in tenant ${settings.tenantId} only.`,
+    );
+    return done({ finding: connection.isReady ? 'healthy' : 'unsupported' });
+  }
+
+  // 3. The app.
+  if (appId === null) {
+    notes.push('The connection names no service principal id (serviceprincipalid).');
+    return done({ finding: 'app-missing', diagnosis: diagnosis ?? diagnosisOf('app-not-found') });
+  }
+  if (isAppLookupError(input.app)) {
+    notes.push('The app could not be read through Microsoft Graph.');
+    return done({ finding: 'error', diagnosis: diagnoseError(input.app.error) });
+  }
+  const app = input.app;
+  if (app === undefined) {
+    const d = diagnosis?.kind === 'app-not-found' ? diagnosis : diagnosisOf('app-not-found');
+    return done({ finding: 'app-missing', diagnosis: d });
+  }
+  base.applicationObjectId = app.id;
+
+  // 4. The rotation record, if it is about this connection and app.
+  let record = input.record;
+  if (record && (!sameId(record.connectionId, connection.id) || !sameId(record.appId, app.appId))) {
+    notes.push(
+      `Ignored the Key Vault record of rotation ${record.rotationId}: it is for app ${record.appId}, the connection now uses app ${app.appId}.`,
+    );
+    record = undefined;
+  }
+  const creds = app.passwordCredentials;
+  const byKey = (keyId: string) => creds.find((c) => sameId(c.keyId, keyId));
+  const rotateDays = settings.rotateDaysBeforeExpiry;
+
+  let pending: PendingRotation | undefined;
+  if (record && record.phase !== 'completed') {
+    if (byKey(record.keyId)) {
+      const verifiedAt = record.verifiedAt ?? record.appliedAt ?? record.createdAt;
+      const dueMs = Date.parse(verifiedAt) + settings.oldSecretRetentionHours * HOUR_MS;
+      pending = {
+        phase: record.phase,
+        rotationId: record.rotationId,
+        keyId: record.keyId,
+        expiresAt: record.expiresAt,
+        cleanupDue: record.phase === 'verified' && !(now.getTime() < dueMs),
+        ...(record.phase === 'verified' && !Number.isNaN(dueMs)
+          ? { cleanupDueAt: new Date(dueMs).toISOString() }
+          : {}),
+      };
+    } else {
+      notes.push(
+        `Rotation ${record.rotationId} stopped in phase '${record.phase}', but its credential ${record.keyId} no longer exists on the app: it cannot be resumed.`,
+      );
+    }
+  }
+
+  // Orphans: credentials marked for this connection that the record does not account for. Without
+  // any record a marked credential never reached Key Vault (the value goes there first), so it
+  // cannot be in the connection — unless the connection works and nothing else could make it work.
+  const marked = creds.filter((c) => isMarkedFor(c.displayName, connection.id));
+  const foreign = creds.filter(
+    (c) => parseMarker(c.displayName) !== undefined && !isMarkedFor(c.displayName, connection.id),
+  );
+  const unmarked = creds.filter((c) => parseMarker(c.displayName) === undefined);
+  let orphans: PasswordCredentialInfo[];
+  if (input.record === undefined) {
+    const othersAlive = unmarked.some((c) => endMs(c) > now.getTime());
+    orphans = connection.isReady && !othersAlive ? [] : marked;
+  } else if (record) {
+    const known = new Set([record.keyId, ...record.previousKeyIds].map((k) => k.toLowerCase()));
+    orphans = marked.filter((c) => !known.has(c.keyId.toLowerCase()));
+  } else {
+    orphans = []; // a record of another app: this app's marked credentials are not ours to judge
+  }
+  if (orphans.length > 0)
+    notes.push(
+      `Credential(s) ${orphans.map((c) => c.keyId).join(', ')} carry this connection's marker but no rotation record accounts for them (an interrupted rotation).`,
+    );
+
+  // 5. The credential in use.
+  let credential: CredentialInUse | undefined;
+  if (record) {
+    if (record.phase === 'created') {
+      const previous = latestEnding(
+        record.previousKeyIds.map(byKey).filter((c): c is PasswordCredentialInfo => c !== undefined),
+      );
+      if (previous)
+        credential = inUse(
+          previous,
+          'recorded',
+          'record',
+          `recorded as in use before rotation ${record.rotationId}, which is not applied yet`,
+          now,
+          rotateDays,
+        );
+    } else {
+      const current = byKey(record.keyId);
+      if (current)
+        credential = inUse(
+          current,
+          'recorded',
+          'record',
+          `written by rotation ${record.rotationId}`,
+          now,
+          rotateDays,
+        );
+      else notes.push(`The recorded credential ${record.keyId} no longer exists on the app.`);
+    }
+  }
+  if (!credential) {
+    const orphanKeys = new Set(orphans.map((c) => c.keyId));
+    const pendingKey = pending?.phase === 'created' ? pending.keyId.toLowerCase() : undefined;
+    const candidates = creds.filter(
+      (c) => !foreign.includes(c) && !orphanKeys.has(c.keyId) && c.keyId.toLowerCase() !== pendingKey,
+    );
+    const ours = candidates.filter((c) => marked.includes(c));
+    const pick =
+      ours.length > 0
+        ? {
+            c: latestEnding(ours),
+            basis: 'marker' as const,
+            reason: 'created by this service for this connection',
+          }
+        : candidates.length === 1
+          ? { c: candidates[0], basis: 'only-credential' as const, reason: 'the only credential of the app' }
+          : {
+              c: latestEnding(candidates),
+              basis: 'latest-ending' as const,
+              reason: `the latest-ending of ${candidates.length} credentials`,
+            };
+    if (pick.c) credential = inUse(pick.c, 'inferred', pick.basis, pick.reason, now, rotateDays);
+  }
+
+  // What the connection is known to use (a rotation supersedes these).
+  const previousKeyIds =
+    credential &&
+    (credential.source === 'recorded' ||
+      credential.basis === 'marker' ||
+      (credential.basis === 'only-credential' && connection.isReady && !accessTokenBroken))
+      ? [credential.keyId]
+      : [];
+
+  // A verified Key Vault secret whose credential is alive and not due for rotation.
+  let verifiedSecret: Assessment['verifiedSecret'];
+  if (record && (record.phase === 'verified' || record.phase === 'completed')) {
+    const c = byKey(record.keyId);
+    if (c && credentialState(c.endDateTime, now, rotateDays).state === 'valid')
+      verifiedSecret = { rotationId: record.rotationId, keyId: record.keyId, expiresAt: record.expiresAt };
+  }
+
+  const secretRejected = diagnosis !== undefined && SECRET_PROBLEMS.includes(diagnosis.kind);
+  const noCredential = credential === undefined;
+  const testFailed = input.test !== undefined && !input.test.ok;
+  const expired = credential?.state === 'expired' || diagnosis?.kind === 'expired-secret';
+  const notReady = !connection.isReady || testFailed || accessTokenBroken || secretRejected || noCredential;
+
+  let finding: Finding = expired
+    ? 'expired'
+    : notReady
+      ? 'not-ready'
+      : credential?.state === 'expiring'
+        ? 'expiring'
+        : 'healthy';
+  let findingDiagnosis = diagnosis;
+  if (noCredential && !findingDiagnosis) {
+    findingDiagnosis = {
+      ...diagnosisOf('missing-secret'),
+      cause: 'The app has no client secret this connection could be using.',
+    };
+  }
+
+  const needsNewSecret =
+    expired ||
+    noCredential ||
+    credential?.state === 'expiring' ||
+    (secretRejected && verifiedSecret === undefined);
+  const creationPending = pending !== undefined && pending.phase !== 'verified';
+
+  // 6. Policy.
+  const policy = input.passwordPolicy;
+  if (needsNewSecret && !creationPending && policy?.additionBlocked) {
+    finding = 'blocked-by-policy';
+    findingDiagnosis = diagnosisOf('password-policy');
+  }
+  if (policy?.maxLifetimeDays !== undefined && policy.maxLifetimeDays <= rotateDays)
+    notes.push(
+      `The app's policy caps new secrets at ${policy.maxLifetimeDays} days, not more than ROTATE_DAYS_BEFORE_EXPIRY (${rotateDays}): every new secret will be due for rotation at once.`,
+    );
+  if (credential?.source === 'inferred')
+    notes.push(`Credential in use inferred: ${credential.keyId}, ${credential.reason}.`);
+
+  return done({
+    finding,
+    credentialSource: credential?.source ?? 'unknown',
+    credential,
+    secretExpiresAt: credential?.endDateTime ?? undefined,
+    diagnosis: findingDiagnosis,
+    needsNewSecret,
+    secretRejected,
+    pending,
+    verifiedSecret,
+    orphanKeyIds: orphans.map((c) => c.keyId),
+    previousKeyIds,
+    record,
+  });
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

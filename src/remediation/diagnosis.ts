@@ -1,0 +1,323 @@
+/**
+ * Diagnosis (pure): turns what the services say — a connection's `operationStatus.statusMessage`,
+ * a TestConnection `errorMessage`, an Entra ID token error, a Graph error — into a cause, whether
+ * this service fixes it by itself, and a concrete next step for an operator. One entry per
+ * troubleshooting case of `background/`.
+ *
+ * Entra ID errors are classified by their `AADSTS` number only, never by their wording (Microsoft
+ * rewords descriptions; the numbers are stable). Azure DevOps' own messages carry no code, so those
+ * are recognised by their text.
+ */
+import type { Diagnosis, DiagnosisKind } from './report';
+import type { ServiceConnection, TestConnectionResult, TokenProbeResult } from './ports';
+
+export type { Diagnosis, DiagnosisKind } from './report';
+
+type Entry = Omit<Diagnosis, 'kind' | 'code'>;
+
+const ROTATE_BY_HAND =
+  'By hand: Entra admin center > App registrations > the app > Certificates & secrets > New client secret, then GET the connection, set data.creationMode to Manual, drop spnObjectId/appObjectId/azureSpnRoleAssignmentId, put the value in authorization.parameters.serviceprincipalkey and PUT it to https://dev.azure.com/{org}/_apis/serviceendpoint/endpoints/{id}?api-version=7.1.';
+const ROTATE_BY_SERVICE =
+  "sc-remediator rotates it: a new client secret through Microsoft Graph (its identity needs Application.ReadWrite.OwnedBy and ownership of the app, or Application.ReadWrite.All), stored in Key Vault first, then written into the connection and verified; the old secret is removed after the retention period. Run 'sc-remediator fix <connection>' to do it now.";
+
+const ENTRIES: Record<DiagnosisKind, Entry> = {
+  'invalid-secret': {
+    cause:
+      "Entra ID rejects the connection's client secret: the stored value is not a current secret of the app (it was removed, mistyped, or is the secret ID instead of its value).",
+    fixableByService: true,
+    nextStep: `${ROTATE_BY_SERVICE} ${ROTATE_BY_HAND}`,
+  },
+  'expired-secret': {
+    cause: "The app's client secret that the connection uses has expired.",
+    fixableByService: true,
+    nextStep: `${ROTATE_BY_SERVICE} ${ROTATE_BY_HAND}`,
+  },
+  'missing-secret': {
+    cause: 'The connection holds no client secret, so Entra ID refuses the token request.',
+    fixableByService: true,
+    nextStep: `${ROTATE_BY_SERVICE} ${ROTATE_BY_HAND}`,
+  },
+  'app-not-found': {
+    cause:
+      "The connection's app registration (client id) does not exist in the connection's tenant: it was deleted, or the connection points at the wrong tenant.",
+    fixableByService: false,
+    nextStep:
+      'Check the tenant id in the connection. If the app was deleted less than 30 days ago, an Application Administrator restores it (Entra admin center > App registrations > Deleted applications > Restore). Otherwise create a new connection (workload identity federation recommended), move the pipelines to it, and delete this one (Project settings > Service connections > Delete; if the UI fails, DELETE https://dev.azure.com/{org}/_apis/serviceendpoint/endpoints/{id}?projectIds={projectId}&deep=false&api-version=7.1).',
+  },
+  'app-disabled': {
+    cause: "The app's service principal is disabled for sign-in in the tenant.",
+    fixableByService: false,
+    nextStep:
+      "A Cloud Application Administrator or Application Administrator opens Entra admin center > Enterprise applications > the app > Properties and sets 'Enabled for users to sign-in' to Yes (or confirms it was disabled on purpose and the connection should be deleted).",
+  },
+  'service-principal-missing': {
+    cause: 'The app registration exists but has no service principal (enterprise application) in the tenant.',
+    fixableByService: false,
+    nextStep:
+      "An Application Administrator creates it ('az ad sp create --id <appId>' or New-MgServicePrincipal -AppId <appId>) and gives it its role on the subscription (Access control (IAM), needs Owner or User Access Administrator).",
+  },
+  'tenant-not-found': {
+    cause: 'The tenant id in the connection does not name an existing Entra ID tenant.',
+    fixableByService: false,
+    nextStep:
+      'Correct the tenant id: Project settings > Service connections > the connection > Edit (for a manual connection), or recreate the connection in the right tenant.',
+  },
+  'access-token-invalid': {
+    cause:
+      "The connection carries an empty 'accesstoken' authorization parameter (left by a UI update), so Azure DevOps cannot get its own access token: 'Failed to get Azure DevOps Service access token, cache value is invalid'.",
+    fixableByService: true,
+    nextStep:
+      'sc-remediator re-saves the connection without the empty accesstoken (a PUT with creationMode Manual, keeping the stored secret; needs Administrator on the connection). By hand: GET the connection, remove authorization.parameters.accesstoken, and PUT it to https://dev.azure.com/{org}/_apis/serviceendpoint/endpoints/{id}?api-version=7.1.',
+  },
+  'missing-role-assignment': {
+    cause:
+      "The connection's service principal signs in but has no role on the subscription or scope it targets (ARM AuthorizationFailed).",
+    fixableByService: false,
+    nextStep:
+      'Someone with Owner or User Access Administrator on the scope opens Azure portal > the subscription (or resource group) > Access control (IAM) > Add role assignment and gives the service principal Reader (enough for Verify) or Contributor / a custom role for deployments. Wait a few minutes for propagation, then Verify the connection.',
+  },
+  'role-assignment-failed': {
+    cause:
+      'Creating the connection failed while Azure DevOps assigned the app the Contributor role: the user creating it had no write permission (Owner or User Access Administrator) on the subscription.',
+    fixableByService: false,
+    nextStep:
+      'Ask a subscription Owner to assign the role (Access control (IAM) > Add role assignment > Contributor for the app) or to create the connection; or have an administrator create a service principal and use Service principal (manual). Then delete the failed connection.',
+  },
+  'guest-permission': {
+    cause:
+      'Creating the connection failed: the user has only guest permissions in the Entra ID directory, so Azure DevOps could not create the app on their behalf.',
+    fixableByService: false,
+    nextStep:
+      "An Entra administrator sets Entra ID > Users > User settings > Manage external collaboration settings > 'Guest user permissions are limited' to No, or gives the user a directory role; or an administrator creates the app and the connection is created with Service principal (manual). Changes take 15-20 minutes.",
+  },
+  'not-authorized-to-add-applications': {
+    cause:
+      'Creating the connection failed: the user may not register applications in the directory, so Azure DevOps could not create the app.',
+    fixableByService: false,
+    nextStep:
+      "An Entra administrator sets Entra ID > Users > User settings > 'Users can register applications' to Yes or gives the user the Application Developer role; or an administrator creates the app and the connection uses Service principal (manual).",
+  },
+  'user-session-expired': {
+    cause:
+      "The Azure DevOps session of the user who created or edited the connection expired ('Failed to obtain an access token or a valid refresh token wasn't found'); not the connection's own secret.",
+    fixableByService: false,
+    nextStep:
+      'Sign out of Azure DevOps, sign in again in a private browser window, open the organization and project, and create or save the connection again.',
+  },
+  'subscription-not-listed': {
+    cause:
+      'The subscription is not offered when creating or editing the connection: more than 50 subscriptions, a stale cached user token, several tenants, or the app registration only allows its own tenant.',
+    fixableByService: false,
+    nextStep:
+      'Sign out and back in (clear the browser cache), re-authenticate each tenant in your Visual Studio profile (https://app.vsaex.visualstudio.com/), or enter the subscription by id with Service principal (manual).',
+  },
+  'pipeline-not-authorized': {
+    cause: 'The pipeline has not been granted permission to use the connection.',
+    fixableByService: false,
+    nextStep:
+      'Project settings > Service connections > the connection > Security > Pipeline permissions: add the pipeline (avoid Open access unless every pipeline should use it).',
+  },
+  'graph-permission-denied': {
+    cause:
+      "This service's identity may not read or change the app through Microsoft Graph (Authorization_RequestDenied).",
+    fixableByService: false,
+    nextStep:
+      "A Privileged Role Administrator grants the service's identity the Microsoft Graph application permission Application.ReadWrite.OwnedBy (and an app owner adds the identity as owner of the app), or Application.ReadWrite.All, with admin consent.",
+  },
+  'password-policy': {
+    cause:
+      'An app management policy forbids new client secrets for this app or caps their lifetime below what is needed.',
+    fixableByService: false,
+    nextStep:
+      'Ask an Entra administrator to exempt the app from the policy (Graph /policies/appManagementPolicies or the tenant default policy), or convert the connection to workload identity federation (Project settings > Service connections > the connection > Convert).',
+  },
+  throttled: {
+    cause: 'The service was throttled (HTTP 429/503) and gave up after its retries.',
+    fixableByService: true,
+    nextStep: 'Nothing: the next run retries. If it persists, lower MAX_CONCURRENCY or spread the schedule.',
+  },
+  'operation-in-progress': {
+    cause: 'Azure DevOps is still creating or updating the connection (operationStatus InProgress).',
+    fixableByService: false,
+    nextStep:
+      'Wait a few minutes; the next run looks again. If it stays InProgress for hours, open it in Project settings > Service connections and Verify.',
+  },
+  'entra-error': {
+    cause: 'Entra ID refused the token request with an error this service does not know.',
+    fixableByService: false,
+    nextStep:
+      'Look the code up at https://login.microsoftonline.com/error?code=<number> and fix it in the Entra admin center.',
+  },
+  unknown: {
+    cause: 'The connection is not ready and the service does not recognise why.',
+    fixableByService: false,
+    nextStep:
+      'Open the connection in Project settings > Service connections > Edit > Verify to see the current error, then follow "Troubleshoot Azure Resource Manager service connections" (learn.microsoft.com).',
+  },
+};
+
+/** Entra ID errors by AADSTS number. */
+const ENTRA_CODES: Record<string, DiagnosisKind> = {
+  '7000215': 'invalid-secret',
+  '7000222': 'expired-secret',
+  '7000216': 'missing-secret',
+  '700016': 'app-not-found',
+  '7000112': 'app-disabled',
+  '7000229': 'service-principal-missing',
+  '90002': 'tenant-not-found',
+};
+
+/** Azure DevOps / ARM messages without an AADSTS code, in the order they are tried. */
+const TEXT_PATTERNS: { pattern: RegExp; kind: DiagnosisKind; code?: string }[] = [
+  {
+    pattern: /failed to get azure devops service access token|cache value is invalid/i,
+    kind: 'access-token-invalid',
+  },
+  {
+    pattern: /\bAuthorizationFailed\b|does not have authorization to perform action/i,
+    kind: 'missing-role-assignment',
+    code: 'AuthorizationFailed',
+  },
+  { pattern: /failed to assign (the )?contributor role/i, kind: 'role-assignment-failed' },
+  { pattern: /only guest permission/i, kind: 'guest-permission' },
+  { pattern: /(isn'?t|not) authorized to add applications/i, kind: 'not-authorized-to-add-applications' },
+  {
+    pattern: /failed to obtain an access token|valid refresh token (wasn'?t|was not) found/i,
+    kind: 'user-session-expired',
+  },
+  {
+    pattern:
+      /subscription (isn'?t|is not) listed|(don'?t|do not) (appear to )?have an active azure subscription/i,
+    kind: 'subscription-not-listed',
+  },
+  { pattern: /resource not authorized/i, kind: 'pipeline-not-authorized' },
+  { pattern: /invalid client id or client secret/i, kind: 'invalid-secret' },
+];
+
+/** The diagnosis for a known case, by its kind (the engine uses it for failures it detects itself). */
+export function diagnosisOf(kind: DiagnosisKind, code?: string): Diagnosis {
+  const entry = ENTRIES[kind];
+  return code === undefined ? { kind, ...entry } : { kind, ...entry, code };
+}
+
+/** The first `AADSTS<number>` in a text (`AADSTS7000215`), or undefined. */
+export function aadstsCode(text: string | null | undefined): string | undefined {
+  const m = /AADSTS(\d+)/.exec(text ?? '');
+  return m ? `AADSTS${m[1]}` : undefined;
+}
+
+/**
+ * Classifies an Entra ID error by its AADSTS number alone (`7000215`, `'AADSTS7000215'`): the
+ * known cases of `background/`, else a generic `entra-error` pointing at the error lookup page.
+ */
+export function diagnoseEntraCode(code: string | number): Diagnosis {
+  const digits = String(code).replace(/^AADSTS/i, '');
+  const kind = ENTRA_CODES[digits];
+  if (kind) return diagnosisOf(kind, `AADSTS${digits}`);
+  const generic = diagnosisOf('entra-error', `AADSTS${digits}`);
+  return {
+    ...generic,
+    nextStep: `Look the code up at https://login.microsoftonline.com/error?code=${digits} and fix it in the Entra admin center.`,
+  };
+}
+
+/** Hides anything shaped like a client secret or a token before a message is quoted. */
+function redactSecrets(text: string): string {
+  return text
+    .replace(/\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, '[redacted-token]')
+    .replace(/[A-Za-z0-9_.~-]{3}\dQ~[A-Za-z0-9_.~-]{20,}/g, '[redacted-secret]');
+}
+
+/**
+ * Classifies a message from Azure DevOps (`operationStatus.statusMessage`, TestConnection
+ * `errorMessage`, a creation error): by AADSTS code when it carries one, else by the known Azure
+ * DevOps texts. Undefined for an empty message; `unknown` (quoting a redacted excerpt) otherwise.
+ */
+export function diagnoseMessage(message: string | null | undefined): Diagnosis | undefined {
+  const text = (message ?? '').trim();
+  if (text === '') return undefined;
+  const code = aadstsCode(text);
+  if (code) return diagnoseEntraCode(code);
+  for (const p of TEXT_PATTERNS) if (p.pattern.test(text)) return diagnosisOf(p.kind, p.code);
+  const excerpt = redactSecrets(text.length > 300 ? `${text.slice(0, 297)}...` : text);
+  return { ...diagnosisOf('unknown'), cause: `Unrecognised error from the service: "${excerpt}"` };
+}
+
+/** Classifies a failed token probe of a secret (by its AADSTS code); undefined when the probe succeeded. */
+export function diagnoseTokenProbe(result: TokenProbeResult): Diagnosis | undefined {
+  if (result.ok) return undefined;
+  const code = result.aadsts ?? aadstsCode(result.message);
+  return code ? diagnoseEntraCode(code) : diagnoseMessage(result.message);
+}
+
+/** The error shape adapters throw (`ServiceError`): only the fields diagnosis reads. */
+export interface ErrorLike {
+  message?: string;
+  status?: number;
+  code?: string;
+  service?: string;
+}
+
+/**
+ * Classifies an error thrown by an adapter: an AADSTS code (in `code` or the message) goes to the
+ * Entra table; Graph codes `Authorization_RequestDenied` (403) and `Request_ResourceNotFound` (404)
+ * and throttling (429/503/504) are recognised by code or status; anything else by its message.
+ */
+export function diagnoseError(err: ErrorLike): Diagnosis {
+  const aadsts = aadstsCode(err.code) ?? aadstsCode(err.message);
+  if (aadsts) return diagnoseEntraCode(aadsts);
+  if (err.code === 'Authorization_RequestDenied' || (err.service === 'graph' && err.status === 403))
+    return diagnosisOf('graph-permission-denied', err.code ?? 'HTTP 403');
+  if (err.code === 'Request_ResourceNotFound' || (err.service === 'graph' && err.status === 404))
+    return diagnosisOf('app-not-found', err.code ?? 'HTTP 404');
+  if (err.code === 'TooManyRequests' || err.status === 429 || err.status === 503 || err.status === 504)
+    return diagnosisOf('throttled', err.code ?? `HTTP ${err.status ?? 429}`);
+  const fromText = diagnoseMessage(err.message);
+  if (fromText && fromText.kind !== 'unknown') return err.code ? { ...fromText, code: err.code } : fromText;
+  const base = fromText ?? diagnosisOf('unknown');
+  return err.code || err.status !== undefined ? { ...base, code: err.code ?? `HTTP ${err.status}` } : base;
+}
+
+/**
+ * Whether the connection carries the `accesstoken` parameter with a null or empty value — the UI
+ * bug that breaks a connection ("cache value is invalid"). A non-empty value is left alone.
+ */
+export function hasBrokenAccessToken(connection: Pick<ServiceConnection, 'authorization'>): boolean {
+  return Object.entries(connection.authorization.parameters).some(
+    ([key, value]) =>
+      key.toLowerCase() === 'accesstoken' && (value === null || value === undefined || value.trim() === ''),
+  );
+}
+
+/**
+ * The single most useful diagnosis of a connection, or undefined when nothing is wrong: a failed
+ * TestConnection (freshest) or the `operationStatus` message when recognised; otherwise the broken
+ * `accesstoken`; otherwise an operation still in progress; otherwise, for a connection that is not
+ * ready, `unknown` (quoting what the service said, if anything).
+ */
+export function diagnoseConnection(
+  connection: Pick<ServiceConnection, 'authorization' | 'isReady' | 'operationStatus'>,
+  test?: TestConnectionResult,
+): Diagnosis | undefined {
+  const fromTest =
+    test && !test.ok ? (diagnoseMessage(test.errorMessage) ?? testStatusDiagnosis(test)) : undefined;
+  // A ready connection's status message is history; it only counts while the connection is broken.
+  const failed = !connection.isReady || connection.operationStatus?.state?.toLowerCase() === 'failed';
+  const fromStatus = failed ? diagnoseMessage(connection.operationStatus?.statusMessage) : undefined;
+  const known = [fromTest, fromStatus].find((d) => d !== undefined && d.kind !== 'unknown');
+  if (known) return known;
+  if (hasBrokenAccessToken(connection)) return diagnosisOf('access-token-invalid');
+  if (connection.operationStatus?.state?.toLowerCase() === 'inprogress')
+    return diagnosisOf('operation-in-progress');
+  if (fromTest) return fromTest;
+  if (!connection.isReady) return fromStatus ?? diagnosisOf('unknown');
+  return undefined;
+}
+
+function testStatusDiagnosis(test: TestConnectionResult): Diagnosis {
+  return {
+    ...diagnosisOf('unknown'),
+    code: test.statusCode || undefined,
+    cause: `Verify failed with status '${test.statusCode}' and no message.`,
+  };
+}
