@@ -69,8 +69,12 @@ export type CredentialBasis =
   | 'marker'
   /** The only credential of the app the connection could use. */
   | 'only-credential'
-  /** The latest-ending of several (a guess). */
-  | 'latest-ending';
+  /**
+   * Several could be in use: the earliest-ending one still valid (a pessimistic guess: judging a
+   * connection healthy on another consumer's longer-lived password would let it expire unnoticed,
+   * while an unneeded rotation costs nothing). All ended: the latest-ending.
+   */
+  | 'earliest-unexpired';
 
 export type CredentialState = 'valid' | 'expiring' | 'expired';
 
@@ -198,6 +202,21 @@ function endMs(c: PasswordCredentialInfo): number {
   return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
 }
 
+/** The earliest-ending credential still valid at `now`, else the latest-ending (ties: latest start). */
+function earliestUnexpired(
+  creds: readonly PasswordCredentialInfo[],
+  now: Date,
+): PasswordCredentialInfo | undefined {
+  const alive = creds.filter((c) => endMs(c) > now.getTime());
+  if (alive.length === 0) return latestEnding(creds);
+  return [...alive].sort(
+    (a, b) =>
+      endMs(a) - endMs(b) ||
+      Date.parse(b.startDateTime ?? '') - Date.parse(a.startDateTime ?? '') ||
+      a.keyId.localeCompare(b.keyId),
+  )[0];
+}
+
 /** The latest-ending credential (no end counts as latest; ties: latest start). */
 function latestEnding(creds: readonly PasswordCredentialInfo[]): PasswordCredentialInfo | undefined {
   return [...creds].sort(
@@ -260,7 +279,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * 3. the app cannot be read → `error`; does not exist (or the connection names none) → `app-missing`;
  * 4. which credential the connection uses: exactly, from the Key Vault record when this service
  *    rotated it (the previous one while a rotation is only `created`); otherwise inferred — a
- *    credential marked for this connection, else the only one, else the latest-ending — ignoring
+ *    credential marked for this connection, else the only one, else the earliest-ending valid one — ignoring
  *    credentials marked for other connections and orphans, and flagged `inferred`;
  * 5. `expired` (credential ended, or Entra says AADSTS7000222) → `not-ready` (not ready, a failed
  *    Verify, a broken `accesstoken`, a rejected secret, or no credential at all) → `expiring`
@@ -458,9 +477,9 @@ export function assess(input: AssessInput): Assessment {
         : candidates.length === 1
           ? { c: candidates[0], basis: 'only-credential' as const, reason: 'the only credential of the app' }
           : {
-              c: latestEnding(candidates),
-              basis: 'latest-ending' as const,
-              reason: `the latest-ending of ${candidates.length} credentials`,
+              c: earliestUnexpired(candidates, now),
+              basis: 'earliest-unexpired' as const,
+              reason: `the earliest-ending valid one of ${candidates.length} credentials (a pessimistic guess)`,
             };
     if (pick.c) credential = inUse(pick.c, 'inferred', pick.basis, pick.reason, now, rotateDays);
   }

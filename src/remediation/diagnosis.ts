@@ -124,12 +124,32 @@ const ENTRIES: Record<DiagnosisKind, Entry> = {
     nextStep:
       "A Privileged Role Administrator grants the service's identity the Microsoft Graph application permission Application.ReadWrite.OwnedBy (and an app owner adds the identity as owner of the app), or Application.ReadWrite.All, with admin consent.",
   },
+  'devops-permission-denied': {
+    cause:
+      "This service's identity may not change the connection: updating credentials needs the Administrator role on service connections at organization level (project administrators cannot).",
+    fixableByService: false,
+    nextStep:
+      "An organization administrator opens Organization settings > Pipelines > Service connections > Security (or the connection's Security page) and adds the service's identity as Administrator; the identity also needs an access level (Basic or Stakeholder) in the organization.",
+  },
+  'key-vault-permission-denied': {
+    cause: "This service's identity may not read or write secrets in the configured Key Vault.",
+    fixableByService: false,
+    nextStep:
+      "Assign the service's identity the 'Key Vault Secrets Officer' role on the vault (Azure portal > the vault > Access control (IAM)), or redeploy infra/ which grants it.",
+  },
   'password-policy': {
     cause:
       'An app management policy forbids new client secrets for this app or caps their lifetime below what is needed.',
     fixableByService: false,
     nextStep:
       'Ask an Entra administrator to exempt the app from the policy (Graph /policies/appManagementPolicies or the tenant default policy), or convert the connection to workload identity federation (Project settings > Service connections > the connection > Convert).',
+  },
+  'password-limit': {
+    cause:
+      'The app already holds as many client secrets as it may (apps that allow personal Microsoft accounts keep at most 2), and none of them is expired, so no new one can be added without removing a secret that may be in use.',
+    fixableByService: false,
+    nextStep:
+      "An owner of the app checks which secret is unused (Entra admin center > App registrations > the app > Certificates & secrets) and deletes it; the next run then rotates. Better: restrict the app's supported account types to this organization, or move the connection to workload identity federation.",
   },
   throttled: {
     cause: 'The service was throttled (HTTP 429/503) and gave up after its retries.',
@@ -268,6 +288,10 @@ export function diagnoseError(err: ErrorLike): Diagnosis {
   if (aadsts) return diagnoseEntraCode(aadsts);
   if (err.code === 'Authorization_RequestDenied' || (err.service === 'graph' && err.status === 403))
     return diagnosisOf('graph-permission-denied', err.code ?? 'HTTP 403');
+  if (err.service === 'azure-devops' && err.status === 403)
+    return diagnosisOf('devops-permission-denied', err.code ?? 'HTTP 403');
+  if (err.service === 'key-vault' && err.status === 403)
+    return diagnosisOf('key-vault-permission-denied', err.code ?? 'HTTP 403');
   if (err.code === 'Request_ResourceNotFound' || (err.service === 'graph' && err.status === 404))
     return diagnosisOf('app-not-found', err.code ?? 'HTTP 404');
   if (err.code === 'TooManyRequests' || err.status === 429 || err.status === 503 || err.status === 504)

@@ -177,20 +177,20 @@ describe('assess: which credential the connection uses', () => {
   it.each([
     ['the only credential', [password('k1', 200)], undefined, 'k1', 'inferred', 'only-credential'],
     [
-      'the latest-ending of several',
+      'the earliest-ending valid one of several (pessimistic)',
       [password('k1', 10), password('k2', 200), password('k3', -5)],
       undefined,
-      'k2',
+      'k1',
       'inferred',
-      'latest-ending',
+      'earliest-unexpired',
     ],
     [
       'one that never ends counts as latest',
       [password('k1', 300), password('k2', null)],
       undefined,
-      'k2',
+      'k1',
       'inferred',
-      'latest-ending',
+      'earliest-unexpired',
     ],
     [
       'ties broken by the latest start',
@@ -198,7 +198,15 @@ describe('assess: which credential the connection uses', () => {
       undefined,
       'k2',
       'inferred',
-      'latest-ending',
+      'earliest-unexpired',
+    ],
+    [
+      'all ended: the latest-ending',
+      [password('k1', -100), password('k2', -3)],
+      undefined,
+      'k2',
+      'inferred',
+      'earliest-unexpired',
     ],
     [
       'a credential marked for this connection, record lost, nothing else alive',
@@ -248,7 +256,7 @@ describe('assess: which credential the connection uses', () => {
 
   it('flags inferred credentials in the notes', () => {
     const a = assess(input({ app: app([password('k1', 10), password('k2', 200)]) }));
-    expect(a.notes.join(' ')).toMatch(/inferred: k2, the latest-ending of 2 credentials/);
+    expect(a.notes.join(' ')).toMatch(/inferred: k1, the earliest-ending valid one of 2 credentials/);
   });
 
   it('falls back to inference when the recorded credential is gone', () => {

@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+/**
+ * sc-remediator: the same core as the Functions app, from a terminal or a pipeline.
+ *
+ *   sc-remediator scan                       assess every connection and report; changes nothing
+ *   sc-remediator remediate [--dry-run]      fix what can be fixed, report the rest
+ *
+ * Exit codes: 0 all healthy or fixed · 1 something failed or needs a person · 2 bad usage or settings.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { buildEngine } from '../composition';
+import { ConfigError, loadConfig } from '../config';
+import { PreconditionError } from '../errors';
+import { runRemediation, type RunOptions } from '../remediation/run';
+import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetry';
+import { createProgress, exitCodeFor, formatReport } from './output';
+import {
+  mergeSettings,
+  readSettingsFile,
+  restartWithCaBundleIfNeeded,
+  SettingsFileError,
+} from './settingsFile';
+
+export const EXIT = { ok: 0, attention: 1, usage: 2 } as const;
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+}
+
+interface RunFlags {
+  dryRun?: boolean;
+  organization?: string;
+  connection?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+class UsageError extends Error {}
+
+async function runCommand(
+  kind: 'scan' | 'remediate',
+  flags: RunFlags,
+  settingsFile: string | undefined,
+  io: CliIo,
+): Promise<number> {
+  if (flags.connection !== undefined && !GUID.test(flags.connection))
+    throw new UsageError(
+      `--connection takes a service connection id (a GUID), not '${flags.connection.slice(0, 60)}'.`,
+    );
+  const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
+  const config = loadConfig(env);
+  const minLevel: LogLevel = flags.verbose ? 'info' : 'warn';
+  const log = createLogger((level, line) => io.stderr.write(`${level}: ${line}\n`), minLevel);
+  const engine = buildEngine(config, log);
+  const progress = flags.json ? undefined : createProgress(io.stderr);
+  const options: RunOptions = {
+    dryRun: kind === 'scan' ? true : (flags.dryRun ?? config.dryRun),
+    organizationUrl: flags.organization,
+    connectionId: flags.connection,
+    onProgress: (p) => progress?.update(p),
+  };
+  let result;
+  try {
+    result = await runRemediation(engine.deps, engine.settings, options);
+  } finally {
+    progress?.stop();
+  }
+  const { report, problems } = result;
+  if (flags.json) {
+    io.stdout.write(`${redactor.redact(JSON.stringify({ ...report, problems }, null, 2))}\n`);
+  } else {
+    io.stdout.write(`${formatReport(report, problems, io.stdout.columns ?? 120)}\n`);
+  }
+  if (flags.connection && report.connections.length === 0) {
+    io.stderr.write(`Connection ${flags.connection} was not found in the configured organizations.\n`);
+    return EXIT.attention;
+  }
+  return exitCodeFor(report, problems);
+}
+
+/** Builds the command line; `run` returns the exit code instead of exiting (tests call it). */
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('sc-remediator')
+    .description(
+      'Find and repair broken or expiring Azure DevOps Azure Resource Manager service connections.',
+    )
+    .option(
+      '--settings-file <path>',
+      'read settings from a dotenv file (the environment wins where both set one)',
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all healthy or fixed, 1 something failed or needs a person, 2 bad usage or settings.\n' +
+        'Settings: AZDO_ORGANIZATION_URLS and KEY_VAULT_URL are required; see docs/settings.md.',
+    );
+
+  const common = (cmd: Command): Command =>
+    cmd
+      .addOption(new Option('--organization <url>', 'only this organization (one of AZDO_ORGANIZATION_URLS)'))
+      .addOption(new Option('--connection <id>', 'only this service connection id'))
+      .option('--json', 'print the report as JSON on stdout (nothing else goes there)')
+      .option('--verbose', 'log progress details to stderr');
+
+  common(program.command('scan').description('assess every connection and report; change nothing')).action(
+    async (flags: RunFlags) => {
+      setExit(await runCommand('scan', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+    },
+  );
+  common(
+    program
+      .command('remediate')
+      .description('rotate expired or expiring secrets and repair failed connections, then report')
+      .option('--dry-run', 'plan and report only; no write to any service'),
+  ).action(async (flags: RunFlags) => {
+    setExit(await runCommand('remediate', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+  });
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; everything else commander rejects is bad usage.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof ConfigError || err instanceof SettingsFileError || err instanceof UsageError) {
+      io.stderr.write(`${redactor.redact(err.message)}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof PreconditionError && err.code === 'organization-not-configured') {
+      io.stderr.write(`${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`sc-remediator: ${errorMessage(err)}\n`);
+    return EXIT.attention;
+  }
+}
+
+function settingsFileArg(argv: string[]): string | undefined {
+  const i = argv.indexOf('--settings-file');
+  if (i >= 0) return argv[i + 1];
+  return argv.find((a) => a.startsWith('--settings-file='))?.slice('--settings-file='.length);
+}
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  const file = settingsFileArg(argv);
+  let restarted: number | undefined;
+  if (file) {
+    try {
+      restarted = restartWithCaBundleIfNeeded(readSettingsFile(file));
+    } catch {
+      // Reported with the usual usage error below.
+    }
+  }
+  if (restarted !== undefined) process.exit(restarted);
+  void runCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((code) => {
+    process.exitCode = code;
+  });
+}

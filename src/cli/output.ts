@@ -1,0 +1,147 @@
+/**
+ * Human output of the CLI: a progress bar on stderr for long runs, then the report as tables grouped
+ * by finding, with the diagnosis and next step for every connection that needs a person.
+ */
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import type { DiscoveryProblem } from '../remediation/discovery';
+import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from '../remediation/report';
+import type { RunProgress } from '../remediation/run';
+import { redactor } from '../telemetry';
+
+const FINDING_TITLES: Record<string, string> = {
+  expired: 'Expired secret',
+  expiring: 'Secret expiring soon',
+  'not-ready': 'Not ready (failed connection)',
+  'app-missing': 'App registration missing',
+  'blocked-by-policy': 'Blocked by app management policy',
+  error: 'Could not be assessed',
+  unsupported: 'Not secret-based (nothing to rotate)',
+  healthy: 'Healthy',
+};
+
+export interface ProgressReporter {
+  update(progress: RunProgress): void;
+  stop(): void;
+}
+
+/** A progress bar when stderr is a terminal; otherwise a line every 10% so CI logs show progress. */
+export function createProgress(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+  let bar: cliProgress.SingleBar | undefined;
+  let lastDecile = -1;
+  return {
+    update(p) {
+      if (p.stage === 'discovered') {
+        stream.write(
+          `Found ${p.connections} Azure Resource Manager connections in ${p.projects} projects.\n`,
+        );
+        if (stream.isTTY && p.connections > 0) {
+          bar = new cliProgress.SingleBar(
+            {
+              stream,
+              format: '  {bar} {value}/{total} connections  {name}',
+              hideCursor: true,
+              clearOnComplete: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(p.connections, 0, { name: '' });
+        }
+      } else if (p.stage === 'remediating') {
+        if (bar) bar.update(p.done, { name: p.connectionName.slice(0, 40) });
+        else {
+          const decile = Math.floor((p.done / Math.max(1, p.total)) * 10);
+          if (decile !== lastDecile) {
+            lastDecile = decile;
+            stream.write(`  ${p.done}/${p.total} connections\n`);
+          }
+        }
+      }
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+function when(iso: string | undefined): string {
+  return iso ? iso.slice(0, 10) : '';
+}
+
+function detail(c: ConnectionReport): string {
+  if (c.error) return c.error;
+  if (c.outcome === 'succeeded' && c.newSecretExpiresAt)
+    return `new secret until ${when(c.newSecretExpiresAt)}`;
+  if (c.diagnosis && c.finding !== 'healthy') return c.diagnosis.cause;
+  if (c.secretExpiresAt)
+    return `secret until ${when(c.secretExpiresAt)}${c.credentialSource === 'inferred' ? ' (inferred)' : ''}`;
+  return c.reason ?? '';
+}
+
+/** The report as text: one table per finding, then what needs a person, then the summary. */
+export function formatReport(report: RunReport, problems: DiscoveryProblem[], width = 120): string {
+  const out: string[] = [];
+  const orgs = [...new Set(report.connections.map((c) => c.organization))];
+  out.push(
+    `sc-remediator run ${report.runId}${report.dryRun ? ' (dry run: nothing was changed)' : ''}`,
+    `${report.summary.total} connections in ${orgs.length} organization${orgs.length === 1 ? '' : 's'}` +
+      (orgs.length ? ` (${orgs.join(', ')})` : ''),
+    '',
+  );
+  const detailWidth = Math.max(30, width - 80);
+  for (const finding of FINDINGS) {
+    const rows = report.connections.filter((c) => c.finding === finding);
+    if (rows.length === 0) continue;
+    out.push(`${FINDING_TITLES[finding] ?? finding} (${rows.length})`);
+    const table = new Table({
+      head: ['Connection', 'Where', 'Action', 'Outcome', 'Detail'],
+      colWidths: [28, 22, 15, 11, detailWidth],
+      wordWrap: true,
+      style: { head: [], border: [] },
+    });
+    for (const c of rows)
+      table.push([
+        c.connectionName,
+        `${c.organization}/${c.projects.join(', ')}`,
+        c.action,
+        c.outcome,
+        detail(c),
+      ]);
+    out.push(table.toString(), '');
+  }
+
+  const attention = report.connections.filter((c) => needsAttention(c));
+  if (attention.length) {
+    out.push(`Needs a person (${attention.length}):`);
+    for (const c of attention) {
+      out.push(`  • ${c.organization}/${c.projects[0] ?? ''} "${c.connectionName}" (${c.connectionId})`);
+      if (c.diagnosis) {
+        out.push(`      cause: ${c.diagnosis.cause}${c.diagnosis.code ? ` [${c.diagnosis.code}]` : ''}`);
+        out.push(`      next:  ${c.diagnosis.nextStep}`);
+      }
+      if (c.error) out.push(`      error: ${c.error}`);
+    }
+    out.push('');
+  }
+  for (const p of problems)
+    out.push(`Problem: ${p.organizationUrl}${p.project ? `/${p.project}` : ''}: ${p.message}`);
+  if (problems.length) out.push('');
+
+  const s = report.summary;
+  const fixed = s.byOutcome.succeeded;
+  const planned = s.byOutcome.planned;
+  out.push(
+    `Summary: ${s.total} connections · ${report.dryRun ? `${planned} would be changed` : `${fixed} fixed`} · ` +
+      `${s.byOutcome.failed} failed · ${s.needsAttention} need a person · ${s.byFinding.healthy} healthy`,
+  );
+  return redactor.redact(out.join('\n'));
+}
+
+/** 0: all healthy or fixed; 1: something failed, needs a person, or (dry run) still needs work. */
+export function exitCodeFor(report: RunReport, problems: DiscoveryProblem[]): 0 | 1 {
+  if (problems.length) return 1;
+  const ok = report.connections.every(
+    (c) => !needsAttention(c) && c.outcome !== 'planned' && c.outcome !== 'failed',
+  );
+  return ok ? 0 : 1;
+}

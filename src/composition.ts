@@ -1,0 +1,102 @@
+/**
+ * The one composition root: builds every adapter from the validated config, so the core sees only
+ * its interfaces. Used by the CLI and the Functions alike.
+ */
+import type { TokenCredential } from '@azure/core-auth';
+import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { createAzureDevOpsClient } from './clients/azureDevOps';
+import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLeaseLock';
+import { GraphApplicationsAdapter } from './clients/graph';
+import { KeyVaultStateStore } from './clients/keyVaultStateStore';
+import { MemoryLockProvider } from './clients/memoryLock';
+import { EntraTokenProbe } from './clients/tokenProbe';
+import type { Config } from './config';
+import type { Clock, LockProvider } from './remediation/ports';
+import type { EngineDeps } from './remediation/rotation';
+import type { RunSettings } from './remediation/run';
+import { redactor, type Logger } from './telemetry';
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * The identity the service runs as: a client secret when one is configured (CLI, local runs), the
+ * user-assigned managed identity in Azure, otherwise whatever DefaultAzureCredential finds locally.
+ */
+export function createCredential(config: Config): TokenCredential {
+  const authorityHost = config.endpoints.authorityHost;
+  const disableInstanceDiscovery = config.endpoints.disableInstanceDiscovery;
+  if (config.clientSecret && config.tenantId && config.clientId) {
+    redactor.register(config.clientSecret);
+    return new ClientSecretCredential(config.tenantId, config.clientId, config.clientSecret, {
+      authorityHost,
+      disableInstanceDiscovery,
+    });
+  }
+  const inAzure = Boolean(process.env['IDENTITY_ENDPOINT'] ?? process.env['MSI_ENDPOINT']);
+  if (inAzure) return new ManagedIdentityCredential(config.clientId ? { clientId: config.clientId } : {});
+  return new DefaultAzureCredential({
+    authorityHost,
+    tenantId: config.tenantId,
+    managedIdentityClientId: config.clientId,
+  });
+}
+
+/** The lease lock in the function's storage account, or an in-process lock when none is configured. */
+export function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
+  const storage = config.storage;
+  if (!storage) {
+    log.warn('No storage configured (AzureWebJobsStorage): rotations are locked within this process only.');
+    return new MemoryLockProvider();
+  }
+  if (storage.connectionString) redactor.register(storage.connectionString);
+  const service = createBlobServiceClient(
+    {
+      AzureWebJobsStorage: storage.connectionString,
+      AzureWebJobsStorage__blobServiceUri: storage.blobServiceUri,
+      AzureWebJobsStorage__accountName: storage.accountName,
+    },
+    credential,
+  );
+  return new BlobLeaseLockProvider(service, {
+    onLost: (key, reason) => log.warn('A rotation lock was lost', { key, reason }),
+  });
+}
+
+export interface Engine {
+  deps: EngineDeps;
+  settings: RunSettings;
+  credential: TokenCredential;
+}
+
+/** Builds the engine's dependencies and settings from config. */
+export function buildEngine(config: Config, log: Logger, clock: Clock = systemClock): Engine {
+  const credential = createCredential(config);
+  if (config.azdoPat) redactor.register(config.azdoPat);
+  const deps: EngineDeps = {
+    devops: createAzureDevOpsClient({ credential, pat: config.azdoPat }),
+    graph: new GraphApplicationsAdapter({
+      credential,
+      endpoint: config.endpoints.graphEndpoint,
+      scope: config.endpoints.graphScope,
+    }),
+    store: new KeyVaultStateStore({ vaultUrl: config.keyVaultUrl, credential }),
+    locks: createLockProvider(config, credential, log),
+    tokenProbe: new EntraTokenProbe({ authorityHost: config.endpoints.authorityHost }),
+    clock,
+    log,
+  };
+  const settings: RunSettings = {
+    organizations: config.organizations.map((o) => ({ url: o.url, name: o.name })),
+    projects: config.projects,
+    rotateDaysBeforeExpiry: config.rotateDaysBeforeExpiry,
+    secretLifetimeDays: config.secretLifetimeDays,
+    oldSecretRetentionHours: config.oldSecretRetentionHours,
+    tenantId: config.tenantId,
+    maxConcurrency: config.maxConcurrency,
+    dryRun: config.dryRun,
+  };
+  return { deps, settings, credential };
+}

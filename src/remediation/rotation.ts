@@ -1,0 +1,643 @@
+/**
+ * The rotation state machine for one connection:
+ *
+ *   lock → created (new credential through Graph, its value in Key Vault first)
+ *        → applied (connection PUT with creationMode Manual and the new secret)
+ *        → verified (the secret gets a token, TestConnection succeeds, isReady reads back true)
+ *        → completed (superseded credentials removed once the retention period has passed)
+ *
+ * The phase lives in Key Vault tags, so a run that dies anywhere resumes where it stopped. Each
+ * invariant of DESIGN is kept here: value in Key Vault before anywhere else (1); nothing removed
+ * before verification (2); only marked, recorded-previous or expired credentials removed (3);
+ * orphans from a crash between Graph and Key Vault found by marker and removed (4); a lease lock per
+ * connection (5); no secret value in anything this returns or logs (6, values go through `redactor`).
+ */
+import { randomBytes } from 'node:crypto';
+import { PreconditionError, ServiceError } from '../errors';
+import type { Logger } from '../telemetry';
+import { errorMessage, redactor } from '../telemetry';
+import type {
+  ApplicationInfo,
+  AzureDevOpsClient,
+  Clock,
+  GraphApplicationsClient,
+  LockProvider,
+  PasswordCredentialInfo,
+  PasswordPolicy,
+  RotationPhase,
+  RotationRecord,
+  SecretStateStore,
+  ServiceConnection,
+  TokenProbe,
+} from './ports';
+import { credentialMarker, parseMarker, toManualUpdateBody } from './transform';
+
+export interface EngineDeps {
+  devops: AzureDevOpsClient;
+  graph: GraphApplicationsClient;
+  store: SecretStateStore;
+  locks: LockProvider;
+  tokenProbe: TokenProbe;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface RotationSettings {
+  secretLifetimeDays: number;
+  oldSecretRetentionHours: number;
+  /** Lease length; the lock provider renews it while held. */
+  lockSeconds?: number;
+  /** Verification attempts (a new secret takes seconds to replicate) and their backoff. */
+  verifyAttempts?: number;
+  verifyInitialDelayMs?: number;
+  verifyMaxDelayMs?: number;
+}
+
+export interface ConnectionTarget {
+  organizationUrl: string;
+  /** A project the connection is shared with (name or id): GET and TestConnection go through it. */
+  project: string;
+  connectionId: string;
+  /**
+   * Credentials the connection is known to use now, as assessment found them: removed after the
+   * new one is verified and the retention period has passed. Empty when that is not known for sure.
+   */
+  previousKeyIds: string[];
+  /** The app's password policy when assessment already read it (saves a Graph call). */
+  passwordPolicy?: PasswordPolicy;
+}
+
+export type EngineErrorCode =
+  | 'lock-held'
+  | 'connection-not-found'
+  | 'not-a-secret-connection'
+  | 'app-missing'
+  | 'blocked-by-policy'
+  | 'permission-denied'
+  | 'key-vault-write-failed'
+  | 'update-rejected'
+  | 'verification-failed'
+  | 'service-error';
+
+export interface EngineResult {
+  outcome: 'succeeded' | 'failed' | 'skipped';
+  action: 'rotate-secret' | 'repair';
+  /** Phase reached (Key Vault record), when a rotation ran. */
+  phase?: RotationPhase;
+  rotationId?: string;
+  keyId?: string;
+  secretExpiresAt?: string;
+  removedKeyIds: string[];
+  /** When the superseded credentials may be removed (retention), if still pending. */
+  cleanupDueAt?: string;
+  /** What was done, in order, for the report. */
+  steps: string[];
+  error?: EngineError;
+}
+
+export interface EngineError {
+  code: EngineErrorCode;
+  message: string;
+  transient: boolean;
+  /** The service, HTTP status and service error code behind it, for diagnosis. */
+  service?: string;
+  status?: number;
+  serviceCode?: string;
+}
+
+class EngineFailure extends Error {
+  override cause?: ServiceError;
+
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    readonly transient = false,
+    cause?: unknown,
+  ) {
+    super(message);
+    if (cause instanceof ServiceError) this.cause = cause;
+  }
+
+  toError(): EngineError {
+    const error: EngineError = {
+      code: this.code,
+      message: redactor.redact(this.message),
+      transient: this.transient,
+    };
+    if (this.cause) {
+      error.service = this.cause.service;
+      if (this.cause.status !== undefined) error.status = this.cause.status;
+      if (this.cause.code !== undefined) error.serviceCode = this.cause.code;
+    }
+    return error;
+  }
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+const HOUR_MS = 3600 * 1000;
+
+function newRotationId(): string {
+  return randomBytes(4).toString('hex');
+}
+
+function isExpired(credential: PasswordCredentialInfo, now: Date): boolean {
+  return credential.endDateTime !== null && Date.parse(credential.endDateTime) <= now.getTime();
+}
+
+function appIdOf(connection: ServiceConnection): string | undefined {
+  return connection.authorization.parameters['serviceprincipalid'] ?? undefined;
+}
+
+/** Turns an adapter error into the engine's vocabulary; everything it says is redacted. */
+function classify(err: unknown, during: string): EngineFailure {
+  if (err instanceof EngineFailure) return err;
+  const message = `${during}: ${errorMessage(err)}`;
+  if (err instanceof PreconditionError) return new EngineFailure('service-error', message);
+  if (err instanceof ServiceError) {
+    if (err.status === 403) return new EngineFailure('permission-denied', message, false, err);
+    return new EngineFailure('service-error', message, err.transient, err);
+  }
+  return new EngineFailure('service-error', message);
+}
+
+/**
+ * Runs (or resumes) one rotation of a connection's client secret.
+ *
+ * Fixes: an expired or expiring secret, or a connection failed because its secret no longer works.
+ * Needs: Azure DevOps service connection Administrator (organization level) for the PUT; Graph
+ * `Application.ReadWrite.OwnedBy` with the identity an owner of the app; Key Vault Secrets Officer.
+ */
+export async function rotateConnection(
+  target: ConnectionTarget,
+  deps: EngineDeps,
+  settings: RotationSettings,
+): Promise<EngineResult> {
+  const result: EngineResult = { outcome: 'failed', action: 'rotate-secret', removedKeyIds: [], steps: [] };
+  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, settings.lockSeconds ?? 60);
+  if (!lease) {
+    result.outcome = 'skipped';
+    result.error = {
+      code: 'lock-held',
+      message: 'Another rotation of this connection is in progress.',
+      transient: true,
+    };
+    return result;
+  }
+  try {
+    await runRotation(target, deps, settings, result);
+    result.outcome = 'succeeded';
+  } catch (err) {
+    const failure = classify(err, 'rotation');
+    result.outcome = 'failed';
+    result.error = failure.toError();
+    deps.log.warn('Rotation failed', {
+      connectionId: target.connectionId,
+      phase: result.phase,
+      code: failure.code,
+      message: result.error.message,
+    });
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+  return result;
+}
+
+async function readConnection(target: ConnectionTarget, deps: EngineDeps): Promise<ServiceConnection> {
+  const connection = await deps.devops
+    .getConnection(target.organizationUrl, target.project, target.connectionId)
+    .catch((err: unknown) => {
+      throw classify(err, 'reading the connection');
+    });
+  if (!connection) throw new EngineFailure('connection-not-found', 'The connection no longer exists.');
+  if (connection.authorization.scheme !== 'ServicePrincipal')
+    throw new EngineFailure(
+      'not-a-secret-connection',
+      `The connection authenticates with ${connection.authorization.scheme}, not a client secret.`,
+    );
+  return connection;
+}
+
+async function readApp(appId: string, deps: EngineDeps): Promise<ApplicationInfo> {
+  const app = await deps.graph.getApplicationByAppId(appId).catch((err: unknown) => {
+    throw classify(err, 'reading the app registration');
+  });
+  if (!app) throw new EngineFailure('app-missing', `No app registration with client id ${appId} exists.`);
+  return app;
+}
+
+async function runRotation(
+  target: ConnectionTarget,
+  deps: EngineDeps,
+  settings: RotationSettings,
+  result: EngineResult,
+): Promise<void> {
+  const connection = await readConnection(target, deps);
+  const appId = appIdOf(connection);
+  if (!appId)
+    throw new EngineFailure('not-a-secret-connection', 'The connection names no service principal.');
+  const app = await readApp(appId, deps);
+  const existing = await deps.store.getRecord(target.connectionId).catch((err: unknown) => {
+    throw classify(err, 'reading the rotation state from Key Vault');
+  });
+
+  let record: RotationRecord;
+  let value: string;
+  const resumable =
+    existing &&
+    existing.phase !== 'completed' &&
+    existing.appId === appId &&
+    app.passwordCredentials.some((c) => c.keyId === existing.keyId);
+  if (resumable) {
+    record = existing;
+    const stored = await deps.store.getSecretValue(target.connectionId);
+    if (!stored)
+      throw new EngineFailure('service-error', 'Key Vault holds the rotation record but no value.');
+    value = stored;
+    redactor.register(value);
+    result.steps.push(`resumed rotation ${record.rotationId} at phase ${record.phase}`);
+  } else {
+    await removeOrphans(target.connectionId, app, existing, deps, result);
+    ({ record, value } = await createCredential(target, connection, app, existing, deps, settings, result));
+  }
+  result.rotationId = record.rotationId;
+  result.keyId = record.keyId;
+  result.secretExpiresAt = record.expiresAt;
+  result.phase = record.phase;
+
+  if (record.phase === 'created') {
+    record = await applyToConnection(target, connection, record, value, deps, result);
+  }
+  if (record.phase === 'applied') {
+    record = await verify(target, connection, record, value, deps, settings, result);
+  }
+  if (record.phase === 'verified') {
+    record = await cleanUp(target.connectionId, record, deps, settings, result);
+  }
+  result.phase = record.phase;
+}
+
+/** Credentials carrying our marker for this connection that Key Vault never recorded (a crash between Graph and Key Vault). */
+async function removeOrphans(
+  connectionId: string,
+  app: ApplicationInfo,
+  existing: RotationRecord | undefined,
+  deps: EngineDeps,
+  result: EngineResult,
+): Promise<void> {
+  for (const credential of app.passwordCredentials) {
+    const marker = parseMarker(credential.displayName);
+    if (!marker || marker.connectionId !== connectionId) continue;
+    if (existing && credential.keyId === existing.keyId) continue;
+    if (existing?.phase === 'completed' && existing.previousKeyIds.includes(credential.keyId)) continue;
+    await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
+      throw classify(err, 'removing an orphaned credential');
+    });
+    result.removedKeyIds.push(credential.keyId);
+    result.steps.push(
+      `removed orphaned credential ${credential.keyId} (rotation ${marker.rotationId} never reached Key Vault)`,
+    );
+  }
+}
+
+async function createCredential(
+  target: ConnectionTarget,
+  connection: ServiceConnection,
+  app: ApplicationInfo,
+  existing: RotationRecord | undefined,
+  deps: EngineDeps,
+  settings: RotationSettings,
+  result: EngineResult,
+): Promise<{ record: RotationRecord; value: string }> {
+  const policy: PasswordPolicy =
+    target.passwordPolicy ??
+    (await deps.graph.getPasswordPolicy(app.id).catch((): PasswordPolicy => ({ additionBlocked: false })));
+  if (policy.additionBlocked)
+    throw new EngineFailure(
+      'blocked-by-policy',
+      'An app management policy forbids adding passwords to this app.',
+    );
+  const lifetimeDays = Math.min(settings.secretLifetimeDays, policy.maxLifetimeDays ?? Infinity);
+  const now = deps.clock.now();
+  // Stay a minute inside a policy cap: the directory compares against its own clock.
+  const endMs = now.getTime() + lifetimeDays * DAY_MS - (policy.maxLifetimeDays !== undefined ? 60_000 : 0);
+  const rotationId = newRotationId();
+
+  // What the connection uses now: the credential we recorded last time, else what assessment knew.
+  const previousKeyIds = new Set<string>(target.previousKeyIds);
+  if (existing && existing.appId === app.appId) previousKeyIds.add(existing.keyId);
+
+  const created = await deps.graph
+    .addPassword(app.id, {
+      displayName: credentialMarker(target.connectionId, rotationId),
+      endDateTime: new Date(endMs).toISOString(),
+    })
+    .catch((err: unknown) => {
+      if (err instanceof ServiceError && err.status === 400)
+        throw new EngineFailure(
+          'blocked-by-policy',
+          `The directory refused a new password: ${errorMessage(err)}`,
+          false,
+          err,
+        );
+      throw classify(err, 'adding a password');
+    });
+  redactor.register(created.secretText);
+  result.steps.push(`added credential ${created.keyId} ending ${created.endDateTime}`);
+
+  const record: RotationRecord = {
+    connectionId: target.connectionId,
+    organization: target.organizationUrl,
+    phase: 'created',
+    appId: app.appId,
+    keyId: created.keyId,
+    rotationId,
+    previousKeyIds: [...previousKeyIds].filter((k) => k !== created.keyId),
+    originalCreationMode: existing?.originalCreationMode ?? connection.data['creationMode'] ?? 'Manual',
+    expiresAt: created.endDateTime,
+    createdAt: now.toISOString(),
+  };
+  try {
+    // Invariant 1: the value is in Key Vault before it is written anywhere else.
+    const stored = await deps.store.putSecret(record, created.secretText);
+    result.steps.push('stored the new secret and rotation state in Key Vault');
+    return { record: stored, value: created.secretText };
+  } catch (err) {
+    // Compensate: a credential whose value we could not keep must not stay on the app.
+    await deps.graph.removePassword(app.id, created.keyId).then(
+      () => result.steps.push(`removed credential ${created.keyId} again: Key Vault refused the write`),
+      (removeErr: unknown) =>
+        deps.log.error(
+          'Could not remove a credential after Key Vault refused its value; the next run removes it by marker',
+          {
+            keyId: created.keyId,
+            error: errorMessage(removeErr),
+          },
+        ),
+    );
+    throw new EngineFailure(
+      'key-vault-write-failed',
+      `Key Vault refused the new secret: ${errorMessage(err)}`,
+      true,
+      err,
+    );
+  }
+}
+
+async function applyToConnection(
+  target: ConnectionTarget,
+  connection: ServiceConnection,
+  record: RotationRecord,
+  value: string,
+  deps: EngineDeps,
+  result: EngineResult,
+): Promise<RotationRecord> {
+  const body = toManualUpdateBody(connection, value);
+  await deps.devops.updateConnection(target.organizationUrl, body).catch((err: unknown) => {
+    if (err instanceof ServiceError && err.status === 400)
+      throw new EngineFailure(
+        'update-rejected',
+        `Azure DevOps rejected the update: ${errorMessage(err)}`,
+        false,
+        err,
+      );
+    throw classify(err, 'updating the connection');
+  });
+  result.steps.push(
+    connection.data['creationMode'] === 'Automatic'
+      ? 'updated the connection with the new secret (creationMode Automatic → Manual)'
+      : 'updated the connection with the new secret',
+  );
+  const applied = await deps.store.updateRecord({
+    ...record,
+    phase: 'applied',
+    appliedAt: deps.clock.now().toISOString(),
+  });
+  result.phase = 'applied';
+  return applied;
+}
+
+/** Verification: the secret gets a token, TestConnection succeeds, the connection reads back ready. */
+async function verify(
+  target: ConnectionTarget,
+  connection: ServiceConnection,
+  record: RotationRecord,
+  value: string,
+  deps: EngineDeps,
+  settings: RotationSettings,
+  result: EngineResult,
+): Promise<RotationRecord> {
+  const tenantId = connection.authorization.parameters['tenantid'] ?? '';
+  const attempts = settings.verifyAttempts ?? 8;
+  let delay = settings.verifyInitialDelayMs ?? 2000;
+  let lastProblem = 'not tried';
+  for (let attempt = 1; attempt <= attempts; attempt += 1) {
+    const token = await deps.tokenProbe.tryClientSecret(tenantId, record.appId, value);
+    if (!token.ok) {
+      lastProblem = `the new secret gets no token yet (${token.aadsts ? `AADSTS${token.aadsts}` : token.message})`;
+    } else {
+      const test = await deps.devops.testConnection(target.organizationUrl, target.project, connection);
+      if (!test.ok) {
+        lastProblem = `TestConnection answered ${test.statusCode}: ${test.errorMessage}`;
+      } else {
+        const reread = await deps.devops.getConnection(
+          target.organizationUrl,
+          target.project,
+          target.connectionId,
+        );
+        if (reread?.isReady) {
+          result.steps.push(`verified: token, TestConnection and isReady (attempt ${attempt})`);
+          const verified = await deps.store.updateRecord({
+            ...record,
+            phase: 'verified',
+            verifiedAt: deps.clock.now().toISOString(),
+          });
+          result.phase = 'verified';
+          return verified;
+        }
+        lastProblem = `the connection still reads isReady=${String(reread?.isReady)}`;
+      }
+    }
+    if (attempt < attempts) {
+      await deps.clock.sleep(delay);
+      delay = Math.min(delay * 2, settings.verifyMaxDelayMs ?? 30_000);
+    }
+  }
+  // Invariant 2: nothing is removed; the next run resumes verification from the `applied` phase.
+  throw new EngineFailure(
+    'verification-failed',
+    `Verification failed after ${attempts} attempts: ${redactor.redact(lastProblem)}`,
+    true,
+  );
+}
+
+/** Removes superseded credentials once the retention period has passed (invariant 3 decides which). */
+async function cleanUp(
+  connectionId: string,
+  record: RotationRecord,
+  deps: EngineDeps,
+  settings: RotationSettings,
+  result: EngineResult,
+): Promise<RotationRecord> {
+  const now = deps.clock.now();
+  const dueAt =
+    Date.parse(record.verifiedAt ?? record.createdAt) + settings.oldSecretRetentionHours * HOUR_MS;
+  if (now.getTime() < dueAt) {
+    result.cleanupDueAt = new Date(dueAt).toISOString();
+    result.steps.push(`old credentials kept until ${result.cleanupDueAt} (retention)`);
+    return record;
+  }
+  const app = await readApp(record.appId, deps);
+  for (const credential of app.passwordCredentials) {
+    if (credential.keyId === record.keyId) continue;
+    const marker = parseMarker(credential.displayName);
+    const ours = marker?.connectionId === connectionId;
+    const recordedPrevious = record.previousKeyIds.includes(credential.keyId);
+    if (!ours && !recordedPrevious && !isExpired(credential, now)) continue;
+    await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
+      throw classify(err, 'removing a superseded credential');
+    });
+    result.removedKeyIds.push(credential.keyId);
+    const why = ours
+      ? 'superseded by this service'
+      : recordedPrevious
+        ? 'previously used by the connection'
+        : 'expired';
+    result.steps.push(`removed credential ${credential.keyId} (${why})`);
+  }
+  const completed = await deps.store.updateRecord({
+    ...record,
+    phase: 'completed',
+    completedAt: now.toISOString(),
+  });
+  result.phase = 'completed';
+  return completed;
+}
+
+/** Exposed for the run loop: the phase a record leaves a connection in. */
+export function pendingPhase(record: RotationRecord | undefined): RotationPhase | undefined {
+  return record && record.phase !== 'completed' ? record.phase : undefined;
+}
+
+/**
+ * Repairs a connection without a new secret: drops a null/empty `accesstoken` (the UI bug that
+ * breaks connections) and, when Key Vault holds a verified secret this service set and the app
+ * still has it, writes that secret back into a connection that lost it.
+ *
+ * Fixes: "Failed to get Azure DevOps Service access token, cache value is invalid"; a connection
+ * edited into a broken state after a rotation. Needs: service connection Administrator; Key Vault
+ * Secrets User (read) when re-applying.
+ */
+export async function repairConnection(target: ConnectionTarget, deps: EngineDeps): Promise<EngineResult> {
+  const result: EngineResult = { outcome: 'failed', action: 'repair', removedKeyIds: [], steps: [] };
+  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, 60);
+  if (!lease) {
+    result.outcome = 'skipped';
+    result.error = {
+      code: 'lock-held',
+      message: 'Another rotation of this connection is in progress.',
+      transient: true,
+    };
+    return result;
+  }
+  try {
+    const connection = await readConnection(target, deps);
+    const appId = appIdOf(connection);
+    const record = await deps.store.getRecord(target.connectionId);
+    let value: string | undefined;
+    if (
+      record &&
+      appId &&
+      record.appId === appId &&
+      (record.phase === 'verified' || record.phase === 'completed')
+    ) {
+      const app = await readApp(appId, deps);
+      const credential = app.passwordCredentials.find((c) => c.keyId === record.keyId);
+      if (credential && !isExpired(credential, deps.clock.now())) {
+        value = await deps.store.getSecretValue(target.connectionId);
+        redactor.register(value);
+      }
+    }
+    const hadAccessToken = 'accesstoken' in connection.authorization.parameters;
+    await deps.devops
+      .updateConnection(target.organizationUrl, toManualUpdateBody(connection, value))
+      .catch((err: unknown) => {
+        if (err instanceof ServiceError && err.status === 400)
+          throw new EngineFailure(
+            'update-rejected',
+            `Azure DevOps rejected the update: ${errorMessage(err)}`,
+          );
+        throw classify(err, 'updating the connection');
+      });
+    if (hadAccessToken) result.steps.push('removed the invalid accesstoken parameter');
+    if (value) {
+      result.keyId = record?.keyId;
+      result.secretExpiresAt = record?.expiresAt;
+      result.steps.push('re-applied the verified secret kept in Key Vault');
+    }
+    const test = await deps.devops.testConnection(target.organizationUrl, target.project, connection);
+    const reread = await deps.devops.getConnection(
+      target.organizationUrl,
+      target.project,
+      target.connectionId,
+    );
+    if (!test.ok || !reread?.isReady)
+      throw new EngineFailure(
+        'verification-failed',
+        `After the repair the connection is still not working: ${test.ok ? `isReady=${String(reread?.isReady)}` : `TestConnection ${test.statusCode}: ${test.errorMessage}`}`,
+      );
+    result.steps.push('verified: TestConnection and isReady');
+    result.outcome = 'succeeded';
+  } catch (err) {
+    const failure = classify(err, 'repair');
+    result.error = failure.toError();
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+  return result;
+}
+
+/**
+ * Removes credentials marked for this connection that no rotation record accounts for: what a crash
+ * between Graph and Key Vault leaves behind (invariant 4). Their values were never stored anywhere,
+ * so nothing can be using them. Needs: Graph Application.ReadWrite.OwnedBy (owner of the app).
+ */
+export async function removeOrphanCredentials(
+  target: ConnectionTarget,
+  orphanKeyIds: string[],
+  deps: EngineDeps,
+): Promise<EngineResult> {
+  const result: EngineResult = { outcome: 'failed', action: 'repair', removedKeyIds: [], steps: [] };
+  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, 60);
+  if (!lease) {
+    result.outcome = 'skipped';
+    result.error = {
+      code: 'lock-held',
+      message: 'Another rotation of this connection is in progress.',
+      transient: true,
+    };
+    return result;
+  }
+  try {
+    const connection = await readConnection(target, deps);
+    const appId = appIdOf(connection);
+    if (!appId)
+      throw new EngineFailure('not-a-secret-connection', 'The connection names no service principal.');
+    const app = await readApp(appId, deps);
+    const record = await deps.store.getRecord(target.connectionId);
+    for (const credential of app.passwordCredentials) {
+      if (!orphanKeyIds.includes(credential.keyId) || credential.keyId === record?.keyId) continue;
+      // Re-check the marker under the lock: only our own credentials are ever removed here.
+      if (parseMarker(credential.displayName)?.connectionId !== target.connectionId) continue;
+      await deps.graph.removePassword(app.id, credential.keyId);
+      result.removedKeyIds.push(credential.keyId);
+      result.steps.push(`removed orphaned credential ${credential.keyId}`);
+    }
+    result.outcome = 'succeeded';
+  } catch (err) {
+    const failure = classify(err, 'removing orphaned credentials');
+    result.error = failure.toError();
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+  return result;
+}
