@@ -11,7 +11,7 @@ import { assess, type AppLookup, type Assessment } from './assess';
 import { diagnoseError, diagnosisOf } from './diagnosis';
 import { discoverConnections, type DiscoveredConnection, type DiscoveryProblem } from './discovery';
 import { plan, plannedReport, type Plan } from './plan';
-import type { ApplicationInfo, PasswordPolicy, RotationRecord } from './ports';
+import type { PasswordPolicy, RotationRecord } from './ports';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
 import {
   removeOrphanCredentials,
