@@ -139,7 +139,7 @@ async function prepare(
   // The password policy matters only when a new secret will be made; read it then, once.
   if (assessment.needsNewSecret && !assessment.pending && app && !('error' in app)) {
     const policy: PasswordPolicy = await deps.graph
-      .getPasswordPolicy((app).id)
+      .getPasswordPolicy(app.id)
       .catch((): PasswordPolicy => ({ additionBlocked: false }));
     assessment = assess({ ...input, passwordPolicy: policy });
   }

@@ -1,0 +1,143 @@
+/**
+ * `npm run demo`: the whole job against the sandbox. Starts the simulated tenant (default scenario)
+ * and Azurite, runs `sc-remediator remediate` as a real child process, shows its report, then the
+ * before/after state of every connection as the services themselves hold it, and stops.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import { startAzurite, type Azurite } from '../sandbox/azurite';
+import { checkClientSecret } from '../sandbox/credentials';
+import { startSandbox, type Sandbox } from '../sandbox/index';
+import type { EndpointRecord } from '../sandbox/model';
+
+interface ConnectionState {
+  key: string;
+  name: string;
+  where: string;
+  isReady: boolean;
+  creationMode: string;
+  secretEnds: string;
+  works: string;
+  passwords: number;
+}
+
+function snapshot(sandbox: Sandbox): ConnectionState[] {
+  const rows: ConnectionState[] = [];
+  for (const org of sandbox.state.organizations.values()) {
+    for (const ep of org.endpoints.values()) rows.push(describe(sandbox, org.name, ep));
+  }
+  return rows.sort((a, b) => a.where.localeCompare(b.where) || a.name.localeCompare(b.name));
+}
+
+function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): ConnectionState {
+  const { state } = sandbox;
+  const appId = ep.authorization.parameters['serviceprincipalid'] ?? '';
+  const key = ep.authorization.parameters['serviceprincipalkey'] ?? undefined;
+  const app = appId ? state.appByAppId(appId) : undefined;
+  const credential = key && app ? app.passwordCredentials.find((p) => p.secretText === key) : undefined;
+  let works = 'n/a';
+  if (ep.authorization.scheme === 'ServicePrincipal') {
+    const check = checkClientSecret(state, appId, key);
+    works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
+  }
+  return {
+    key: ep.id,
+    name: ep.name,
+    where: `${org}/${ep.serviceEndpointProjectReferences.map((r) => r.projectReference.name).join('+')}`,
+    isReady: ep.isReady,
+    creationMode: ep.data['creationMode'] ?? '',
+    secretEnds: credential
+      ? credential.endDateTime.slice(0, 10)
+      : ep.authorization.scheme === 'ServicePrincipal'
+        ? '—'
+        : 'no secret',
+    works,
+    passwords: app ? app.passwordCredentials.length : 0,
+  };
+}
+
+function arrow<T>(before: T, after: T): string {
+  return before === after ? String(after) : `${String(before)} → ${String(after)}`;
+}
+
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const tsx = join(__dirname, '..', 'node_modules', '.bin', process.platform === 'win32' ? 'tsx.cmd' : 'tsx');
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, [join(__dirname, '..', 'src', 'cli', 'main.ts'), ...args], {
+      stdio: 'inherit',
+      env,
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  let sandbox: Sandbox | undefined;
+  let storage: Azurite | undefined;
+  try {
+    [sandbox, storage] = await Promise.all([
+      startSandbox({ scenario: 'default' }),
+      startAzurite({ blob: true }),
+    ]);
+    process.stdout.write(
+      `Sandbox tenant up in ${Date.now() - t0} ms: ${sandbox.organizationUrls.length} organizations, ` +
+        `${[...sandbox.state.organizations.values()].reduce((n, o) => n + o.endpoints.size, 0)} connections ` +
+        `(scenario 'default': one for each situation in the field reports).\n` +
+        'Superseded secrets are removed at once in this demo (OLD_SECRET_RETENTION_HOURS=0; the default keeps them 24 h).\n\n' +
+        '$ sc-remediator remediate\n',
+    );
+    const before = snapshot(sandbox);
+    const logStart = sandbox.state.requestLog.length;
+    const exitCode = await runCli(['remediate'], {
+      ...process.env,
+      ...sandbox.env,
+      AzureWebJobsStorage: storage.connectionString,
+      OLD_SECRET_RETENTION_HOURS: '0',
+    });
+    const after = new Map(snapshot(sandbox).map((s) => [s.key, s]));
+
+    const table = new Table({
+      head: [
+        'Connection',
+        'Where',
+        'isReady',
+        'creationMode',
+        'Secret ends',
+        'Gets a token',
+        'App passwords',
+      ],
+      style: { head: [], border: [] },
+    });
+    for (const b of before) {
+      const a = after.get(b.key) ?? b;
+      table.push([
+        b.name,
+        b.where,
+        arrow(b.isReady, a.isReady),
+        arrow(b.creationMode, a.creationMode),
+        arrow(b.secretEnds, a.secretEnds),
+        arrow(b.works, a.works),
+        arrow(b.passwords, a.passwords),
+      ]);
+    }
+    process.stdout.write(`\nBefore → after, as the sandbox's services hold it:\n${table.toString()}\n`);
+
+    const calls = new Map<string, number>();
+    for (const e of sandbox.state.requestLog.slice(logStart))
+      calls.set(e.service, (calls.get(e.service) ?? 0) + 1);
+    process.stdout.write(
+      `\nRequests the run made: ${[...calls].map(([s, n]) => `${s} ${n}`).join(', ')}; ` +
+        `the CLI exited ${exitCode} (${exitCode === 0 ? 'all healthy or fixed' : 'some connections need a person'}).\n`,
+    );
+  } finally {
+    await Promise.allSettled([storage?.stop(), sandbox?.stop()]);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
