@@ -210,6 +210,13 @@ export class TenantState {
   clockOffsetMs = 0;
   /** Optional hook: called once per answered request with both bodies (contract tests). Unset by default. */
   onExchange?: (exchange: HttpExchange) => void;
+  /**
+   * Optional hook: called once per request right after it was handled — its effect applied, its
+   * answer about to be written (or, dropped unanswered, its connection closed: status 0) — with its
+   * request log entry (recorded in `requestLog` once the answer is sent). Crash tests SIGKILL a client
+   * here: it dies at that exact point, without reading the answer. Unset by default; must not throw.
+   */
+  onRequestHandled?: (entry: RequestLogEntry) => void;
 
   constructor(tenantId: string = randomUUID(), tenantDomain = 'contoso.onmicrosoft.com') {
     this.tenantId = tenantId;

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { FaultDecision, FaultInjector } from './faults';
-import type { ServiceName, TenantState } from './model';
+import type { RequestLogEntry, ServiceName, TenantState } from './model';
 import type { ServerCertificate } from './tls';
 
 /** How a service shapes an error body (each real service has its own JSON). */
@@ -69,11 +69,11 @@ export async function startService(
   // Request log: one entry per answered (or dropped) request, without bodies, so no secret lands here.
   app.use((req: Request, res: Response, next: NextFunction) => {
     const started = Date.now();
-    const finish = (status: number): void => {
+    const entryFor = (status: number): RequestLogEntry => {
       const query: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.query)) if (typeof v === 'string') query[k] = v;
       const readOnly = READ_METHODS.has(req.method) || (def.isReadOnly?.(req) ?? false);
-      state.requestLog.push({
+      return {
         service: def.name,
         method: req.method,
         path: req.path,
@@ -84,7 +84,27 @@ export async function startService(
         fault: res.locals['fault'] as string | undefined,
         at: started,
         durationMs: Date.now() - started,
-      });
+      };
+    };
+    // `onRequestHandled` fires once per request, as soon as the request has had its effect: when its
+    // answer is about to be written (a client killed there never reads it, so it cannot send anything
+    // after it; on 'finish' it may already have), or when a request dropped unanswered closes.
+    let handled = false;
+    const announce = (status: number): void => {
+      if (handled) return;
+      handled = true;
+      state.onRequestHandled?.(entryFor(status));
+    };
+    if (state.onRequestHandled) {
+      const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => Response;
+      res.writeHead = ((...args: unknown[]) => {
+        announce(typeof args[0] === 'number' ? args[0] : res.statusCode);
+        return writeHead(...args);
+      }) as Response['writeHead'];
+    }
+    const finish = (status: number): void => {
+      state.requestLog.push(entryFor(status));
+      announce(status);
     };
     res.on('finish', () => finish(res.statusCode));
     res.on('close', () => {

@@ -193,12 +193,14 @@ const TEXT_PATTERNS: { pattern: RegExp; kind: DiagnosisKind; code?: string }[] =
     pattern: /failed to get azure devops service access token|cache value is invalid/i,
     kind: 'access-token-invalid',
   },
+  // Before AuthorizationFailed: the creation failure quotes the creator's own AuthorizationFailed
+  // (no roleAssignments/write), which says nothing about the service principal's role.
+  { pattern: /failed to assign (the )?contributor role/i, kind: 'role-assignment-failed' },
   {
     pattern: /\bAuthorizationFailed\b|does not have authorization to perform action/i,
     kind: 'missing-role-assignment',
     code: 'AuthorizationFailed',
   },
-  { pattern: /failed to assign (the )?contributor role/i, kind: 'role-assignment-failed' },
   { pattern: /only guest permission/i, kind: 'guest-permission' },
   { pattern: /(isn'?t|not) authorized to add applications/i, kind: 'not-authorized-to-add-applications' },
   {

@@ -289,6 +289,7 @@ export function plannedReport(a: Assessment, p: Plan): ConnectionReport {
   if (a.secretExpiresAt) report.secretExpiresAt = a.secretExpiresAt;
   if (a.creationMode) report.creationMode = a.creationMode;
   if (a.pending) report.phase = a.pending.phase;
+  if (a.pending?.cleanupDueAt) report.cleanupDueAt = a.pending.cleanupDueAt;
   if (p.steps.length > 0) report.steps = p.steps;
   return report;
 }

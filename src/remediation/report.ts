@@ -99,6 +99,8 @@ export interface ConnectionReport {
   scheme: string;
   /** Rotation phase reached (Key Vault record). */
   phase?: RotationPhase;
+  /** Phase `verified`: when the superseded credentials are removed (retention period). */
+  cleanupDueAt?: string;
   /** End of the secret created by this run. */
   newSecretExpiresAt?: string;
   /** What was planned or done, in order. */

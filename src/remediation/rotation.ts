@@ -2,7 +2,7 @@
  * The rotation state machine for one connection:
  *
  *   lock → created (new credential through Graph, its value in Key Vault first)
- *        → applied (connection PUT with creationMode Manual and the new secret)
+ *        → applied (once the new secret gets a token: connection PUT with creationMode Manual and it)
  *        → verified (the secret gets a token, TestConnection succeeds, isReady reads back true)
  *        → completed (superseded credentials removed once the retention period has passed)
  *
@@ -65,10 +65,19 @@ export interface ConnectionTarget {
   previousKeyIds: string[];
   /** The app's password policy when assessment already read it (saves a Graph call). */
   passwordPolicy?: PasswordPolicy;
+  /**
+   * The rotation record the caller planned from (`null`: it found none). Read again under the lock:
+   * when another run changed it meanwhile (the caller waited for the lock, or got it only after the
+   * other run released it), the plan is outdated and nothing is done (`state-changed`, skipped) —
+   * otherwise a run that planned before another run's rotation would rotate a second time.
+   * Undefined: not checked (an explicit "rotate now").
+   */
+  plannedFrom?: Pick<RotationRecord, 'rotationId' | 'phase'> | null;
 }
 
 export type EngineErrorCode =
   | 'lock-held'
+  | 'state-changed'
   | 'connection-not-found'
   | 'not-a-secret-connection'
   | 'app-missing'
@@ -188,8 +197,13 @@ export async function rotateConnection(
     result.outcome = 'succeeded';
   } catch (err) {
     const failure = classify(err, 'rotation');
-    result.outcome = 'failed';
     result.error = failure.toError();
+    if (failure.code === 'state-changed') {
+      // Not a failure: another run did (or is doing) the work; the next run sees its result.
+      result.outcome = 'skipped';
+      return result;
+    }
+    result.outcome = 'failed';
     deps.log.warn('Rotation failed', {
       connectionId: target.connectionId,
       phase: result.phase,
@@ -239,6 +253,15 @@ async function runRotation(
   const existing = await deps.store.getRecord(target.connectionId).catch((err: unknown) => {
     throw classify(err, 'reading the rotation state from Key Vault');
   });
+  if (
+    target.plannedFrom !== undefined &&
+    (existing?.rotationId !== target.plannedFrom?.rotationId || existing?.phase !== target.plannedFrom?.phase)
+  )
+    throw new EngineFailure(
+      'state-changed',
+      'The rotation state changed while this run waited for the lock (another run worked on this connection); nothing was done, the next run sees the new state.',
+      true,
+    );
 
   let record: RotationRecord;
   let value: string;
@@ -264,11 +287,16 @@ async function runRotation(
   result.secretExpiresAt = record.expiresAt;
   result.phase = record.phase;
 
+  let tokenConfirmed = false;
   if (record.phase === 'created') {
+    // A new secret takes seconds to replicate. Written into the connection before it works, Azure
+    // DevOps marks the connection failed on save (and pipelines fail meanwhile): wait for it first.
+    await awaitToken(connection, record, value, deps, settings, result);
+    tokenConfirmed = true;
     record = await applyToConnection(target, connection, record, value, deps, result);
   }
   if (record.phase === 'applied') {
-    record = await verify(target, connection, record, value, deps, settings, result);
+    record = await verify(target, connection, record, value, deps, settings, result, tokenConfirmed);
   }
   if (record.phase === 'verified') {
     record = await cleanUp(target.connectionId, record, deps, settings, result);
@@ -416,7 +444,46 @@ async function applyToConnection(
   return applied;
 }
 
-/** Verification: the secret gets a token, TestConnection succeeds, the connection reads back ready. */
+/**
+ * Waits (with the verification backoff) until the new secret obtains a token from Entra ID, so no
+ * connection is given a secret that does not work yet. The connection is left untouched when it
+ * never does; the next run resumes from phase `created`.
+ */
+async function awaitToken(
+  connection: ServiceConnection,
+  record: RotationRecord,
+  value: string,
+  deps: EngineDeps,
+  settings: RotationSettings,
+  result: EngineResult,
+): Promise<void> {
+  const tenantId = connection.authorization.parameters['tenantid'] ?? '';
+  const attempts = settings.verifyAttempts ?? 8;
+  let delay = settings.verifyInitialDelayMs ?? 2000;
+  let lastProblem = 'not tried';
+  for (let attempt = 1; attempt <= attempts; attempt += 1) {
+    const token = await deps.tokenProbe.tryClientSecret(tenantId, record.appId, value);
+    if (token.ok) {
+      if (attempt > 1) result.steps.push(`the new secret gets a token (attempt ${attempt})`);
+      return;
+    }
+    lastProblem = token.aadsts ? `AADSTS${token.aadsts}` : token.message;
+    if (attempt < attempts) {
+      await deps.clock.sleep(delay);
+      delay = Math.min(delay * 2, settings.verifyMaxDelayMs ?? 30_000);
+    }
+  }
+  throw new EngineFailure(
+    'verification-failed',
+    `The new secret gets no token after ${attempts} attempts (${redactor.redact(lastProblem)}); the connection was left unchanged.`,
+    true,
+  );
+}
+
+/**
+ * Verification: the secret gets a token, TestConnection succeeds, the connection reads back ready.
+ * `tokenConfirmed`: this run already saw the secret get a token (no need to ask again).
+ */
 async function verify(
   target: ConnectionTarget,
   connection: ServiceConnection,
@@ -425,13 +492,16 @@ async function verify(
   deps: EngineDeps,
   settings: RotationSettings,
   result: EngineResult,
+  tokenConfirmed = false,
 ): Promise<RotationRecord> {
   const tenantId = connection.authorization.parameters['tenantid'] ?? '';
   const attempts = settings.verifyAttempts ?? 8;
   let delay = settings.verifyInitialDelayMs ?? 2000;
   let lastProblem = 'not tried';
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const token = await deps.tokenProbe.tryClientSecret(tenantId, record.appId, value);
+    const token = tokenConfirmed
+      ? ({ ok: true } as const)
+      : await deps.tokenProbe.tryClientSecret(tenantId, record.appId, value);
     if (!token.ok) {
       lastProblem = `the new secret gets no token yet (${token.aadsts ? `AADSTS${token.aadsts}` : token.message})`;
     } else {

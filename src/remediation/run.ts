@@ -90,6 +90,8 @@ interface Prepared {
   assessment: Assessment;
   plan: Plan;
   report: ConnectionReport;
+  /** The Key Vault rotation record as read for the plan (undefined: none). */
+  record: RotationRecord | undefined;
 }
 
 async function prepare(
@@ -152,7 +154,7 @@ async function prepare(
     report.outcome = 'skipped';
     report.error = `Cannot read the rotation state from Key Vault: ${recordError}`;
   }
-  return { discovered, assessment, plan: thePlan, report };
+  return { discovered, assessment, plan: thePlan, report, record };
 }
 
 function describeError(
@@ -182,6 +184,10 @@ async function execute(
     connectionId: discovered.connection.id,
     previousKeyIds: thePlan.previousKeyIds,
     passwordPolicy: assessment.passwordPolicy,
+    // Checked again under the lock: a plan made before another run's rotation is not carried out.
+    plannedFrom: prepared.record
+      ? { rotationId: prepared.record.rotationId, phase: prepared.record.phase }
+      : null,
   };
   switch (thePlan.action) {
     case 'rotate-secret':
@@ -218,6 +224,8 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
   report.outcome = result.outcome;
   report.steps = result.steps;
   if (result.phase) report.phase = result.phase;
+  if (result.cleanupDueAt) report.cleanupDueAt = result.cleanupDueAt;
+  else delete report.cleanupDueAt;
   if (result.outcome === 'succeeded' && result.secretExpiresAt) {
     report.newSecretExpiresAt = result.secretExpiresAt;
   }

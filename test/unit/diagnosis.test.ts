@@ -80,6 +80,13 @@ describe('diagnoseMessage: one entry per troubleshooting case', () => {
       false,
     ],
     [
+      "Failed to assign Contributor role, quoting the creator's AuthorizationFailed",
+      "Failed to assign Contributor role to the service principal on subscription 'Web' (s). Error code: Forbidden, inner error code: AuthorizationFailed, inner error message: The client 'alice@contoso.onmicrosoft.com' does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write' over scope '/subscriptions/s' or the scope is invalid.",
+      'role-assignment-failed',
+      undefined,
+      false,
+    ],
+    [
       'guest-only permission',
       'The user has only guest permission in the directory',
       'guest-permission',

@@ -145,15 +145,24 @@ describe('default scenario: one connection per background situation', () => {
     throw new Error(`no connection for case '${name}'`);
   }
 
-  test('the product identity: Application.ReadWrite.OwnedBy, Key Vault writer, endpoint administrator everywhere', () => {
+  test('the product identity: Application.ReadWrite.OwnedBy and Policy.Read.All, Key Vault writer, endpoint administrator in contoso and fabrikam only', () => {
     const product = state.identities.get(scenario.productIdentity)!;
     expect(product.kind).toBe('servicePrincipal');
-    expect(product.graphPermissions).toEqual(['Application.ReadWrite.OwnedBy']);
+    expect(product.graphPermissions).toEqual(['Application.ReadWrite.OwnedBy', 'Policy.Read.All']);
     expect(state.vault.writers).toContain(product.key);
-    for (const org of state.organizations.values())
-      expect(org.members).toContainEqual({ identity: product.key, endpointAdministrator: true });
+    for (const name of ['contoso', 'fabrikam'])
+      expect(state.organization(name)!.members).toContainEqual({
+        identity: product.key,
+        endpointAdministrator: true,
+      });
+    // A member of northwind, but not service connection Administrator there (preflight reports it).
+    expect(state.organization('northwind')!.members).toContainEqual({
+      identity: product.key,
+      endpointAdministrator: false,
+    });
     expect(state.organization('contoso')!.projects.map((p) => p.name)).toEqual(['web', 'data', 'platform']);
     expect(state.organization('fabrikam')!.projects.map((p) => p.name)).toEqual(['payments']);
+    expect(state.organization('northwind')!.projects.map((p) => p.name)).toEqual(['ops']);
   });
 
   test('field report: three Failed connections in one project beside one that works', () => {
