@@ -124,7 +124,8 @@ type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
 /** Reports a problem with the setting being parsed; the parser then returns `z.NEVER`. */
 type Fail = (problem: string, expected: string) => void;
 
-const SETTING_ORDER = [
+/** Every setting the loader reads, in the order problems are reported (infra tests check the Bicep sets them). */
+export const SETTING_ORDER = [
   'AZDO_ORGANIZATION_URLS',
   'AZDO_PROJECTS',
   'KEY_VAULT_URL',
@@ -530,7 +531,24 @@ const schema = z
         );
       return v;
     }),
-    NOTIFY_WEBHOOK_URL: optionalUrl('NOTIFY_WEBHOOK_URL', 'an https webhook URL', true),
+    // Webhook URLs carry their token in the path or the query string (Teams Workflows: `?…&sig=`):
+    // both are kept; the value is a secret and never shown.
+    NOTIFY_WEBHOOK_URL: setting('NOTIFY_WEBHOOK_URL', (v, fail): string | undefined => {
+      if (v === undefined) return undefined;
+      const url = parseUrl(v);
+      const problem = !url
+        ? 'is not a valid URL'
+        : url.username || url.password
+          ? 'must not contain credentials (user:password@)'
+          : url.protocol !== 'https:'
+            ? 'must use https'
+            : undefined;
+      if (problem !== undefined || !url) {
+        fail(problem ?? 'is not a valid URL', 'an https webhook URL');
+        return undefined;
+      }
+      return url.toString();
+    }),
   })
   .superRefine(
     (s, ctx) => {

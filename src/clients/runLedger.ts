@@ -1,0 +1,502 @@
+/**
+ * The run ledger: what each run did, kept as JSON blobs in the function's storage account
+ * (`AzureWebJobsStorage`, container `sc-remediator-runs`), so the nightly fan-out can be assembled
+ * from many queue invocations on many instances, and the HTTP API and status page can show history.
+ *
+ * Layout of the container:
+ *
+ *   runs/<runId>/run.json                    RunRecord (status, counts, summary once complete)
+ *   runs/<runId>/plan.json                   connections recorded at the start: `assessed` (final,
+ *                                            nothing to do) and `planned` (fanned out to the queue)
+ *   runs/<runId>/connections/<key>.json      one ConnectionReport per fanned-out connection, written
+ *                                            by the queue worker (or the poison handler)
+ *   runs/<runId>/report.json                 the run's final RunReport
+ *   index/<inverted time>-<runId>            empty marker: newest run first in a listing
+ *   latest.json                              the RunReport of the latest completed full run
+ *
+ * A run is complete when as many connection reports as it fanned out (`expected`) are recorded; the
+ * recorder that sees the last one assembles the report and marks the run completed with an
+ * ETag-conditional write, so exactly one caller learns it completed the run (and notifies).
+ *
+ * Permissions: Storage Blob Data Contributor on the account (or a connection string). The container
+ * is created on first use. The ledger holds reports only: never a secret value.
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import type { DiscoveryProblem } from '../remediation/discovery';
+import { summarize, type ConnectionReport, type RunReport, type RunSummary } from '../remediation/report';
+
+export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
+
+export type RunStatus = 'running' | 'completed' | 'failed';
+export type RunTrigger = 'timer' | 'http' | 'cli';
+
+/** One run as the ledger knows it (HTTP API `GET /api/runs/{runId}`, the status page). */
+export interface RunRecord {
+  runId: string;
+  startedAt: string;
+  finishedAt?: string;
+  status: RunStatus;
+  dryRun: boolean;
+  /** Connections fanned out to the queue: the run completes once this many have reported. */
+  expected: number;
+  /** Present once the run completed. */
+  summary?: RunSummary;
+  trigger: RunTrigger;
+  /** `full`: every configured organization; `connection`: one connection (HTTP remediate). */
+  scope?: 'full' | 'connection';
+  /** Connections the run covers (recorded at the start plus fanned out). */
+  total?: number;
+  /** Fanned-out connections that have reported so far. */
+  recorded?: number;
+  /** Discovery problems (a project or organization that could not be listed). */
+  problems?: DiscoveryProblem[];
+  /** Why the run failed (status `failed`). Redacted. */
+  error?: string;
+}
+
+export interface StartRunMeta {
+  trigger: RunTrigger;
+  dryRun: boolean;
+  /** Connections fanned out (the run completes when as many have reported). */
+  expected: number;
+  startedAt?: string;
+  scope?: 'full' | 'connection';
+  problems?: DiscoveryProblem[];
+  /** Connections whose report is final at the start (nothing to do, or dry run). */
+  assessed?: ConnectionReport[];
+  /** Connections fanned out, as planned (the poison handler reports from these). */
+  planned?: ConnectionReport[];
+}
+
+/** What recording one connection did to its run. */
+export interface RecordResult {
+  /** The run after the write; undefined when the ledger has no such run. */
+  run?: RunRecord;
+  /** Set only for the one caller whose write completed the run. */
+  completed?: RunReport;
+}
+
+export interface RunLedger {
+  /** Records a new run (and the connections known at its start). */
+  startRun(runId: string, meta: StartRunMeta): Promise<RunRecord>;
+  /**
+   * Records the final report of one fanned-out connection (overwriting an earlier one); completes
+   * the run when it was the last one expected.
+   */
+  recordConnection(runId: string, report: ConnectionReport): Promise<RecordResult>;
+  /** The final report of one fanned-out connection in a run, when recorded. */
+  getConnection(
+    runId: string,
+    organization: string,
+    connectionId: string,
+  ): Promise<ConnectionReport | undefined>;
+  /** The planned report of one fanned-out connection in a run, when the run planned it. */
+  getPlanned(runId: string, connectionId: string): Promise<ConnectionReport | undefined>;
+  /** Marks the run completed with this report (and makes it the latest, for a full run). */
+  completeRun(runId: string, report: RunReport): Promise<RunRecord>;
+  /** Marks the run failed (it could not be planned or finished). */
+  failRun(runId: string, error: string): Promise<RunRecord | undefined>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** The final report of a completed run. */
+  getReport(runId: string): Promise<RunReport | undefined>;
+  /** Newest first. */
+  listRuns(limit: number): Promise<RunRecord[]>;
+  /** The report of the latest completed full run. */
+  latestReport(): Promise<RunReport | undefined>;
+}
+
+/** A stored JSON document and its version. */
+export interface StoredJson<T> {
+  value: T;
+  etag: string;
+}
+
+/** Thrown by `JsonStore.put` when a condition does not hold (412/409). */
+export class ConditionNotMetError extends Error {
+  constructor(name: string) {
+    super(`The ledger document '${name}' changed meanwhile.`);
+    this.name = 'ConditionNotMetError';
+  }
+}
+
+/** The few storage operations the ledger needs; blobs in Azure, a Map in tests and local runs. */
+export interface JsonStore {
+  get<T>(name: string): Promise<StoredJson<T> | undefined>;
+  /** Writes `value`; `ifMatch` an etag, or `ifNoneMatch: '*'` to create only. Returns the new etag. */
+  put(name: string, value: unknown, condition?: { ifMatch?: string; ifNoneMatch?: '*' }): Promise<string>;
+  /** Names under `prefix`, in lexicographic order, at most `limit` of them. */
+  list(prefix: string, limit?: number): Promise<string[]>;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Run ids are GUIDs; anything else never reaches a blob name. */
+export function isRunId(value: string): boolean {
+  return GUID.test(value);
+}
+
+function checkRunId(runId: string): string {
+  if (!isRunId(runId)) throw new Error(`Not a run id: '${runId.slice(0, 60)}'.`);
+  return runId.toLowerCase();
+}
+
+/** Blob-safe key of one connection in a run. */
+export function connectionKey(organization: string, connectionId: string): string {
+  return `${encodeURIComponent(organization.toLowerCase())}~${encodeURIComponent(connectionId.toLowerCase())}`;
+}
+
+const MAX_TIME = 9_999_999_999_999;
+
+function indexName(startedAt: string, runId: string): string {
+  const inverted = String(MAX_TIME - Date.parse(startedAt)).padStart(13, '0');
+  return `index/${inverted}-${runId}`;
+}
+
+interface PlanDocument {
+  assessed: ConnectionReport[];
+  planned: ConnectionReport[];
+}
+
+function sortConnections(reports: ConnectionReport[]): ConnectionReport[] {
+  return [...reports].sort(
+    (a, b) =>
+      (a.organizationUrl ?? a.organization).localeCompare(b.organizationUrl ?? b.organization) ||
+      a.connectionName.localeCompare(b.connectionName),
+  );
+}
+
+function sameConnection(a: ConnectionReport, organization: string, connectionId: string): boolean {
+  return (
+    a.connectionId.toLowerCase() === connectionId.toLowerCase() &&
+    a.organization.toLowerCase() === organization.toLowerCase()
+  );
+}
+
+export interface RunLedgerOptions {
+  now?: () => Date;
+  /** Reads in flight at once when assembling a report. */
+  concurrency?: number;
+}
+
+/** The ledger over any `JsonStore` (blobs: `createBlobRunLedger`; memory: `createMemoryRunLedger`). */
+export class JsonRunLedger implements RunLedger {
+  private readonly now: () => Date;
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly store: JsonStore,
+    options: RunLedgerOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.concurrency = options.concurrency ?? 16;
+  }
+
+  private runName(runId: string, file: string): string {
+    return `runs/${checkRunId(runId)}/${file}`;
+  }
+
+  async startRun(runId: string, meta: StartRunMeta): Promise<RunRecord> {
+    const id = checkRunId(runId);
+    const startedAt = meta.startedAt ?? this.now().toISOString();
+    const assessed = meta.assessed ?? [];
+    const planned = meta.planned ?? [];
+    // The plan first: a worker that finds the run also finds what was planned.
+    await this.store.put(this.runName(id, 'plan.json'), { assessed, planned } satisfies PlanDocument);
+    const run: RunRecord = {
+      runId: id,
+      startedAt,
+      status: 'running',
+      dryRun: meta.dryRun,
+      expected: meta.expected,
+      trigger: meta.trigger,
+      scope: meta.scope ?? 'full',
+      total: assessed.length + planned.length,
+      recorded: 0,
+    };
+    if (meta.problems && meta.problems.length > 0) run.problems = meta.problems;
+    await this.store.put(this.runName(id, 'run.json'), run, { ifNoneMatch: '*' });
+    await this.store.put(indexName(startedAt, id), {});
+    return run;
+  }
+
+  async recordConnection(runId: string, report: ConnectionReport): Promise<RecordResult> {
+    const id = checkRunId(runId);
+    const key = connectionKey(report.organization, report.connectionId);
+    await this.store.put(this.runName(id, `connections/${key}.json`), report);
+    return this.completeIfDone(id);
+  }
+
+  /** Completes the run when every fanned-out connection has reported. */
+  private async completeIfDone(runId: string): Promise<RecordResult> {
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const stored = await this.store.get<RunRecord>(this.runName(runId, 'run.json'));
+      if (!stored) return {};
+      const run = stored.value;
+      if (run.status !== 'running') return { run };
+      const names = await this.store.list(this.runName(runId, 'connections/'));
+      if (names.length < run.expected) {
+        if ((run.recorded ?? 0) >= names.length) return { run };
+        // Progress for the status page, best effort: losing this race only delays the count.
+        const progressed = { ...run, recorded: names.length };
+        try {
+          await this.store.put(this.runName(runId, 'run.json'), progressed, { ifMatch: stored.etag });
+          return { run: progressed };
+        } catch (err) {
+          if (err instanceof ConditionNotMetError) return { run };
+          throw err;
+        }
+      }
+      const report = await this.assemble(run, names);
+      const completed: RunRecord = {
+        ...run,
+        status: 'completed',
+        finishedAt: report.finishedAt,
+        summary: report.summary,
+        recorded: names.length,
+      };
+      try {
+        await this.store.put(this.runName(runId, 'run.json'), completed, { ifMatch: stored.etag });
+      } catch (err) {
+        // Someone else completed (or updated) it meanwhile: look again.
+        if (err instanceof ConditionNotMetError) continue;
+        throw err;
+      }
+      await this.store.put(this.runName(runId, 'report.json'), report);
+      if ((run.scope ?? 'full') === 'full') await this.store.put('latest.json', report);
+      return { run: completed, completed: report };
+    }
+    return { run: await this.getRun(runId) };
+  }
+
+  private async assemble(run: RunRecord, names: string[]): Promise<RunReport> {
+    const plan = (await this.store.get<PlanDocument>(this.runName(run.runId, 'plan.json')))?.value;
+    const finals: ConnectionReport[] = [];
+    for (let i = 0; i < names.length; i += this.concurrency) {
+      const batch = await Promise.all(
+        names.slice(i, i + this.concurrency).map((name) => this.store.get<ConnectionReport>(name)),
+      );
+      for (const doc of batch) if (doc) finals.push(doc.value);
+    }
+    const reports = [...(plan?.assessed ?? [])];
+    for (const planned of plan?.planned ?? []) {
+      const final = finals.find((f) => sameConnection(f, planned.organization, planned.connectionId));
+      reports.push(final ?? planned);
+    }
+    // A connection recorded without a plan entry (a run started elsewhere) still counts.
+    for (const final of finals)
+      if (!reports.some((r) => sameConnection(r, final.organization, final.connectionId)))
+        reports.push(final);
+    const connections = sortConnections(reports);
+    return {
+      runId: run.runId,
+      startedAt: run.startedAt,
+      finishedAt: this.now().toISOString(),
+      dryRun: run.dryRun,
+      summary: summarize(connections),
+      connections,
+    };
+  }
+
+  async getConnection(
+    runId: string,
+    organization: string,
+    connectionId: string,
+  ): Promise<ConnectionReport | undefined> {
+    const name = this.runName(runId, `connections/${connectionKey(organization, connectionId)}.json`);
+    return (await this.store.get<ConnectionReport>(name))?.value;
+  }
+
+  async getPlanned(runId: string, connectionId: string): Promise<ConnectionReport | undefined> {
+    const plan = (await this.store.get<PlanDocument>(this.runName(runId, 'plan.json')))?.value;
+    const wanted = connectionId.toLowerCase();
+    return plan?.planned.find((p) => p.connectionId.toLowerCase() === wanted);
+  }
+
+  async completeRun(runId: string, report: RunReport): Promise<RunRecord> {
+    const id = checkRunId(runId);
+    const stored = await this.store.get<RunRecord>(this.runName(id, 'run.json'));
+    const base: RunRecord = stored?.value ?? {
+      runId: id,
+      startedAt: report.startedAt,
+      status: 'running',
+      dryRun: report.dryRun,
+      expected: 0,
+      trigger: 'cli',
+      scope: 'full',
+    };
+    const completed: RunRecord = {
+      ...base,
+      status: 'completed',
+      finishedAt: report.finishedAt,
+      summary: report.summary,
+      total: report.connections.length,
+    };
+    await this.store.put(this.runName(id, 'report.json'), report);
+    await this.store.put(this.runName(id, 'run.json'), completed);
+    if (!stored) await this.store.put(indexName(completed.startedAt, id), {});
+    if ((completed.scope ?? 'full') === 'full') await this.store.put('latest.json', report);
+    return completed;
+  }
+
+  async failRun(runId: string, error: string): Promise<RunRecord | undefined> {
+    const stored = await this.store.get<RunRecord>(this.runName(runId, 'run.json'));
+    if (!stored) return undefined;
+    const failed: RunRecord = {
+      ...stored.value,
+      status: 'failed',
+      finishedAt: this.now().toISOString(),
+      error,
+    };
+    await this.store.put(this.runName(runId, 'run.json'), failed);
+    return failed;
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    if (!isRunId(runId)) return undefined;
+    return (await this.store.get<RunRecord>(this.runName(runId, 'run.json')))?.value;
+  }
+
+  async getReport(runId: string): Promise<RunReport | undefined> {
+    if (!isRunId(runId)) return undefined;
+    return (await this.store.get<RunReport>(this.runName(runId, 'report.json')))?.value;
+  }
+
+  async listRuns(limit: number): Promise<RunRecord[]> {
+    const n = Math.max(0, Math.min(1000, Math.floor(limit)));
+    if (n === 0) return [];
+    const names = await this.store.list('index/', n);
+    const ids = names.map((name) => name.slice(name.lastIndexOf('/') + 15)).filter(isRunId);
+    const runs = await Promise.all(ids.map((id) => this.getRun(id)));
+    return runs.filter((r): r is RunRecord => r !== undefined);
+  }
+
+  async latestReport(): Promise<RunReport | undefined> {
+    return (await this.store.get<RunReport>('latest.json'))?.value;
+  }
+}
+
+interface StorageErrorLike {
+  statusCode?: number;
+  code?: string;
+}
+
+function storageError(err: unknown): StorageErrorLike {
+  return typeof err === 'object' && err !== null ? err : {};
+}
+
+/** `JsonStore` on block blobs of one container (created on first write). */
+export class BlobJsonStore implements JsonStore {
+  private containerReady: Promise<void> | undefined;
+
+  constructor(private readonly container: ContainerClient) {}
+
+  private ensureContainer(): Promise<void> {
+    this.containerReady ??= this.container.createIfNotExists().then(
+      () => undefined,
+      (err: unknown) => {
+        this.containerReady = undefined;
+        throw err;
+      },
+    );
+    return this.containerReady;
+  }
+
+  async get<T>(name: string): Promise<StoredJson<T> | undefined> {
+    try {
+      const response = await this.container.getBlockBlobClient(name).download();
+      const chunks: Buffer[] = [];
+      for await (const chunk of response.readableStreamBody ?? [])
+        chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+      return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T, etag: response.etag ?? '' };
+    } catch (err) {
+      if (storageError(err).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async put(
+    name: string,
+    value: unknown,
+    condition: { ifMatch?: string; ifNoneMatch?: '*' } = {},
+  ): Promise<string> {
+    const body = JSON.stringify(value);
+    const blob = this.container.getBlockBlobClient(name);
+    const write = () =>
+      blob.upload(body, Buffer.byteLength(body), {
+        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+        conditions: condition,
+      });
+    try {
+      return (await write()).etag ?? '';
+    } catch (err) {
+      const e = storageError(err);
+      if (e.statusCode === 412 || (e.statusCode === 409 && e.code === 'BlobAlreadyExists'))
+        throw new ConditionNotMetError(name);
+      if (e.statusCode !== 404) throw err;
+      this.containerReady = undefined;
+      await this.ensureContainer();
+      try {
+        return (await write()).etag ?? '';
+      } catch (retryErr) {
+        const r = storageError(retryErr);
+        if (r.statusCode === 412 || r.statusCode === 409) throw new ConditionNotMetError(name);
+        throw retryErr;
+      }
+    }
+  }
+
+  async list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const blob of this.container.listBlobsFlat({ prefix })) {
+        names.push(blob.name);
+        if (names.length >= limit) break;
+      }
+    } catch (err) {
+      if (storageError(err).statusCode === 404) return [];
+      throw err;
+    }
+    return names;
+  }
+}
+
+/** `JsonStore` in memory: tests, and local runs without a storage account. */
+export class MemoryJsonStore implements JsonStore {
+  private readonly docs = new Map<string, { body: string; etag: string }>();
+  private version = 0;
+
+  get<T>(name: string): Promise<StoredJson<T> | undefined> {
+    const doc = this.docs.get(name);
+    return Promise.resolve(doc ? { value: JSON.parse(doc.body) as T, etag: doc.etag } : undefined);
+  }
+
+  put(
+    name: string,
+    value: unknown,
+    condition: { ifMatch?: string; ifNoneMatch?: '*' } = {},
+  ): Promise<string> {
+    const existing = this.docs.get(name);
+    if (condition.ifNoneMatch === '*' && existing) return Promise.reject(new ConditionNotMetError(name));
+    if (condition.ifMatch !== undefined && existing?.etag !== condition.ifMatch)
+      return Promise.reject(new ConditionNotMetError(name));
+    this.version += 1;
+    const etag = `"${this.version}"`;
+    this.docs.set(name, { body: JSON.stringify(value), etag });
+    return Promise.resolve(etag);
+  }
+
+  list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const names = [...this.docs.keys()].filter((n) => n.startsWith(prefix)).sort();
+    return Promise.resolve(names.slice(0, limit));
+  }
+}
+
+/** The ledger in a container of the function's storage account. */
+export function createBlobRunLedger(container: ContainerClient, options: RunLedgerOptions = {}): RunLedger {
+  return new JsonRunLedger(new BlobJsonStore(container), options);
+}
+
+/** A ledger that lives as long as the process (no storage account configured; tests). */
+export function createMemoryRunLedger(options: RunLedgerOptions = {}): RunLedger {
+  return new JsonRunLedger(new MemoryJsonStore(), options);
+}

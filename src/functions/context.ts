@@ -1,0 +1,290 @@
+/**
+ * The Functions app's one composition point, built lazily and once per worker process: settings,
+ * the engine (Graph, Key Vault, Azure DevOps clients), the run ledger, telemetry and the notifier.
+ * Nothing heavy is imported at module load: each SDK is imported the first time a function needs
+ * it, so the health probe never loads the Azure SDKs and a ledger read loads only Storage.
+ *
+ * Every function runs its body in `withInvocation(context, …)`: logs from anywhere below (the
+ * engine included) go to that invocation's log, and every telemetry item carries its invocationId
+ * and function name.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { InvocationContext } from '@azure/functions';
+import type { Notifier } from '../clients/notifier';
+import type { RunLedger, RunRecord } from '../clients/runLedger';
+import type { Engine } from '../composition';
+import type { Config } from '../config';
+import type { FanOutContext } from '../remediation/fanOut';
+import type { Clock } from '../remediation/ports';
+import type { RunReport } from '../remediation/report';
+import type { RunEventSink, RunSettings } from '../remediation/run';
+import { createLogger, errorMessage, redactor, type Logger, type LogLevel } from '../telemetry';
+import type { TelemetryProperties, TelemetrySink } from '../telemetry/sink';
+
+type Env = Record<string, string | undefined>;
+
+/** Queue the nightly run fans out to, and its poison queue (the host adds `-poison`). */
+export const WORK_QUEUE = 'sc-remediator-work';
+export const POISON_QUEUE = `${WORK_QUEUE}-poison`;
+/** The app setting holding the storage connection (or its `__queueServiceUri` identity form). */
+export const STORAGE_CONNECTION = 'AzureWebJobsStorage';
+/** Must equal `extensions.queues.maxDequeueCount` in host.json (a test checks). */
+export const MAX_DEQUEUE_COUNT = 5;
+
+export interface FunctionSettings {
+  /** `REMEDIATION_JITTER_SECONDS` (120, 0..300): random delay before the nightly run starts. */
+  jitterSeconds: number;
+  /** App Service Authentication fronts the app (`WEBSITE_AUTH_ENABLED`): roles are enforced. */
+  authEnabled: boolean;
+}
+
+export interface ServicesOptions {
+  /** Settings source (default `process.env`). */
+  env?: Env;
+  clock?: Clock;
+  /** Random source for the start jitter. */
+  random?: () => number;
+  /** Telemetry sink instead of Application Insights (tests: a `MemoryTelemetrySink`). */
+  telemetry?: TelemetrySink;
+  /** Run ledger instead of the storage account's. */
+  ledger?: RunLedger;
+  /** fetch for the notifier (tests). */
+  fetch?: typeof fetch;
+  /** Overrides of the engine's settings (tests: short verification backoff). */
+  settings?: Partial<RunSettings>;
+}
+
+const invocations = new AsyncLocalStorage<InvocationContext>();
+
+/** The invocation the current code runs for, if any. */
+export function currentInvocation(): InvocationContext | undefined {
+  return invocations.getStore();
+}
+
+/** Runs `fn` as the body of one invocation (logs and telemetry are attributed to it). */
+export function withInvocation<T>(context: InvocationContext, fn: () => Promise<T>): Promise<T> {
+  return invocations.run(context, fn);
+}
+
+function logTo(level: LogLevel, line: string): void {
+  const ctx = invocations.getStore();
+  if (ctx) {
+    if (level === 'debug') ctx.debug(line);
+    else if (level === 'info') ctx.info(line);
+    else if (level === 'warn') ctx.warn(line);
+    else ctx.error(line);
+    return;
+  }
+  (level === 'error' ? console.error : level === 'warn' ? console.warn : console.log)(line);
+}
+
+function once<T>(build: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    value ??= build().catch((err: unknown) => {
+      // A failed build is tried again next time (a setting fixed, a transient error gone).
+      value = undefined;
+      throw err;
+    });
+    return value;
+  };
+}
+
+const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export class Services {
+  readonly env: Env;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly log: Logger;
+
+  constructor(private readonly options: ServicesOptions = {}) {
+    this.env = options.env ?? process.env;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.log = createLogger(logTo, 'info');
+  }
+
+  /** The validated settings (throws `ConfigError` listing every bad one). */
+  readonly config = once(async (): Promise<Config> => {
+    const { loadConfig } = await import('../config');
+    const config = loadConfig(this.env);
+    if (config.notifyWebhookUrl) redactor.register(config.notifyWebhookUrl);
+    if (config.storage?.connectionString) redactor.register(config.storage.connectionString);
+    return config;
+  });
+
+  /** Settings of the Functions app itself (not part of the engine's config). */
+  readonly functionSettings = once(async (): Promise<FunctionSettings> => {
+    const { ConfigError } = await import('../config');
+    const raw = this.env['REMEDIATION_JITTER_SECONDS']?.trim();
+    let jitterSeconds = 120;
+    if (raw) {
+      if (!/^\d+$/.test(raw) || Number(raw) > 300)
+        throw new ConfigError([
+          {
+            setting: 'REMEDIATION_JITTER_SECONDS',
+            problem: `is not a whole number from 0 to 300 (got '${raw.slice(0, 20)}')`,
+            expected: 'a whole number of seconds from 0 to 300',
+          },
+        ]);
+      jitterSeconds = Number(raw);
+    }
+    return { jitterSeconds, authEnabled: isTrue(this.env['WEBSITE_AUTH_ENABLED']) };
+  });
+
+  /** The engine: every SDK client, built from the config. */
+  readonly engine = once(async (): Promise<Engine> => {
+    const config = await this.config();
+    const { buildEngine } = await import('../composition');
+    const engine = buildEngine(config, this.log, this.clock);
+    engine.settings = { ...engine.settings, ...this.options.settings };
+    return engine;
+  });
+
+  /** The run ledger in the function's storage account (or in memory when none is configured). */
+  readonly ledger = once(async (): Promise<RunLedger> => {
+    if (this.options.ledger) return this.options.ledger;
+    const config = await this.config();
+    const ledgerModule = await import('../clients/runLedger');
+    const storage = config.storage;
+    const now = () => this.clock.now();
+    if (!storage || (!storage.connectionString && !storage.blobServiceUri && !storage.accountName)) {
+      this.log.warn('No storage configured (AzureWebJobsStorage): the run ledger lives in memory only.');
+      return ledgerModule.createMemoryRunLedger({ now });
+    }
+    const { createBlobServiceClient } = await import('../clients/blobLeaseLock');
+    // A connection string needs no identity; the identity-based form uses the engine's credential.
+    const credential = storage.connectionString ? undefined : (await this.engine()).credential;
+    const service = createBlobServiceClient(
+      {
+        AzureWebJobsStorage: storage.connectionString,
+        AzureWebJobsStorage__blobServiceUri: storage.blobServiceUri,
+        AzureWebJobsStorage__accountName: storage.accountName,
+      },
+      credential,
+    );
+    return ledgerModule.createBlobRunLedger(
+      service.getContainerClient(ledgerModule.DEFAULT_LEDGER_CONTAINER),
+      { now },
+    );
+  });
+
+  private readonly rawTelemetry = once(async (): Promise<TelemetrySink> => {
+    if (this.options.telemetry) return this.options.telemetry;
+    const connectionString = this.env['APPLICATIONINSIGHTS_CONNECTION_STRING']?.trim();
+    if (!connectionString) {
+      const { nullTelemetrySink } = await import('../telemetry/sink');
+      return nullTelemetrySink;
+    }
+    redactor.register(connectionString);
+    try {
+      const { createAppInsightsSink } = await import('../telemetry/appInsights');
+      return await createAppInsightsSink(
+        connectionString,
+        this.env['APPLICATIONINSIGHTS_AUTHENTICATION_STRING'],
+      );
+    } catch (err) {
+      this.log.warn('Application Insights could not be set up; telemetry is off', {
+        error: errorMessage(err),
+      });
+      const { nullTelemetrySink } = await import('../telemetry/sink');
+      return nullTelemetrySink;
+    }
+  });
+
+  /** Telemetry: redacted, correlated with the current invocation, never throwing. */
+  readonly telemetry = once(async (): Promise<TelemetrySink> => {
+    const { correlatedSink, lazyTelemetrySink } = await import('../telemetry/sink');
+    return correlatedSink(lazyTelemetrySink(this.rawTelemetry), (): TelemetryProperties => {
+      const ctx = invocations.getStore();
+      return ctx ? { invocationId: ctx.invocationId, functionName: ctx.functionName } : {};
+    });
+  });
+
+  /** The webhook notifier, when `NOTIFY_WEBHOOK_URL` is set. */
+  readonly notifier = once(async (): Promise<Notifier | undefined> => {
+    const config = await this.config();
+    if (!config.notifyWebhookUrl) return undefined;
+    const { createWebhookNotifier } = await import('../clients/notifier');
+    return createWebhookNotifier(config.notifyWebhookUrl, { fetch: this.options.fetch, log: this.log });
+  });
+
+  /** What the fan-out core needs, wired to this app's ledger, telemetry and notifier. */
+  readonly fanOut = once(async (): Promise<FanOutContext> => {
+    const [engine, ledger, telemetry] = await Promise.all([this.engine(), this.ledger(), this.telemetry()]);
+    const events: RunEventSink = (name, properties) => telemetry.trackEvent(name, properties);
+    return {
+      deps: engine.deps,
+      settings: engine.settings,
+      ledger,
+      events,
+      onRunFinished: (run, report) => this.runFinished(run, report),
+    };
+  });
+
+  /** `RunCompleted` with the summary, the run's metrics, and the notification (best effort). */
+  async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
+    const telemetry = await this.telemetry();
+    const summary = report?.summary ?? run.summary;
+    telemetry.trackEvent('RunCompleted', {
+      runId: run.runId,
+      status: run.status,
+      trigger: run.trigger,
+      scope: run.scope ?? 'full',
+      dryRun: run.dryRun,
+      total: summary?.total ?? 0,
+      succeeded: summary?.byOutcome.succeeded ?? 0,
+      failed: summary?.byOutcome.failed ?? 0,
+      needsAttention: summary?.needsAttention ?? 0,
+      discoveryProblems: run.problems?.length ?? 0,
+      summary: summary ? JSON.stringify(summary) : undefined,
+      error: run.error,
+    });
+    if (report && (run.scope ?? 'full') === 'full') {
+      const { runMetrics } = await import('./metrics');
+      for (const m of runMetrics(report, this.clock.now()))
+        telemetry.trackMetric(m.name, m.value, { runId: run.runId, ...m.properties });
+    }
+    try {
+      const notifier = await this.notifier();
+      if (!notifier) return;
+      const { runNotification } = await import('../clients/notifier');
+      const notification = report
+        ? runNotification(report, { trigger: run.trigger, onlyProblems: run.scope === 'connection' })
+        : {
+            kind: 'failure' as const,
+            title: 'sc-remediator: the run failed',
+            text: `Run ${run.runId} (${run.trigger}) failed: ${run.error ?? 'unknown error'}`,
+            runId: run.runId,
+            facts: [{ name: 'Started', value: run.startedAt }],
+            items: [],
+          };
+      if (notification) await notifier.notify(notification);
+    } catch (err) {
+      // Notifications never fail a run.
+      this.log.warn('Notification skipped', { error: errorMessage(err) });
+    }
+  }
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && /^(true|1|yes)$/i.test(value.trim());
+}
+
+let current: Services | undefined;
+
+/** The process-wide services, built on first use. */
+export function services(): Services {
+  current ??= new Services();
+  return current;
+}
+
+/** Replaces the services (tests: another env, an in-memory telemetry sink, a fake clock). */
+export function configureServices(options: ServicesOptions = {}): Services {
+  current = new Services(options);
+  return current;
+}

@@ -1,0 +1,227 @@
+/**
+ * The HTTP API (JSON, `authLevel: function`; behind App Service Authentication, `Remediation.Reader`
+ * reads and `Remediation.Operator` writes):
+ *
+ *   GET  /api/connections                                   latest run's report (?refresh=true: assess now)
+ *   GET  /api/connections/{organization}/{connectionId}     one connection, assessed now
+ *   POST /api/connections/{organization}/{connectionId}/remediate   fix it now (?dryRun=true); the outcome
+ *   POST /api/runs                                          start a full run: 202 with its run id
+ *   GET  /api/runs                                          recent runs (?limit=1..100)
+ *   GET  /api/runs/{runId}                                  one run, with its report once complete
+ *
+ * Inputs are validated before anything is called: a bad id is a 400, an organization that is not
+ * configured a 404 (no request leaves for it), a large body a 413, malformed JSON a 400.
+ */
+import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
+import type { RunReport } from '../remediation/report';
+import { services } from './context';
+import {
+  apiHandler,
+  booleanQuery,
+  checkQuery,
+  guidParam,
+  HttpError,
+  json,
+  organizationParam,
+  parseRunBody,
+  readJsonBody,
+  ROLES,
+} from './http';
+import { workQueueOutput } from './workQueue';
+
+/** The project a connection was last seen in (saves listing the organization). */
+function projectHint(
+  report: RunReport | undefined,
+  organization: string,
+  connectionId: string,
+): string | undefined {
+  const c = report?.connections.find(
+    (r) =>
+      r.connectionId.toLowerCase() === connectionId &&
+      r.organization.toLowerCase() === organization.toLowerCase(),
+  );
+  return c?.projects[0];
+}
+
+function upstream(problems: { message: string }[]): HttpError {
+  return new HttpError(
+    502,
+    'upstream-error',
+    `Azure DevOps could not be read: ${problems.map((p) => p.message).join('; ')}`.slice(0, 1000),
+  );
+}
+
+/** `GET /api/connections[?refresh=true]` */
+export const listConnections = apiHandler(ROLES.reader, async (request) => {
+  checkQuery(request, ['refresh']);
+  const refresh = booleanQuery(request, 'refresh') ?? false;
+  const svc = services();
+  if (!refresh) {
+    const report = await (await svc.ledger()).latestReport();
+    if (!report)
+      throw new HttpError(
+        404,
+        'no-report',
+        'No run has completed yet. POST /api/runs starts one; ?refresh=true assesses every connection now.',
+      );
+    return json(200, { ...report, source: 'ledger' });
+  }
+  const engine = await svc.engine();
+  const { runRemediation } = await import('../remediation/run');
+  const { report, problems } = await runRemediation(engine.deps, engine.settings, { dryRun: true });
+  return json(200, { ...report, problems, source: 'live' });
+});
+
+/** `GET /api/connections/{organization}/{connectionId}` */
+export const getConnection = apiHandler(ROLES.reader, async (request) => {
+  checkQuery(request, []);
+  const connectionId = guidParam(request, 'connectionId', 'invalid-connection-id', 'connection id');
+  const organization = await organizationParam(request);
+  const svc = services();
+  const latest = await (await svc.ledger()).latestReport();
+  const { remediateOne } = await import('../remediation/fanOut');
+  const result = await remediateOne(await svc.fanOut(), {
+    organization,
+    connectionId,
+    dryRun: true,
+    record: false,
+    trigger: 'http',
+    projectHint: projectHint(latest, organization.name, connectionId),
+  });
+  if (!result.report) {
+    if (result.problems.length > 0) throw upstream(result.problems);
+    throw new HttpError(
+      404,
+      'connection-not-found',
+      `No Azure Resource Manager connection ${connectionId} in organization '${organization.name}'.`,
+    );
+  }
+  return json(200, { assessedAt: svc.clock.now().toISOString(), connection: result.report });
+});
+
+/** `POST /api/connections/{organization}/{connectionId}/remediate[?dryRun=true]` */
+export const remediateConnectionNow = apiHandler(ROLES.operator, async (request) => {
+  checkQuery(request, ['dryRun']);
+  const connectionId = guidParam(request, 'connectionId', 'invalid-connection-id', 'connection id');
+  const queryDryRun = booleanQuery(request, 'dryRun');
+  const body = parseRunBody(await readJsonBody(request));
+  const organization = await organizationParam(request);
+  const svc = services();
+  const latest = await (await svc.ledger()).latestReport();
+  const { remediateOne } = await import('../remediation/fanOut');
+  const fanOut = await svc.fanOut();
+  const dryRun = fanOut.settings.dryRun || (queryDryRun ?? body.dryRun ?? false);
+  const result = await remediateOne(fanOut, {
+    organization,
+    connectionId,
+    dryRun,
+    trigger: 'http',
+    projectHint: projectHint(latest, organization.name, connectionId),
+  });
+  if (!result.report) {
+    if (result.problems.length > 0) throw upstream(result.problems);
+    throw new HttpError(
+      404,
+      'connection-not-found',
+      `No Azure Resource Manager connection ${connectionId} in organization '${organization.name}'.`,
+    );
+  }
+  if (result.lockHeld)
+    throw new HttpError(
+      409,
+      'rotation-in-progress',
+      'Another rotation of this connection is in progress; try again later.',
+    );
+  return json(200, {
+    runId: result.run ? result.runId : undefined,
+    dryRun,
+    connection: result.report,
+  });
+});
+
+/** `POST /api/runs` — plans the run now, fans its work out to the queue, answers 202. */
+export async function startRun(request: HttpRequest, context: InvocationContext) {
+  return apiHandler(ROLES.operator, async () => {
+    checkQuery(request, ['dryRun']);
+    const queryDryRun = booleanQuery(request, 'dryRun');
+    const body = parseRunBody(await readJsonBody(request));
+    const svc = services();
+    const { planRun } = await import('../remediation/fanOut');
+    const planned = await planRun(await svc.fanOut(), {
+      trigger: 'http',
+      dryRun: queryDryRun ?? body.dryRun ?? false,
+    });
+    context.extraOutputs.set(workQueueOutput, planned.messages);
+    const location = `/api/runs/${planned.run.runId}`;
+    return json(
+      202,
+      {
+        runId: planned.run.runId,
+        status: planned.run.status,
+        dryRun: planned.run.dryRun,
+        total: planned.run.total ?? 0,
+        expected: planned.run.expected,
+        problems: planned.problems,
+        location,
+      },
+      { location },
+    );
+  })(request, context);
+}
+
+/** `GET /api/runs[?limit=n]` */
+export const listRuns = apiHandler(ROLES.reader, async (request) => {
+  checkQuery(request, ['limit']);
+  const raw = request.query.get('limit');
+  let limit = 20;
+  if (raw !== null) {
+    if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 100)
+      throw new HttpError(
+        400,
+        'invalid-query',
+        "Query parameter 'limit' must be a whole number from 1 to 100.",
+      );
+    limit = Number(raw);
+  }
+  const runs = await (await services().ledger()).listRuns(limit);
+  return json(200, { runs });
+});
+
+/** `GET /api/runs/{runId}` */
+export const getRun = apiHandler(ROLES.reader, async (request) => {
+  checkQuery(request, []);
+  const runId = guidParam(request, 'runId', 'invalid-run-id', 'run id');
+  const ledger = await services().ledger();
+  const run = await ledger.getRun(runId);
+  if (!run) throw new HttpError(404, 'run-not-found', `No run ${runId}.`);
+  const report = run.status === 'completed' ? await ledger.getReport(runId) : undefined;
+  return json(200, { run, report });
+});
+
+app.http('listConnections', {
+  route: 'connections',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: listConnections,
+});
+app.http('getConnection', {
+  route: 'connections/{organization}/{connectionId}',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: getConnection,
+});
+app.http('remediateConnectionNow', {
+  route: 'connections/{organization}/{connectionId}/remediate',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: remediateConnectionNow,
+});
+app.http('startRun', {
+  route: 'runs',
+  methods: ['POST'],
+  authLevel: 'function',
+  extraOutputs: [workQueueOutput],
+  handler: startRun,
+});
+app.http('listRuns', { route: 'runs', methods: ['GET'], authLevel: 'function', handler: listRuns });
+app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', handler: getRun });

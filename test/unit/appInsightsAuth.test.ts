@@ -1,0 +1,31 @@
+import { createAppInsightsSink, ingestionIdentity } from '../../src/telemetry/appInsights';
+
+const CONNECTION_STRING =
+  'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/';
+
+describe('Application Insights ingestion with Entra ID (local auth off)', () => {
+  it.each([
+    ['Authorization=AAD;ClientId=1111', { clientId: '1111' }],
+    ['ClientId=2222;Authorization=AAD', { clientId: '2222' }],
+    ['Authorization=aad', {}],
+    ['Authorization=Key', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('reads %p', (input, expected) => {
+    expect(ingestionIdentity(input)).toEqual(expected);
+  });
+
+  it('gives the client a managed identity credential when the setting asks for AAD', async () => {
+    const sink = await createAppInsightsSink(CONNECTION_STRING, 'Authorization=AAD;ClientId=3333');
+    const client = (
+      sink as unknown as { client: { config: { aadTokenCredential?: { constructor: { name: string } } } } }
+    ).client;
+    expect(client.config.aadTokenCredential?.constructor.name).toBe('ManagedIdentityCredential');
+  });
+
+  it('leaves ingestion to the connection string otherwise', async () => {
+    const sink = await createAppInsightsSink(CONNECTION_STRING, undefined);
+    const client = (sink as unknown as { client: { config: { aadTokenCredential?: unknown } } }).client;
+    expect(client.config.aadTokenCredential).toBeUndefined();
+  });
+});
