@@ -565,6 +565,40 @@ function listApplications(call: GraphCall, state: TenantState): void {
   call.res.json(body);
 }
 
+/**
+ * `GET /applications/{id}/owners`: the owners as directory objects (`@odata.type` plus the
+ * identity's `id` = object id). `$select` keeps only the named properties (and `@odata.type`).
+ */
+function listOwners(call: GraphCall, state: TenantState, app: AppRecord): void {
+  requireRead(call);
+  const raw = call.req.query['$select'];
+  const select =
+    typeof raw === 'string' && raw.trim() !== '' ? raw.split(',').map((s) => s.trim()) : undefined;
+  const value = app.owners.flatMap((key) => {
+    const identity = state.identities.get(key);
+    if (!identity) return [];
+    const full: Record<string, unknown> =
+      identity.kind === 'servicePrincipal'
+        ? {
+            '@odata.type': '#microsoft.graph.servicePrincipal',
+            id: identity.objectId,
+            appId: identity.appId ?? null,
+            displayName: identity.displayName,
+          }
+        : {
+            '@odata.type': '#microsoft.graph.user',
+            id: identity.objectId,
+            displayName: identity.displayName,
+            userPrincipalName: `${identity.key}@${state.tenantDomain}`,
+          };
+    if (!select) return [full];
+    const out: Record<string, unknown> = { '@odata.type': full['@odata.type'] };
+    for (const f of select) if (f in full) out[f] = full[f];
+    return [out];
+  });
+  call.res.json({ '@odata.context': `${call.base}/v1.0/$metadata#directoryObjects`, value });
+}
+
 function getApplication(call: GraphCall, state: TenantState, app: AppRecord): void {
   requireRead(call);
   const select = parseSelect(call.req.query['$select']);
@@ -636,6 +670,9 @@ function route(call: GraphCall, state: TenantState, path: string): void {
     case 'appmanagementpolicies':
       if (method !== 'GET') notAllowed();
       return appPolicies(call, app);
+    case 'owners':
+      if (method !== 'GET') notAllowed();
+      return listOwners(call, state, app);
     default:
       throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${rest ?? ''}'.`);
   }

@@ -4,7 +4,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
-import { createAzureDevOpsClient } from './clients/azureDevOps';
+import { AzureDevOpsRestClient, createAzureDevOpsClient } from './clients/azureDevOps';
 import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLeaseLock';
 import { GraphApplicationsAdapter } from './clients/graph';
 import { KeyVaultStateStore } from './clients/keyVaultStateStore';
@@ -12,6 +12,7 @@ import { MemoryLockProvider } from './clients/memoryLock';
 import { EntraTokenProbe } from './clients/tokenProbe';
 import type { Config } from './config';
 import type { Clock, LockProvider } from './remediation/ports';
+import type { PreflightDeps, PreflightSettings } from './remediation/preflight';
 import type { EngineDeps } from './remediation/rotation';
 import type { RunSettings } from './remediation/run';
 import { redactor, type Logger } from './telemetry';
@@ -44,6 +45,18 @@ export function createCredential(config: Config): TokenCredential {
   });
 }
 
+/** The function's storage account: connection string, or identity-based blob endpoint. */
+function blobServiceFor(storage: NonNullable<Config['storage']>, credential: TokenCredential) {
+  return createBlobServiceClient(
+    {
+      AzureWebJobsStorage: storage.connectionString,
+      AzureWebJobsStorage__blobServiceUri: storage.blobServiceUri,
+      AzureWebJobsStorage__accountName: storage.accountName,
+    },
+    credential,
+  );
+}
+
 /** The lease lock in the function's storage account, or an in-process lock when none is configured. */
 export function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
   const storage = config.storage;
@@ -52,15 +65,7 @@ export function createLockProvider(config: Config, credential: TokenCredential, 
     return new MemoryLockProvider();
   }
   if (storage.connectionString) redactor.register(storage.connectionString);
-  const service = createBlobServiceClient(
-    {
-      AzureWebJobsStorage: storage.connectionString,
-      AzureWebJobsStorage__blobServiceUri: storage.blobServiceUri,
-      AzureWebJobsStorage__accountName: storage.accountName,
-    },
-    credential,
-  );
-  return new BlobLeaseLockProvider(service, {
+  return new BlobLeaseLockProvider(blobServiceFor(storage, credential), {
     onLost: (key, reason) => log.warn('A rotation lock was lost', { key, reason }),
   });
 }
@@ -99,4 +104,36 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     dryRun: config.dryRun,
   };
   return { deps, settings, credential };
+}
+
+/**
+ * The adapters `sc-remediator check` reads through, as the configured identity. Storage is built
+ * only when a check runs, so a bad storage setting becomes a failed check rather than a crash.
+ */
+export function buildPreflight(config: Config): { deps: PreflightDeps; settings: PreflightSettings } {
+  const credential = createCredential(config);
+  if (config.azdoPat) redactor.register(config.azdoPat);
+  const vault = new KeyVaultStateStore({ vaultUrl: config.keyVaultUrl, credential });
+  const storage = config.storage;
+  if (storage?.connectionString) redactor.register(storage.connectionString);
+  const deps: PreflightDeps = {
+    devops: new AzureDevOpsRestClient({ credential, pat: config.azdoPat }),
+    graph: new GraphApplicationsAdapter({
+      credential,
+      endpoint: config.endpoints.graphEndpoint,
+      scope: config.endpoints.graphScope,
+    }),
+    vault: { url: config.keyVaultUrl, checkAccess: () => vault.checkAccess() },
+    storage: storage && {
+      checkAccess: () => new BlobLeaseLockProvider(blobServiceFor(storage, credential)).checkAccess(),
+    },
+    concurrency: config.maxConcurrency,
+  };
+  return {
+    deps,
+    settings: {
+      organizations: config.organizations.map((o) => ({ url: o.url, name: o.name })),
+      projects: config.projects,
+    },
+  };
 }

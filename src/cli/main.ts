@@ -4,16 +4,19 @@
  *
  *   sc-remediator scan                       assess every connection and report; changes nothing
  *   sc-remediator remediate [--dry-run]      fix what can be fixed, report the rest
+ *   sc-remediator check                      check every prerequisite (rights, ownership, vault, storage); read only
  *
  * Exit codes: 0 all healthy or fixed · 1 something failed or needs a person · 2 bad usage or settings.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { buildEngine } from '../composition';
+import { buildEngine, buildPreflight } from '../composition';
 import { ConfigError, loadConfig } from '../config';
 import { PreconditionError } from '../errors';
-import { runRemediation, type RunOptions } from '../remediation/run';
+import { runPreflight } from '../remediation/preflight';
+import { configuredOrganization, runRemediation, type RunOptions } from '../remediation/run';
 import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetry';
 import { createProgress, exitCodeFor, formatReport } from './output';
+import { formatPreflight } from './preflightOutput';
 import {
   mergeSettings,
   readSettingsFile,
@@ -82,6 +85,25 @@ async function runCommand(
   return exitCodeFor(report, problems);
 }
 
+/** `check`: every prerequisite, read only; 0 when nothing is missing, 1 otherwise. */
+async function checkCommand(
+  flags: { organization?: string; json?: boolean },
+  settingsFile: string | undefined,
+  io: CliIo,
+): Promise<number> {
+  const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
+  const config = loadConfig(env);
+  const { deps, settings } = buildPreflight(config);
+  if (flags.organization) settings.organizations = [configuredOrganization(settings, flags.organization)];
+  const report = await runPreflight(deps, settings);
+  io.stdout.write(
+    flags.json
+      ? `${redactor.redact(JSON.stringify(report, null, 2))}\n`
+      : `${formatPreflight(report, io.stdout.columns ?? 120)}\n`,
+  );
+  return report.ok ? EXIT.ok : EXIT.attention;
+}
+
 /** Builds the command line; `run` returns the exit code instead of exiting (tests call it). */
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command();
@@ -126,6 +148,17 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   ).action(async (flags: RunFlags) => {
     setExit(await runCommand('remediate', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
   });
+  program
+    .command('check')
+    .description(
+      'check every prerequisite as the configured identity (organization access, service connection ' +
+        'Administrator, app ownership, Graph permissions, Key Vault, storage) and print the fixes; read only',
+    )
+    .addOption(new Option('--organization <url>', 'only this organization (one of AZDO_ORGANIZATION_URLS)'))
+    .option('--json', 'print the result as JSON on stdout (nothing else goes there)')
+    .action(async (flags: { organization?: string; json?: boolean }) => {
+      setExit(await checkCommand(flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+    });
   return program;
 }
 

@@ -206,15 +206,19 @@ export class AzureDevOpsRestClient implements AzureDevOpsClient {
   /**
    * The project's Azure Resource Manager connections, failed ones included
    * (`type=azurerm&includeFailed=true&includeDetails=true`). Needs `vso.serviceendpoint`.
+   * `actionFilter: 'manage'` keeps only the connections the caller may administer (the spec's
+   * `ServiceEndpointActionFilter`): a read-only way to learn where it holds the Administrator role.
    */
-  async listAzureRmConnections(organizationUrl: string, project: string): Promise<ServiceConnection[]> {
+  async listAzureRmConnections(
+    organizationUrl: string,
+    project: string,
+    options: { actionFilter?: 'manage' } = {},
+  ): Promise<ServiceConnection[]> {
+    const query: Record<string, string> = { type: 'azurerm', includeFailed: 'true', includeDetails: 'true' };
+    if (options.actionFilter) query['actionFilter'] = options.actionFilter;
     const answer = await this.send(
       'GET',
-      this.url(organizationUrl, [project, '_apis', 'serviceendpoint', 'endpoints'], {
-        type: 'azurerm',
-        includeFailed: 'true',
-        includeDetails: 'true',
-      }),
+      this.url(organizationUrl, [project, '_apis', 'serviceendpoint', 'endpoints'], query),
     );
     const body = answer.body as { value?: ServiceConnection[] } | undefined;
     return body?.value ?? [];

@@ -257,6 +257,14 @@ export class BlobLeaseLockProvider implements LockProvider {
   }
 
   /**
+   * Proves the storage account is reachable and readable without writing: whether the lock
+   * container exists (it is created on first use). Throws the SDK's error (403, unreachable, ...).
+   */
+  async checkAccess(): Promise<{ containerExists: boolean; url: string }> {
+    return { containerExists: await this.container.exists(), url: this.container.url };
+  }
+
+  /**
    * Tries to take the lock `key`. `seconds` is the lease duration (clamped to 15..60, the service's
    * range); the lease is renewed in the background until `release()`. Undefined when another holder
    * has it (409 LeaseAlreadyPresent).

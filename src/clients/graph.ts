@@ -154,8 +154,12 @@ export function toGraphServiceError(err: unknown, operation: string): ServiceErr
  */
 export class GraphApplicationsAdapter implements GraphApplicationsClient {
   private readonly client: Client;
+  private readonly credential: TokenCredential;
+  private readonly scope: string;
 
   constructor(options: GraphClientOptions) {
+    this.credential = options.credential;
+    this.scope = options.scope;
     const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
       scopes: [options.scope],
     });
@@ -225,6 +229,63 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient {
     } catch (err) {
       throw toGraphServiceError(err, 'Removing a password');
     }
+  }
+
+  /**
+   * Object ids of the app's owners (`GET /applications/{id}/owners?$select=id`). Reading works with
+   * Application.Read.All or either ReadWrite permission (OwnedBy reads apps it does not own too).
+   */
+  async listOwnerIds(applicationObjectId: string): Promise<string[]> {
+    const ids: string[] = [];
+    try {
+      let page = (await this.client
+        .api(`/applications/${encodeURIComponent(applicationObjectId)}/owners`)
+        .select('id')
+        .get()) as { value?: { id?: string }[]; '@odata.nextLink'?: string };
+      for (;;) {
+        for (const owner of page.value ?? []) if (owner.id) ids.push(owner.id);
+        const next = page['@odata.nextLink'];
+        if (!next) break;
+        page = (await this.client.api(next).get()) as typeof page;
+      }
+    } catch (err) {
+      throw toGraphServiceError(err, 'Reading application owners');
+    }
+    return ids;
+  }
+
+  /**
+   * Who this adapter calls Graph as, from the claims of its own Graph access token (read locally,
+   * never sent or logged): object id (`oid`), client id (`appid`/`azp`) and the application
+   * permissions granted to it (`roles`).
+   */
+  async callerIdentity(): Promise<{ objectId?: string; appId?: string; roles: string[] }> {
+    let token: string | undefined;
+    try {
+      token = (await this.credential.getToken(this.scope))?.token;
+    } catch (err) {
+      const message = err instanceof Error ? shortMessage(err.message) : String(err);
+      const aadsts = /AADSTS\d+/.exec(message)?.[0];
+      throw new AuthenticationError('graph', `Cannot get a Graph token: ${message}`, { code: aadsts });
+    }
+    if (!token)
+      throw new AuthenticationError('graph', 'Cannot get a Graph token: the credential returned none.');
+    let claims: { oid?: unknown; appid?: unknown; azp?: unknown; roles?: unknown } = {};
+    try {
+      claims = JSON.parse(
+        Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+      ) as typeof claims;
+    } catch {
+      // Not a JWT: nothing to read.
+    }
+    const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+    return {
+      objectId: text(claims.oid),
+      appId: text(claims.appid) ?? text(claims.azp),
+      roles: Array.isArray(claims.roles)
+        ? claims.roles.filter((r): r is string => typeof r === 'string')
+        : [],
+    };
   }
 
   /**

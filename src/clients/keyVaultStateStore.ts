@@ -335,6 +335,22 @@ export class KeyVaultStateStore implements SecretStateStore {
     }
   }
 
+  /**
+   * Proves read access without writing: a GET of a secret name this service never writes. Key Vault
+   * authorizes before it looks the name up, so 404 means the caller may get secrets (and the vault
+   * is reachable), 403 means it may not. Write access (secrets/set) cannot be proven without
+   * writing; it comes with the same role (Key Vault Secrets Officer) in this service's deployment.
+   */
+  async checkAccess(): Promise<void> {
+    const name = `${SECRET_NAME_PREFIX}preflight-probe`;
+    try {
+      await this.client.getSecret(name);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw mapKeyVaultError(err, 'read', name);
+    }
+  }
+
   private expiry(record: RotationRecord): Date {
     const expiresOn = new Date(record.expiresAt);
     if (Number.isNaN(expiresOn.getTime()))
