@@ -65,6 +65,17 @@ param maxConcurrency int = 8
 @description('GRAPH_ENDPOINT: Microsoft Graph root; empty: the default of the cloud this is deployed to.')
 param graphEndpoint string = ''
 
+@description('REMEDIATION_POLICY: JSON policy (rotate, convert-to-wif, report-only, exclude per organization, project and connection pattern); kept in Key Vault. Empty: rotate everything, convert nothing.')
+param remediationPolicy string = ''
+
+@description('ENABLE_RETIREMENT: delete connections whose app is gone (or failing past RETIRE_FAILED_AFTER_DAYS), their definition kept in the run ledger.')
+param enableRetirement bool = false
+
+@description('RETIRE_FAILED_AFTER_DAYS: with retirement enabled, also retire connections failing this many days; 0: only those whose app is gone.')
+@minValue(0)
+@maxValue(3650)
+param retireFailedAfterDays int = 0
+
 @description('Webhook for failure and needs-a-person notifications from the service itself (NOTIFY_WEBHOOK_URL); kept in Key Vault. Empty: none.')
 @secure()
 param notifyWebhookUrl string = ''
@@ -182,6 +193,7 @@ module vault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     notifyWebhookUrl: notifyWebhookUrl
+    remediationPolicy: remediationPolicy
   }
 }
 
@@ -222,6 +234,9 @@ module functionApp 'modules/functionapp.bicep' = {
     remediationJitterSeconds: remediationJitterSeconds
     maxConcurrency: maxConcurrency
     graphEndpoint: graphEndpoint
+    policySecretName: empty(remediationPolicy) ? '' : vault.outputs.policySecretName
+    enableRetirement: enableRetirement
+    retireFailedAfterDays: retireFailedAfterDays
     enableAuth: enableAuth
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

@@ -19,6 +19,9 @@ param remediationSchedule = readEnvironmentVariable('REMEDIATION_SCHEDULE', '0 0
 param remediationJitterSeconds = int(readEnvironmentVariable('REMEDIATION_JITTER_SECONDS', '120'))
 param maxConcurrency = int(readEnvironmentVariable('MAX_CONCURRENCY', '8'))
 param graphEndpoint = readEnvironmentVariable('GRAPH_ENDPOINT', '')
+param remediationPolicy = readEnvironmentVariable('REMEDIATION_POLICY', '')
+param enableRetirement = bool(readEnvironmentVariable('ENABLE_RETIREMENT', 'false'))
+param retireFailedAfterDays = int(readEnvironmentVariable('RETIRE_FAILED_AFTER_DAYS', '0'))
 param notifyWebhookUrl = readEnvironmentVariable('NOTIFY_WEBHOOK_URL', '')
 
 param alertEmailAddresses = readEnvironmentVariable('ALERT_EMAIL_ADDRESSES', '')

@@ -120,3 +120,65 @@ export function checkClientSecret(
     );
   return { ok: true, app, principalKey: `app:${app.appId}`, appId: app.appId };
 }
+
+/**
+ * Decides whether Entra ID would exchange Azure DevOps' token for a connection (issuer, subject,
+ * audience `api://AzureADTokenExchange`) for an access token of the app `clientId`: the app must
+ * exist, be enabled, and hold a federated identity credential matching all three. The AADSTS codes
+ * are Entra ID's (700211 issuer, 700213 subject, 700212 audience; `invalid_client` is inferred).
+ */
+export function checkFederatedCredential(
+  state: TenantState,
+  clientId: string,
+  issuer: string | undefined,
+  subject: string | undefined,
+  audience = 'api://AzureADTokenExchange',
+): CredentialCheck {
+  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
+    ok: false,
+    status,
+    aadsts: code,
+    body: entraError(state, error, code, description),
+  });
+  const app = state.appByAppId(clientId);
+  if (!app)
+    return fail(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
+  if (app.disabled)
+    return fail(
+      400,
+      'unauthorized_client',
+      7000112,
+      `Application '${app.appId}'(${app.displayName}) is disabled.`,
+    );
+  const hint =
+    'Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation';
+  const byIssuer = app.federatedIdentityCredentials.filter((f) => f.issuer === issuer);
+  if (!issuer || byIssuer.length === 0)
+    return fail(
+      401,
+      'invalid_client',
+      700211,
+      `No matching federated identity record found for presented assertion issuer '${issuer ?? ''}'. ${hint}`,
+    );
+  const bySubject = byIssuer.filter((f) => f.subject === subject);
+  if (!subject || bySubject.length === 0)
+    return fail(
+      401,
+      'invalid_client',
+      700213,
+      `No matching federated identity record found for presented assertion subject '${subject ?? ''}'. ${hint}`,
+    );
+  if (!bySubject.some((f) => f.audiences.includes(audience)))
+    return fail(
+      401,
+      'invalid_client',
+      700212,
+      `No matching federated identity record found for presented assertion audience '${audience}'. ${hint}`,
+    );
+  return { ok: true, app, principalKey: `app:${app.appId}`, appId: app.appId };
+}

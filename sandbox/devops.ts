@@ -18,7 +18,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { checkClientSecret, type CredentialCheck } from './credentials';
+import { checkClientSecret, checkFederatedCredential, type CredentialCheck } from './credentials';
+import { federationFor, TOKEN_EXCHANGE_AUDIENCE } from './federation';
 import type { SandboxContext } from './index';
 import type {
   EndpointRecord,
@@ -668,9 +669,30 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       const ep = findEndpoint(caller.org, endpointId);
       if (!ep) return endpointNotFound(res, endpointId);
       if (!requireAdministrator(res, caller)) return;
-      ep.serviceEndpointProjectReferences = ep.serviceEndpointProjectReferences.filter(
+      // Deleting an Automatic connection makes Azure DevOps undo what it created in Azure (the role
+      // assignment of the app's service principal); with the app gone that fails, which is why such
+      // connections cannot be deleted (field report "Deleting failed service connections": switching
+      // them to Manual first lets the delete through). Message inferred.
+      const remaining = ep.serviceEndpointProjectReferences.filter(
         (r) => !projectIds.includes(lower(r.projectReference.id)),
       );
+      const spn = paramValue(ep.authorization.parameters, 'serviceprincipalid');
+      if (
+        remaining.length === 0 &&
+        lower(dataValue(ep.data, 'creationMode') ?? '') === 'automatic' &&
+        spn &&
+        !state.appByAppId(spn)
+      )
+        return sendError(
+          res,
+          400,
+          wrapped(
+            `Failed to remove the Azure role assignment created for service connection '${ep.name}': the service principal of application '${spn}' was not found in the directory.`,
+            TYPE.argument,
+            'ArgumentException',
+          ),
+        );
+      ep.serviceEndpointProjectReferences = remaining;
       ep.isShared = ep.serviceEndpointProjectReferences.length > 1;
       if (ep.serviceEndpointProjectReferences.length === 0) {
         for (const [key, value] of caller.org.endpoints) if (value === ep) caller.org.endpoints.delete(key);
@@ -828,12 +850,41 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
             parameters[k] = v;
     }
 
-    if (
-      lower(operation) === 'convertauthenticationscheme' &&
-      lower(scheme) === 'workloadidentityfederation'
-    ) {
-      const converted = convertToWorkloadIdentity(caller, ep, parameters, data);
-      if (!converted.ok) return converted;
+    const fromScheme = lower(ep.authorization.scheme);
+    const toScheme = lower(scheme);
+    if (lower(operation) === 'convertauthenticationscheme') {
+      if (fromScheme === 'serviceprincipal' && toScheme === 'workloadidentityfederation')
+        return convertToWorkloadIdentity(caller, ep);
+      if (fromScheme === 'workloadidentityfederation' && toScheme === 'serviceprincipal')
+        return revertConversion(ep);
+      return argumentError(
+        `The service connection uses the authentication scheme '${ep.authorization.scheme}'; ConvertAuthenticationScheme converts between ServicePrincipal and WorkloadIdentityFederation only.`,
+        'endpoint.Authorization.Scheme',
+      );
+    }
+    if (toScheme === 'workloadidentityfederation') {
+      // Azure DevOps generates the federated credential it expects: values sent are replaced, and a
+      // workload identity connection keeps no secret.
+      for (const k of Object.keys(parameters))
+        if (
+          CONFIDENTIAL_PARAMETERS.has(lower(k)) ||
+          lower(k) === 'authenticationtype' ||
+          lower(k).startsWith('workloadidentityfederation')
+        )
+          delete parameters[k];
+      const { issuer, subject } = federationFor(state, caller.org, {
+        id: ep.id,
+        name: typeof body.name === 'string' && body.name ? body.name : ep.name,
+        serviceEndpointProjectReferences: ep.serviceEndpointProjectReferences,
+      });
+      parameters['workloadIdentityFederationIssuer'] = issuer;
+      parameters['workloadIdentityFederationSubject'] = subject;
+      // Changed by a plain update (not Azure DevOps' own conversion): nothing to revert to.
+      if (fromScheme !== toScheme) delete ep.revertStash;
+    } else {
+      for (const k of Object.keys(parameters))
+        if (lower(k).startsWith('workloadidentityfederation')) delete parameters[k];
+      if (fromScheme !== toScheme) delete ep.revertStash;
     }
 
     if (typeof body.name === 'string' && body.name) ep.name = body.name;
@@ -894,35 +945,92 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
     return true;
   }
 
-  /** `operation=ConvertAuthenticationScheme` to workload identity federation. */
-  function convertToWorkloadIdentity(
-    caller: Caller,
-    ep: EndpointRecord,
-    parameters: Record<string, string | null>,
-    data: Record<string, string>,
-  ): UpdateResult {
-    const appId = paramValue(parameters, 'serviceprincipalid') ?? '';
+  /**
+   * `operation=ConvertAuthenticationScheme` to workload identity federation, as Azure DevOps' own
+   * conversion does it: only for a connection it created (Automatic, so it may add a federated
+   * credential to the app) that one project uses. It adds the credential, keeps the secret (and the
+   * app's password) so the conversion can be reverted for seven days (`revertSchemeDeadline`).
+   * The refusal messages are inferred: the real wording is not public.
+   */
+  function convertToWorkloadIdentity(caller: Caller, ep: EndpointRecord): UpdateResult {
+    if (lower(dataValue(ep.data, 'creationMode') ?? '') !== 'automatic')
+      return argumentError(
+        'Only service connections created automatically by Azure DevOps can be converted: Azure DevOps has no permission to add a federated credential to an app registration it did not create. Add the federated credential to the app registration and update the service connection instead.',
+        'endpoint.Data.creationMode',
+      );
+    if (ep.serviceEndpointProjectReferences.length > 1)
+      return argumentError(
+        'Service connections shared with more than one project cannot be converted.',
+        'endpoint.ServiceEndpointProjectReferences',
+      );
+    const appId = paramValue(ep.authorization.parameters, 'serviceprincipalid') ?? '';
     const app = state.appByAppId(appId);
-    const issuer = `https://login.microsoftonline.com/${state.tenantId}/v2.0`;
-    const project = ep.serviceEndpointProjectReferences[0]?.projectReference.name ?? '';
-    const subject = `sc://${caller.org.name}/${project}/${ep.name}`;
-    for (const k of Object.keys(parameters))
-      if (CONFIDENTIAL_PARAMETERS.has(lower(k)) || lower(k) === 'authenticationtype') delete parameters[k];
+    if (!app || app.disabled)
+      return argumentError(
+        `The app registration '${appId}' of the service connection was not found or is disabled: the federated credential cannot be added.`,
+        'serviceprincipalid',
+      );
+    const { issuer, subject } = federationFor(state, caller.org, ep);
+    let fic = app.federatedIdentityCredentials.find((f) => f.issuer === issuer && f.subject === subject);
+    if (!fic) {
+      const project = ep.serviceEndpointProjectReferences[0]?.projectReference.name ?? '';
+      fic = {
+        id: randomUUID(),
+        name: `${caller.org.name}-${project}-${ep.id}`,
+        issuer,
+        subject,
+        audiences: [TOKEN_EXCHANGE_AUDIENCE],
+        description: null,
+      };
+      app.federatedIdentityCredentials.push(fic);
+    }
+    const deadline = new Date(state.now().getTime() + 7 * DAY_MS).toISOString();
+    ep.revertStash = {
+      scheme: ep.authorization.scheme,
+      parameters: { ...ep.authorization.parameters },
+      deadline,
+      federatedCredentialId: fic.id,
+    };
+    const parameters: Record<string, string | null> = {};
+    for (const [k, v] of Object.entries(ep.authorization.parameters))
+      if (!CONFIDENTIAL_PARAMETERS.has(lower(k)) && lower(k) !== 'authenticationtype') parameters[k] = v;
     parameters['workloadIdentityFederationIssuer'] = issuer;
     parameters['workloadIdentityFederationSubject'] = subject;
-    // Azure DevOps can add the federated credential only to an app it created (Automatic).
-    if (app && lower(dataValue(data, 'creationMode') ?? '') === 'automatic') {
-      if (!app.federatedIdentityCredentials.some((f) => f.issuer === issuer && f.subject === subject))
-        app.federatedIdentityCredentials.push({
-          id: randomUUID(),
-          name: `${caller.org.name}-${project}-${ep.id}`,
-          issuer,
-          subject,
-          audiences: ['api://AzureADTokenExchange'],
-          description: null,
-        });
-      data['revertSchemeDeadline'] = new Date(state.now().getTime() + 7 * DAY_MS).toISOString();
-    }
+    ep.authorization = { scheme: 'WorkloadIdentityFederation', parameters };
+    ep.data = { ...ep.data, revertSchemeDeadline: deadline };
+    computeStatus(state, ep);
+    return { ok: true };
+  }
+
+  /**
+   * `operation=ConvertAuthenticationScheme` back to ServicePrincipal: Azure DevOps' revert, possible
+   * only for its own conversion and until `revertSchemeDeadline` (seven days). It restores the
+   * secret it kept and removes the federated credential it added. Messages inferred.
+   */
+  function revertConversion(ep: EndpointRecord): UpdateResult {
+    const stash = ep.revertStash;
+    if (!stash)
+      return argumentError(
+        'The service connection was not converted by Azure DevOps: there is no earlier authentication scheme to revert to.',
+        'operation',
+      );
+    if (Date.parse(stash.deadline) <= state.now().getTime())
+      return argumentError(
+        `The conversion can no longer be reverted: the revert deadline ${stash.deadline} has passed. Create a new secret for the app registration instead.`,
+        'operation',
+      );
+    const appId = paramValue(stash.parameters, 'serviceprincipalid') ?? '';
+    const app = state.appByAppId(appId);
+    if (app && stash.federatedCredentialId)
+      app.federatedIdentityCredentials = app.federatedIdentityCredentials.filter(
+        (f) => f.id !== stash.federatedCredentialId,
+      );
+    ep.authorization = { scheme: stash.scheme, parameters: { ...stash.parameters } };
+    const data = { ...ep.data };
+    for (const k of Object.keys(data)) if (lower(k) === 'revertschemedeadline') delete data[k];
+    ep.data = data;
+    delete ep.revertStash;
+    computeStatus(state, ep);
     return { ok: true };
   }
 
@@ -970,12 +1078,24 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       principal = { appId, objectId: stableGuid('spn-object', appId) };
       if (check.app && !check.app.hasSubscriptionRole) return forbidden(principal, data);
     } else if (lower(scheme) === 'workloadidentityfederation') {
-      const app = state.appByAppId(appId);
-      if (!app || app.disabled) {
-        const check = checkClientSecret(state, appId, undefined);
-        if (!check.ok) return fail('badRequest', JWT_FAILURE_PREFIX + aadstsFirstLine(check));
-      }
-      if (app && !app.hasSubscriptionRole)
+      // Azure DevOps presents its token with the issuer and subject it generated (the stored ones):
+      // Entra ID exchanges it only for an app holding a matching federated credential.
+      const check = checkFederatedCredential(
+        state,
+        appId,
+        paramValue(storedParams, 'workloadIdentityFederationIssuer') ??
+          paramValue(parameters, 'workloadIdentityFederationIssuer') ??
+          undefined,
+        paramValue(storedParams, 'workloadIdentityFederationSubject') ??
+          paramValue(parameters, 'workloadIdentityFederationSubject') ??
+          undefined,
+      );
+      if (!check.ok)
+        return fail(
+          check.status === 401 ? 'unauthorized' : 'badRequest',
+          JWT_FAILURE_PREFIX + aadstsFirstLine(check),
+        );
+      if (check.app && !check.app.hasSubscriptionRole)
         return forbidden({ appId, objectId: stableGuid('spn-object', appId) }, data);
     }
     const subscriptionId = dataValue(data, 'subscriptionId') ?? '';

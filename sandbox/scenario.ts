@@ -15,6 +15,7 @@ import type {
   SignInAudience,
 } from './model';
 import { TenantState } from './model';
+import { federationFor, TOKEN_EXCHANGE_AUDIENCE } from './federation';
 import { validateScenario } from './scenarioSchema';
 
 export interface ScenarioPassword {
@@ -200,6 +201,7 @@ export function loadScenario(scenario: Scenario): TenantState {
   }
 
   for (const org of scenario.organizations) {
+    const orgId = stableGuid('organization', org.name);
     const projects = org.projects.map((p) => ({
       id: p.id ?? stableGuid('project', org.name, p.name),
       name: p.name,
@@ -247,9 +249,27 @@ export function loadScenario(scenario: Scenario): TenantState {
         parameters['serviceprincipalkey'] = secret ?? null;
       } else if (c.scheme === 'WorkloadIdentityFederation') {
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
-        parameters['workloadIdentityFederationIssuer'] =
-          `https://login.microsoftonline.com/${state.tenantId}/v2.0`;
-        parameters['workloadIdentityFederationSubject'] = `sc://${org.name}/${c.projects[0] ?? ''}/${c.name}`;
+        // The federated credential Azure DevOps generated, and (a working connection) the app's match.
+        const { issuer, subject } = federationFor(
+          state,
+          { id: orgId, name: org.name, projects, members: [], endpoints: new Map() },
+          {
+            id: c.id ?? stableGuid('endpoint', org.name, c.key),
+            name: c.name,
+            serviceEndpointProjectReferences: refs,
+          },
+        );
+        parameters['workloadIdentityFederationIssuer'] = issuer;
+        parameters['workloadIdentityFederationSubject'] = subject;
+        if (app && !app.federatedIdentityCredentials.some((f) => f.subject === subject))
+          app.federatedIdentityCredentials.push({
+            id: stableGuid('federated-credential', org.name, c.key),
+            name: `${org.name}-${c.projects[0] ?? ''}-${c.key}`,
+            issuer,
+            subject,
+            audiences: [TOKEN_EXCHANGE_AUDIENCE],
+            description: null,
+          });
       }
       if (c.accessTokenNull) parameters['accesstoken'] = null;
       const operationStatus: OperationStatus = {
@@ -280,6 +300,7 @@ export function loadScenario(scenario: Scenario): TenantState {
         computed.add(`${org.name.toLowerCase()}/${c.id ?? stableGuid('endpoint', org.name, c.key)}`);
     }
     state.organizations.set(org.name.toLowerCase(), {
+      id: orgId,
       name: org.name,
       projects,
       members: org.members,

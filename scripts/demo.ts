@@ -2,12 +2,19 @@
  * `npm run demo`: the whole job against the sandbox. Starts the simulated tenant (default scenario)
  * and Azurite, runs `sc-remediator remediate` as a real child process, shows its report, then the
  * before/after state of every connection as the services themselves hold it, and stops.
+ *
+ *   npm run demo                              rotate and repair (no policy: nothing converted or retired)
+ *   npm run demo -- --with-policy             with scripts/demo-policy.json and ENABLE_RETIREMENT=true:
+ *                                             a conversion of each kind and a retirement as well
+ *   npm run demo -- --policy <file> [--enable-retirement]   with your own policy file
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { startAzurite, type Azurite } from '../sandbox/azurite';
-import { checkClientSecret } from '../sandbox/credentials';
+import { createBlobServiceClient } from '../src/clients/blobLeaseLock';
+import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from '../src/clients/runLedger';
+import { checkClientSecret, checkFederatedCredential } from '../sandbox/credentials';
 import { startSandbox, type Sandbox } from '../sandbox/index';
 import type { EndpointRecord } from '../sandbox/model';
 
@@ -17,10 +24,18 @@ interface ConnectionState {
   where: string;
   isReady: boolean;
   creationMode: string;
+  scheme: string;
   secretEnds: string;
   works: string;
   passwords: number;
+  federated: number;
 }
+
+const SCHEMES: Record<string, string> = {
+  ServicePrincipal: 'secret',
+  WorkloadIdentityFederation: 'federation',
+  ManagedServiceIdentity: 'managed id',
+};
 
 function snapshot(sandbox: Sandbox): ConnectionState[] {
   const rows: ConnectionState[] = [];
@@ -40,6 +55,14 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
   if (ep.authorization.scheme === 'ServicePrincipal') {
     const check = checkClientSecret(state, appId, key);
     works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
+  } else if (ep.authorization.scheme === 'WorkloadIdentityFederation') {
+    const check = checkFederatedCredential(
+      state,
+      appId,
+      ep.authorization.parameters['workloadIdentityFederationIssuer'] ?? undefined,
+      ep.authorization.parameters['workloadIdentityFederationSubject'] ?? undefined,
+    );
+    works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
   }
   return {
     key: ep.id,
@@ -47,6 +70,7 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
     where: `${org}/${ep.serviceEndpointProjectReferences.map((r) => r.projectReference.name).join('+')}`,
     isReady: ep.isReady,
     creationMode: ep.data['creationMode'] ?? '',
+    scheme: SCHEMES[ep.authorization.scheme] ?? ep.authorization.scheme,
     secretEnds: credential
       ? credential.endDateTime.slice(0, 10)
       : ep.authorization.scheme === 'ServicePrincipal'
@@ -54,7 +78,33 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
         : 'no secret',
     works,
     passwords: app ? app.passwordCredentials.length : 0,
+    federated: app ? app.federatedIdentityCredentials.length : 0,
   };
+}
+
+interface DemoOptions {
+  policyFile?: string;
+  retirement: boolean;
+}
+
+function parseArgs(argv: string[]): DemoOptions {
+  const options: DemoOptions = { retirement: false };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--with-policy') {
+      options.policyFile = join(__dirname, 'demo-policy.json');
+      options.retirement = true;
+    } else if (arg === '--policy') {
+      const file = argv[(i += 1)];
+      if (!file) throw new Error('--policy needs a file');
+      options.policyFile = resolve(file);
+    } else if (arg === '--enable-retirement') options.retirement = true;
+    else
+      throw new Error(
+        `unknown option '${arg ?? ''}' (expected --with-policy, --policy <file>, --enable-retirement)`,
+      );
+  }
+  return options;
 }
 
 function arrow<T>(before: T, after: T): string {
@@ -74,6 +124,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
   let sandbox: Sandbox | undefined;
   let storage: Azurite | undefined;
@@ -86,8 +137,11 @@ async function main(): Promise<void> {
       `Sandbox tenant up in ${Date.now() - t0} ms: ${sandbox.organizationUrls.length} organizations, ` +
         `${[...sandbox.state.organizations.values()].reduce((n, o) => n + o.endpoints.size, 0)} connections ` +
         `(scenario 'default': one for each situation in the field reports).\n` +
-        'Superseded secrets are removed at once in this demo (OLD_SECRET_RETENTION_HOURS=0; the default keeps them 24 h).\n\n' +
-        '$ sc-remediator remediate\n',
+        'Superseded secrets are removed at once in this demo (OLD_SECRET_RETENTION_HOURS=0; the default keeps them 24 h).\n' +
+        (options.policyFile
+          ? `Policy: ${options.policyFile}${options.retirement ? '; ENABLE_RETIREMENT=true' : ''}.\n`
+          : 'No policy: secrets are rotated; nothing is converted to workload identity federation or retired (npm run demo -- --with-policy for both).\n') +
+        '\n$ sc-remediator remediate\n',
     );
     const before = snapshot(sandbox);
     const logStart = sandbox.state.requestLog.length;
@@ -96,6 +150,8 @@ async function main(): Promise<void> {
       ...sandbox.env,
       AzureWebJobsStorage: storage.connectionString,
       OLD_SECRET_RETENTION_HOURS: '0',
+      ...(options.policyFile ? { REMEDIATION_POLICY_FILE: options.policyFile } : {}),
+      ...(options.retirement ? { ENABLE_RETIREMENT: 'true' } : {}),
     });
     const after = new Map(snapshot(sandbox).map((s) => [s.key, s]));
 
@@ -105,25 +161,63 @@ async function main(): Promise<void> {
         'Where',
         'isReady',
         'creationMode',
+        'Auth',
         'Secret ends',
         'Gets a token',
         'App passwords',
+        'Fed. creds',
       ],
       style: { head: [], border: [] },
     });
     for (const b of before) {
-      const a = after.get(b.key) ?? b;
+      const a = after.get(b.key);
+      if (!a) {
+        table.push([
+          b.name,
+          b.where,
+          { colSpan: 7, content: '→ retired: deleted from Azure DevOps (definition kept in the run ledger)' },
+        ]);
+        continue;
+      }
       table.push([
         b.name,
         b.where,
         arrow(b.isReady, a.isReady),
         arrow(b.creationMode, a.creationMode),
+        arrow(b.scheme, a.scheme),
         arrow(b.secretEnds, a.secretEnds),
         arrow(b.works, a.works),
         arrow(b.passwords, a.passwords),
+        arrow(b.federated, a.federated),
       ]);
     }
     process.stdout.write(`\nBefore → after, as the sandbox's services hold it:\n${table.toString()}\n`);
+
+    // What changed scheme, with the federated credential Azure DevOps gave it (issuer and subject are not secrets).
+    const converted = before.filter(
+      (b) => b.scheme === 'secret' && after.get(b.key)?.scheme === 'federation',
+    );
+    for (const b of converted) {
+      const ep = [...sandbox.state.organizations.values()]
+        .flatMap((o) => [...o.endpoints.values()])
+        .find((e) => e.id === b.key);
+      process.stdout.write(
+        `\nConverted ${b.name} (${ep?.data['revertSchemeDeadline'] ? "Azure DevOps' own conversion, revertible until " + ep.data['revertSchemeDeadline'] : 'federated credential added through Graph'}):\n` +
+          `  issuer  ${ep?.authorization.parameters['workloadIdentityFederationIssuer'] ?? ''}\n` +
+          `  subject ${ep?.authorization.parameters['workloadIdentityFederationSubject'] ?? ''}\n`,
+      );
+    }
+    const ledger = createBlobRunLedger(
+      createBlobServiceClient({ AzureWebJobsStorage: storage.connectionString }).getContainerClient(
+        DEFAULT_LEDGER_CONTAINER,
+      ),
+    );
+    for (const r of await ledger.listRetired(100))
+      process.stdout.write(
+        `\nRetired ${r.organization}/${r.connectionName} (${r.reason}); the run ledger keeps its definition ` +
+          `(creationMode ${r.definition.data['creationMode'] ?? ''}, scheme ${r.definition.authorization.scheme}, ` +
+          `subscription ${r.definition.data['subscriptionName'] ?? ''}, parameters: ${Object.keys(r.definition.authorization.parameters).join(', ')}; no secret).\n`,
+      );
 
     const calls = new Map<string, number>();
     for (const e of sandbox.state.requestLog.slice(logStart))

@@ -3,7 +3,9 @@
  * setting is collected into one `ConfigError` so an operator fixes them all in one go. Secret
  * values (client secret, PAT, storage connection string, webhook URL) never appear in an error.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parsePolicy, type RemediationPolicy } from './remediation/policy';
 import {
   type AzureCloudName,
   type CloudEndpoints,
@@ -76,6 +78,12 @@ export interface Config {
   storage: StorageSettings | undefined;
   /** `NOTIFY_WEBHOOK_URL`. Treated as a secret (webhook URLs usually embed a token). */
   notifyWebhookUrl?: string;
+  /** `REMEDIATION_POLICY` (JSON) or `REMEDIATION_POLICY_FILE`; undefined: rotate everything, convert nothing. */
+  policy?: RemediationPolicy;
+  /** `ENABLE_RETIREMENT` (false): delete unrecoverable connections (definition kept in the run ledger). */
+  enableRetirement: boolean;
+  /** `RETIRE_FAILED_AFTER_DAYS` (0 = never for age): also retire connections failing this long. */
+  retireFailedAfterDays: number;
 }
 
 export const DEFAULTS = {
@@ -86,6 +94,8 @@ export const DEFAULTS = {
   schedule: '0 0 2 * * *',
   maxConcurrency: 8,
   cloud: 'AzureCloud' as AzureCloudName,
+  enableRetirement: false,
+  retireFailedAfterDays: 0,
 } as const;
 
 /** Settings whose values must never be shown, in errors or anywhere else. */
@@ -149,6 +159,10 @@ export const SETTING_ORDER = [
   'AzureWebJobsStorage__credential',
   'AzureWebJobsStorage__clientId',
   'NOTIFY_WEBHOOK_URL',
+  'REMEDIATION_POLICY',
+  'REMEDIATION_POLICY_FILE',
+  'ENABLE_RETIREMENT',
+  'RETIRE_FAILED_AFTER_DAYS',
 ] as const;
 
 /** Shows a value in an error, shortened; never for a secret setting. */
@@ -425,6 +439,22 @@ function optionalUrl(name: string, expected: string, allowPath: boolean, allowLo
   );
 }
 
+const POLICY_EXPECTED =
+  'a JSON policy {"default": "rotate", "rules": [{"organization": "…", "project": "…", "connection": "name-*", "action": "rotate|convert-to-wif|report-only|exclude"}]} (docs/settings.md)';
+
+function policyFrom(text: string, fail: Fail, where: string): RemediationPolicy | undefined {
+  if (/^@Microsoft\.KeyVault\(/i.test(text.trim())) {
+    fail(`${where} is an unresolved Key Vault reference (the app cannot read the secret)`, POLICY_EXPECTED);
+    return undefined;
+  }
+  const parsed = parsePolicy(text);
+  if ('problems' in parsed) {
+    fail(`${where} ${parsed.problems.join('; ')}`, POLICY_EXPECTED);
+    return undefined;
+  }
+  return parsed.policy;
+}
+
 const KV_EXPECTED = 'the https URL of the vault, e.g. https://myvault.vault.azure.net';
 const GRAPH_EXPECTED = 'the https Microsoft Graph root without a version, e.g. https://graph.microsoft.com';
 const AUTHORITY_EXPECTED = 'an https Entra ID authority host, e.g. https://login.microsoftonline.com';
@@ -549,6 +579,29 @@ const schema = z
       }
       return url.toString();
     }),
+    REMEDIATION_POLICY: setting('REMEDIATION_POLICY', (v, fail) =>
+      v === undefined ? undefined : policyFrom(v, fail, 'the policy'),
+    ),
+    REMEDIATION_POLICY_FILE: setting('REMEDIATION_POLICY_FILE', (v, fail) => {
+      if (v === undefined) return undefined;
+      let text: string;
+      try {
+        text = readFileSync(v, 'utf8');
+      } catch (err) {
+        fail(
+          `cannot be read${shown('REMEDIATION_POLICY_FILE', v)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+          'the path of a readable JSON policy file',
+        );
+        return undefined;
+      }
+      return policyFrom(text, fail, 'the policy file');
+    }),
+    ENABLE_RETIREMENT: setting('ENABLE_RETIREMENT', (v, fail) =>
+      parseBoolean('ENABLE_RETIREMENT', v, fail, DEFAULTS.enableRetirement),
+    ),
+    RETIRE_FAILED_AFTER_DAYS: setting('RETIRE_FAILED_AFTER_DAYS', (v, fail) =>
+      integer('RETIRE_FAILED_AFTER_DAYS', v, fail, DEFAULTS.retireFailedAfterDays, 0, 3650, 'days'),
+    ),
   })
   .superRefine(
     (s, ctx) => {
@@ -578,6 +631,12 @@ const schema = z
           'ROTATE_DAYS_BEFORE_EXPIRY',
           `is ${s.ROTATE_DAYS_BEFORE_EXPIRY}, not below SECRET_LIFETIME_DAYS (${s.SECRET_LIFETIME_DAYS}), so every new secret would be due for rotation at once`,
           'fewer days than SECRET_LIFETIME_DAYS',
+        );
+      if (s.REMEDIATION_POLICY !== undefined && s.REMEDIATION_POLICY_FILE !== undefined)
+        add(
+          'REMEDIATION_POLICY_FILE',
+          'is set together with REMEDIATION_POLICY',
+          'one of REMEDIATION_POLICY (JSON) and REMEDIATION_POLICY_FILE (a path), not both',
         );
       const cloud = s.AZURE_CLOUD;
       if (str(cloud)) {
@@ -659,6 +718,9 @@ export function loadConfig(env: Env): Config {
     maxConcurrency: s.MAX_CONCURRENCY,
     storage: hasStorage ? dropUndefined(storage) : undefined,
     notifyWebhookUrl: s.NOTIFY_WEBHOOK_URL,
+    policy: s.REMEDIATION_POLICY ?? s.REMEDIATION_POLICY_FILE,
+    enableRetirement: s.ENABLE_RETIREMENT,
+    retireFailedAfterDays: s.RETIRE_FAILED_AFTER_DAYS,
   });
 }
 

@@ -70,6 +70,15 @@ param maxConcurrency int
 @description('GRAPH_ENDPOINT: Microsoft Graph root; empty: the cloud default (AZURE_CLOUD decides).')
 param graphEndpoint string = ''
 
+@description('Key Vault secret holding the remediation policy (REMEDIATION_POLICY); empty: no policy.')
+param policySecretName string = ''
+
+@description('ENABLE_RETIREMENT: delete unrecoverable connections (definition kept in the run ledger).')
+param enableRetirement bool
+
+@description('RETIRE_FAILED_AFTER_DAYS: also retire connections failing this many days; 0: only those whose app is gone.')
+param retireFailedAfterDays int
+
 @description('App Service Authentication will be configured (appauth.bicep): sets the settings its secretless sign-in needs.')
 param enableAuth bool = true
 
@@ -185,6 +194,10 @@ var contractSettings = {
   REMEDIATION_SCHEDULE: remediationSchedule
   REMEDIATION_JITTER_SECONDS: string(remediationJitterSeconds)
   MAX_CONCURRENCY: string(maxConcurrency)
+  // The policy lives in Key Vault (REMEDIATION_POLICY_FILE is the CLI's way: a local path).
+  REMEDIATION_POLICY: empty(policySecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${policySecretName})'
+  ENABLE_RETIREMENT: enableRetirement ? 'true' : 'false'
+  RETIRE_FAILED_AFTER_DAYS: string(retireFailedAfterDays)
 }
 
 // The webhook URL embeds a token: it lives in Key Vault, the app setting only references it.

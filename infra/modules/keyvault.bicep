@@ -23,6 +23,9 @@ param softDeleteRetentionInDays int = 90
 @secure()
 param notifyWebhookUrl string = ''
 
+@description('Remediation policy (REMEDIATION_POLICY, JSON). Stored as the secret remediation-policy and read by the app through a Key Vault reference; empty: no policy (rotate everything, convert nothing).')
+param remediationPolicy string = ''
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -57,6 +60,19 @@ resource notifySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empt
   }
 }
 
+// Not named sc-remediator-*: the state stores never touch it. Not a secret, but kept with the
+// vault's history and audit, and changed without redeploying the app.
+var policySecretName = 'remediation-policy'
+
+resource policySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(remediationPolicy)) {
+  parent: vault
+  name: policySecretName
+  properties: {
+    value: remediationPolicy
+    contentType: 'application/json; sc-remediator policy'
+  }
+}
+
 @description('Name of the vault.')
 output name string = vault.name
 
@@ -65,6 +81,9 @@ output id string = vault.id
 
 @description('Vault URI (KEY_VAULT_URL).')
 output uri string = vault.properties.vaultUri
+
+@description('Name of the secret that holds the remediation policy when one is given (it exists only then).')
+output policySecretName string = policySecretName
 
 @description('Name of the secret that holds the notify webhook URL when one is given (it exists only then).')
 output notifySecretName string = webhookSecretName

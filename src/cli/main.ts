@@ -5,6 +5,9 @@
  *   sc-remediator scan                       assess every connection and report; changes nothing
  *   sc-remediator remediate [--dry-run]      fix what can be fixed, report the rest
  *   sc-remediator check                      check every prerequisite (rights, ownership, vault, storage); read only
+ *   sc-remediator convert --connection <id>  convert one connection to workload identity federation [--dry-run]
+ *   sc-remediator revert --connection <id>   revert a conversion while that is still possible
+ *   sc-remediator retire --connection <id> --yes   delete an unrecoverable connection, its definition kept in the run ledger
  *
  * Exit codes: 0 all healthy or fixed · 1 something failed or needs a person · 2 bad usage or settings.
  */
@@ -13,6 +16,7 @@ import { buildEngine, buildPreflight } from '../composition';
 import { ConfigError, loadConfig } from '../config';
 import { PreconditionError } from '../errors';
 import { runPreflight } from '../remediation/preflight';
+import type { Intent } from '../remediation/policy';
 import { configuredOrganization, runRemediation, type RunOptions } from '../remediation/run';
 import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetry';
 import { createProgress, exitCodeFor, formatReport } from './output';
@@ -40,16 +44,26 @@ interface RunFlags {
   connection?: string;
   json?: boolean;
   verbose?: boolean;
+  yes?: boolean;
 }
+
+type RunKind = 'scan' | 'remediate' | Intent;
 
 class UsageError extends Error {}
 
 async function runCommand(
-  kind: 'scan' | 'remediate',
+  kind: RunKind,
   flags: RunFlags,
   settingsFile: string | undefined,
   io: CliIo,
 ): Promise<number> {
+  const intent = kind === 'scan' || kind === 'remediate' ? undefined : kind;
+  if (intent && flags.connection === undefined)
+    throw new UsageError(`${kind} needs --connection <id>: it acts on one connection at a time.`);
+  if (kind === 'retire' && !flags.yes)
+    throw new UsageError(
+      'retire deletes the connection from Azure DevOps (its definition is kept in the run ledger): confirm with --yes.',
+    );
   if (flags.connection !== undefined && !GUID.test(flags.connection))
     throw new UsageError(
       `--connection takes a service connection id (a GUID), not '${flags.connection.slice(0, 60)}'.`,
@@ -61,10 +75,16 @@ async function runCommand(
   const engine = buildEngine(config, log);
   const progress = flags.json ? undefined : createProgress(io.stderr);
   const options: RunOptions = {
-    dryRun: kind === 'scan' ? true : (flags.dryRun ?? config.dryRun),
+    dryRun:
+      kind === 'scan'
+        ? true
+        : kind === 'retire' || kind === 'revert'
+          ? config.dryRun
+          : (flags.dryRun ?? config.dryRun),
     organizationUrl: flags.organization,
     connectionId: flags.connection,
     onProgress: (p) => progress?.update(p),
+    ...(intent ? { intent } : {}),
   };
   let result;
   try {
@@ -73,10 +93,21 @@ async function runCommand(
     progress?.stop();
   }
   const { report, problems } = result;
+  const excluded = result.excluded ?? [];
   if (flags.json) {
-    io.stdout.write(`${redactor.redact(JSON.stringify({ ...report, problems }, null, 2))}\n`);
+    io.stdout.write(
+      `${redactor.redact(JSON.stringify({ ...report, problems, ...(excluded.length ? { excluded } : {}) }, null, 2))}\n`,
+    );
   } else {
     io.stdout.write(`${formatReport(report, problems, io.stdout.columns ?? 120)}\n`);
+    if (excluded.length > 0)
+      io.stdout.write(
+        `Excluded by policy (not assessed): ${excluded.map((e) => `${e.organization}/${e.connectionName}`).join(', ')}\n`,
+      );
+  }
+  if (flags.connection && excluded.length > 0 && report.connections.length === 0) {
+    io.stderr.write(`Connection ${flags.connection} is excluded by the remediation policy.\n`);
+    return EXIT.attention;
   }
   if (flags.connection && report.connections.length === 0) {
     io.stderr.write(`Connection ${flags.connection} was not found in the configured organizations.\n`);
@@ -147,6 +178,44 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       .option('--dry-run', 'plan and report only; no write to any service'),
   ).action(async (flags: RunFlags) => {
     setExit(await runCommand('remediate', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+  });
+  const one = (cmd: Command): Command =>
+    cmd
+      .addOption(new Option('--connection <id>', 'the service connection id (required)'))
+      .addOption(new Option('--organization <url>', 'its organization (one of AZDO_ORGANIZATION_URLS)'))
+      .option('--json', 'print the report as JSON on stdout (nothing else goes there)')
+      .option('--verbose', 'log progress details to stderr');
+  one(
+    program
+      .command('convert')
+      .description(
+        "convert one connection to workload identity federation (Azure DevOps' own conversion for connections it " +
+          'created, else a federated credential added to the app), verify it, fall back to the secret if it fails',
+      )
+      .option('--dry-run', 'plan and report only; no write to any service'),
+  ).action(async (flags: RunFlags) => {
+    setExit(await runCommand('convert', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+  });
+  one(
+    program
+      .command('revert')
+      .description(
+        "revert a conversion to the connection's secret: Azure DevOps' revert within its 7-day window, or the secret " +
+          'kept in Key Vault until the retention period ends',
+      ),
+  ).action(async (flags: RunFlags) => {
+    setExit(await runCommand('revert', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+  });
+  one(
+    program
+      .command('retire')
+      .description(
+        'delete a connection that cannot be fixed (app gone, or failed): its definition (no secret) is recorded in ' +
+          'the run ledger first, then it is switched to Manual and deleted with deep=false; needs AzureWebJobsStorage',
+      )
+      .option('--yes', 'confirm the deletion'),
+  ).action(async (flags: RunFlags) => {
+    setExit(await runCommand('retire', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
   });
   program
     .command('check')

@@ -70,6 +70,11 @@ function when(iso: string | undefined): string {
 
 function detail(c: ConnectionReport): string {
   if (c.error) return c.error;
+  if (c.action === 'delete' && c.outcome === 'succeeded')
+    return `retired: deleted ${when(c.retired?.deletedAt)}, definition kept in the run ledger`;
+  if (c.action === 'convert-to-wif' && c.conversion && c.outcome !== 'planned')
+    return `workload identity federation: ${c.conversion.phase} (${c.conversion.path})`;
+  if ((c.action === 'convert-to-wif' || c.action === 'delete') && c.reason) return c.reason;
   if (c.outcome === 'succeeded' && c.newSecretExpiresAt)
     return `new secret until ${when(c.newSecretExpiresAt)}`;
   if (c.diagnosis && c.finding !== 'healthy') return c.diagnosis.cause;
@@ -120,6 +125,7 @@ export function formatReport(report: RunReport, problems: DiscoveryProblem[], wi
         out.push(`      next:  ${c.diagnosis.nextStep}`);
       }
       if (c.error) out.push(`      error: ${c.error}`);
+      if (!c.diagnosis && !c.error && c.reason) out.push(`      why:   ${c.reason}`);
     }
     out.push('');
   }
@@ -130,6 +136,12 @@ export function formatReport(report: RunReport, problems: DiscoveryProblem[], wi
   const s = report.summary;
   const fixed = s.byOutcome.succeeded;
   const planned = s.byOutcome.planned;
+  const convertible = report.connections.filter((c) => c.convertible);
+  if (convertible.length > 0)
+    out.push(
+      `Could leave their secret behind (convertible to workload identity federation, policy convert-to-wif or 'sc-remediator convert'): ${convertible.map((c) => c.connectionName).join(', ')}`,
+      '',
+    );
   out.push(
     `Summary: ${s.total} connections · ${report.dryRun ? `${planned} would be changed` : `${fixed} fixed`} · ` +
       `${s.byOutcome.failed} failed · ${s.needsAttention} need a person · ${s.byFinding.healthy} healthy`,

@@ -13,6 +13,10 @@
  *   runs/<runId>/report.json                 the run's final RunReport
  *   index/<inverted time>-<runId>            empty marker: newest run first in a listing
  *   latest.json                              the RunReport of the latest completed full run
+ *   retired/<key>.json                       a retired (deleted) connection's full definition, no
+ *                                            secret: written before it is deleted, nothing is lost
+ *   failing/<organization>.json              since when each failing connection has been seen
+ *                                            failing (RETIRE_FAILED_AFTER_DAYS)
  *
  * A run is complete when as many connection reports as it fanned out (`expected`) are recorded; the
  * recorder that sees the last one assembles the report and marks the run completed with an
@@ -23,6 +27,7 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import type { DiscoveryProblem } from '../remediation/discovery';
+import type { RetiredConnectionRecord, RetirementLedger } from '../remediation/ports';
 import { summarize, type ConnectionReport, type RunReport, type RunSummary } from '../remediation/report';
 
 export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
@@ -76,7 +81,7 @@ export interface RecordResult {
   completed?: RunReport;
 }
 
-export interface RunLedger {
+export interface RunLedger extends RetirementLedger {
   /** Records a new run (and the connections known at its start). */
   startRun(runId: string, meta: StartRunMeta): Promise<RunRecord>;
   /**
@@ -103,6 +108,13 @@ export interface RunLedger {
   listRuns(limit: number): Promise<RunRecord[]>;
   /** The report of the latest completed full run. */
   latestReport(): Promise<RunReport | undefined>;
+  /** Retired connections, in key order, at most `limit`. */
+  listRetired(limit: number): Promise<RetiredConnectionRecord[]>;
+}
+
+interface FailingDocument {
+  /** Connection id (lower case) → first time seen failing (ISO). */
+  connections: Record<string, string>;
 }
 
 /** A stored JSON document and its version. */
@@ -372,6 +384,79 @@ export class JsonRunLedger implements RunLedger {
 
   async latestReport(): Promise<RunReport | undefined> {
     return (await this.store.get<RunReport>('latest.json'))?.value;
+  }
+
+  async recordRetired(record: RetiredConnectionRecord): Promise<void> {
+    await this.store.put(`retired/${connectionKey(record.organization, record.connectionId)}.json`, record);
+  }
+
+  async getRetired(organization: string, connectionId: string): Promise<RetiredConnectionRecord | undefined> {
+    return (
+      await this.store.get<RetiredConnectionRecord>(
+        `retired/${connectionKey(organization, connectionId)}.json`,
+      )
+    )?.value;
+  }
+
+  async listRetired(limit: number): Promise<RetiredConnectionRecord[]> {
+    const names = await this.store.list('retired/', Math.max(0, Math.min(1000, Math.floor(limit))));
+    const docs = await Promise.all(names.map((n) => this.store.get<RetiredConnectionRecord>(n)));
+    return docs.flatMap((d) => (d ? [d.value] : []));
+  }
+
+  private failingName(organization: string): string {
+    return `failing/${encodeURIComponent(organization.toLowerCase())}.json`;
+  }
+
+  async failingSince(organization: string, connectionIds: string[]): Promise<Map<string, string>> {
+    const doc = (await this.store.get<FailingDocument>(this.failingName(organization)))?.value;
+    const out = new Map<string, string>();
+    for (const id of connectionIds) {
+      const at = doc?.connections[id.toLowerCase()];
+      if (at) out.set(id, at);
+    }
+    return out;
+  }
+
+  async trackFailing(
+    organization: string,
+    observed: { failing: string[]; healthy: string[] },
+    now: Date,
+  ): Promise<Map<string, string>> {
+    const name = this.failingName(organization);
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const stored = await this.store.get<FailingDocument>(name);
+      const connections = { ...(stored?.value.connections ?? {}) };
+      let changed = false;
+      for (const id of observed.healthy)
+        if (connections[id.toLowerCase()] !== undefined) {
+          delete connections[id.toLowerCase()];
+          changed = true;
+        }
+      for (const id of observed.failing)
+        if (connections[id.toLowerCase()] === undefined) {
+          connections[id.toLowerCase()] = now.toISOString();
+          changed = true;
+        }
+      try {
+        if (changed)
+          await this.store.put(
+            name,
+            { connections } satisfies FailingDocument,
+            stored ? { ifMatch: stored.etag } : { ifNoneMatch: '*' },
+          );
+      } catch (err) {
+        if (err instanceof ConditionNotMetError) continue;
+        throw err;
+      }
+      const out = new Map<string, string>();
+      for (const id of observed.failing) {
+        const at = connections[id.toLowerCase()];
+        if (at) out.set(id, at);
+      }
+      return out;
+    }
+    return this.failingSince(organization, observed.failing);
   }
 }
 

@@ -218,7 +218,8 @@ export class Services {
     const [engine, ledger, telemetry] = await Promise.all([this.engine(), this.ledger(), this.telemetry()]);
     const events: RunEventSink = (name, properties) => telemetry.trackEvent(name, properties);
     return {
-      deps: engine.deps,
+      // Retired connections are recorded in this app's ledger (the one the API and status page read).
+      deps: { ...engine.deps, retirements: ledger },
       settings: engine.settings,
       ledger,
       events,

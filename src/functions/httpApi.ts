@@ -5,6 +5,10 @@
  *   GET  /api/connections                                   latest run's report (?refresh=true: assess now)
  *   GET  /api/connections/{organization}/{connectionId}     one connection, assessed now
  *   POST /api/connections/{organization}/{connectionId}/remediate   fix it now (?dryRun=true); the outcome
+ *   POST /api/connections/{organization}/{connectionId}/convert     convert it to workload identity federation (?dryRun=true)
+ *   POST /api/connections/{organization}/{connectionId}/revert      revert its conversion while still possible
+ *   POST /api/connections/{organization}/{connectionId}/retire?confirm=true   delete it (unrecoverable only; definition kept)
+ *   GET  /api/retired                                       retired connections' recorded definitions (?limit=1..100)
  *   POST /api/runs                                          start a full run: 202 with its run id
  *   GET  /api/runs                                          recent runs (?limit=1..100)
  *   GET  /api/runs/{runId}                                  one run, with its report once complete
@@ -13,6 +17,7 @@
  * configured a 404 (no request leaves for it), a large body a 413, malformed JSON a 400.
  */
 import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
+import type { Intent } from '../remediation/policy';
 import type { RunReport } from '../remediation/report';
 import { services } from './context';
 import {
@@ -99,9 +104,24 @@ export const getConnection = apiHandler(ROLES.reader, async (request) => {
   return json(200, { assessedAt: svc.clock.now().toISOString(), connection: result.report });
 });
 
-/** `POST /api/connections/{organization}/{connectionId}/remediate[?dryRun=true]` */
-export const remediateConnectionNow = apiHandler(ROLES.operator, async (request) => {
-  checkQuery(request, ['dryRun']);
+/**
+ * `POST /api/connections/{organization}/{connectionId}/remediate[?dryRun=true]`, and with an intent
+ * the `convert`, `revert` and `retire` routes: one connection acted on now, recorded as a run.
+ */
+function actOnConnection(intent?: Intent) {
+  return apiHandler(ROLES.operator, async (request) => {
+    checkQuery(request, intent === 'retire' ? ['confirm'] : intent === 'revert' ? [] : ['dryRun']);
+    if (intent === 'retire' && booleanQuery(request, 'confirm') !== true)
+      throw new HttpError(
+        400,
+        'confirmation-required',
+        'Retiring deletes the connection from Azure DevOps (its definition is kept in the run ledger): add ?confirm=true.',
+      );
+    return actNow(request, intent);
+  });
+}
+
+async function actNow(request: HttpRequest, intent?: Intent) {
   const connectionId = guidParam(request, 'connectionId', 'invalid-connection-id', 'connection id');
   const queryDryRun = booleanQuery(request, 'dryRun');
   const body = parseRunBody(await readJsonBody(request));
@@ -117,6 +137,7 @@ export const remediateConnectionNow = apiHandler(ROLES.operator, async (request)
     dryRun,
     trigger: 'http',
     projectHint: projectHint(latest, organization.name, connectionId),
+    ...(intent ? { intent } : {}),
   });
   if (!result.report) {
     if (result.problems.length > 0) throw upstream(result.problems);
@@ -137,6 +158,29 @@ export const remediateConnectionNow = apiHandler(ROLES.operator, async (request)
     dryRun,
     connection: result.report,
   });
+}
+
+export const remediateConnectionNow = actOnConnection();
+export const convertConnectionNow = actOnConnection('convert');
+export const revertConnectionNow = actOnConnection('revert');
+export const retireConnectionNow = actOnConnection('retire');
+
+/** `GET /api/retired[?limit=n]`: what the run ledger kept of retired connections (no secret). */
+export const listRetired = apiHandler(ROLES.reader, async (request) => {
+  checkQuery(request, ['limit']);
+  const raw = request.query.get('limit');
+  let limit = 50;
+  if (raw !== null) {
+    if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 100)
+      throw new HttpError(
+        400,
+        'invalid-query',
+        "Query parameter 'limit' must be a whole number from 1 to 100.",
+      );
+    limit = Number(raw);
+  }
+  const retired = await (await services().ledger()).listRetired(limit);
+  return json(200, { retired });
 });
 
 /** `POST /api/runs` — plans the run now, fans its work out to the queue, answers 202. */
@@ -216,6 +260,25 @@ app.http('remediateConnectionNow', {
   authLevel: 'function',
   handler: remediateConnectionNow,
 });
+app.http('convertConnectionNow', {
+  route: 'connections/{organization}/{connectionId}/convert',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: convertConnectionNow,
+});
+app.http('revertConnectionNow', {
+  route: 'connections/{organization}/{connectionId}/revert',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: revertConnectionNow,
+});
+app.http('retireConnectionNow', {
+  route: 'connections/{organization}/{connectionId}/retire',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: retireConnectionNow,
+});
+app.http('listRetired', { route: 'retired', methods: ['GET'], authLevel: 'function', handler: listRetired });
 app.http('startRun', {
   route: 'runs',
   methods: ['POST'],

@@ -27,6 +27,7 @@ import {
   type RunEventSink,
   type RunSettings,
 } from './run';
+import type { Intent } from './policy';
 import { recordingProjects, scopedToConnection, watchingLocks } from './scope';
 
 /** One queue message: a connection of a run to remediate. */
@@ -87,6 +88,7 @@ export async function planRun(
   const { report: planned, problems } = await runRemediation({ ...ctx.deps, devops }, ctx.settings, {
     runId,
     dryRun: true,
+    trackFailures: !dryRun,
     events: (name, properties) => buffered.push([name, properties]),
   });
   const work = dryRun ? [] : planned.connections.filter((c) => c.outcome === 'planned');
@@ -336,6 +338,8 @@ export async function remediateOne(
     projectHint?: string;
     /** Record in the ledger and emit events (default: when not a dry run). */
     record?: boolean;
+    /** Convert, revert or retire this connection on request (HTTP API). */
+    intent?: Intent;
   },
 ): Promise<RemediateOneResult> {
   const runId = randomUUID();
@@ -350,6 +354,7 @@ export async function remediateOne(
     connectionId: options.connectionId,
     dryRun,
     events,
+    ...(options.intent ? { intent: options.intent } : {}),
   };
   let result: Awaited<ReturnType<typeof runRemediation>> | undefined;
   if (options.projectHint) {

@@ -4,7 +4,7 @@
  */
 import type { Assessment } from './assess';
 import { diagnosisOf } from './diagnosis';
-import type { RotationPhase } from './ports';
+import type { ConversionPath, RotationPhase } from './ports';
 import type { Action, ConnectionReport, DiagnosisKind } from './report';
 import { MANUAL_REJECTED_DATA_FIELDS } from './transform';
 
@@ -40,6 +40,15 @@ export interface Plan {
   /** Orphan credentials to remove (crash between Graph and Key Vault). */
   orphanKeyIds: string[];
   warnings: string[];
+  /** For `convert-to-wif` (see `decide` in policy.ts): which conversion work, by which path. */
+  conversion?: {
+    kind: 'convert' | 'resume' | 'revert';
+    path: ConversionPath;
+    /** Rotate first: Key Vault holds no verified secret to fall back on. */
+    needsFallbackSecret?: boolean;
+  };
+  /** For `delete`: why the connection is retired. */
+  retirement?: { reason: string };
 }
 
 /** Causes a new secret cannot cure: the service reports them instead of rotating. */

@@ -2,7 +2,8 @@
  * The public report (DESIGN "Public contracts"): what the CLI prints with `--json` and the HTTP API
  * returns. Others automate against these names and values; change them only on purpose.
  */
-import type { RotationPhase } from './ports';
+import type { PolicyChoice } from './policy';
+import type { ConversionPath, ConversionPhase, RotationPhase } from './ports';
 
 export const FINDINGS = [
   'healthy',
@@ -105,6 +106,29 @@ export interface ConnectionReport {
   newSecretExpiresAt?: string;
   /** What was planned or done, in order. */
   steps?: string[];
+  /** The policy choice that applied (absent: no policy, `rotate`), and the 1-based rule that chose it. */
+  policy?: PolicyChoice;
+  policyRule?: number;
+  /**
+   * The connection could stop depending on a secret: it can be converted to workload identity
+   * federation, by `conversionPath`. A note beside the finding, not a finding: a convertible
+   * connection is also healthy, expiring or expired, and the finding must keep saying which.
+   */
+  convertible?: boolean;
+  conversionPath?: ConversionPath;
+  /** A retirement candidate (app gone, or failing past RETIRE_FAILED_AFTER_DAYS) while retirement is off. */
+  retirable?: boolean;
+  /** A conversion (or its revert): where it stands. Issuer and subject are not secrets. */
+  conversion?: {
+    path: ConversionPath;
+    phase: ConversionPhase;
+    issuer?: string;
+    subject?: string;
+    /** Until when Azure DevOps can revert its own conversion. */
+    revertDeadline?: string;
+  };
+  /** A retirement: when its definition was recorded in the run ledger, and when it was deleted. */
+  retired?: { recordedAt: string; deletedAt?: string };
 }
 
 export interface RunSummary {
@@ -114,6 +138,8 @@ export interface RunSummary {
   byOutcome: Record<Outcome, number>;
   /** Connections a person must look at (see `needsAttention`). */
   needsAttention: number;
+  /** Connections that could be converted to workload identity federation (report field `convertible`). */
+  convertible?: number;
 }
 
 /** The whole report of one run. */
@@ -146,17 +172,26 @@ export function needsAttention(c: Pick<ConnectionReport, 'finding' | 'action' | 
  * many need attention, for the report's `summary` and the run's metrics.
  */
 export function summarize(
-  connections: readonly Pick<ConnectionReport, 'finding' | 'action' | 'outcome'>[],
+  connections: readonly Pick<ConnectionReport, 'finding' | 'action' | 'outcome' | 'convertible'>[],
 ): RunSummary {
   const byFinding = zeroCounts(FINDINGS);
   const byAction = zeroCounts(ACTIONS);
   const byOutcome = zeroCounts(OUTCOMES);
   let attention = 0;
+  let convertible = 0;
   for (const c of connections) {
+    if (c.convertible) convertible += 1;
     byFinding[c.finding] += 1;
     byAction[c.action] += 1;
     byOutcome[c.outcome] += 1;
     if (needsAttention(c)) attention += 1;
   }
-  return { total: connections.length, byFinding, byAction, byOutcome, needsAttention: attention };
+  return {
+    total: connections.length,
+    byFinding,
+    byAction,
+    byOutcome,
+    needsAttention: attention,
+    convertible,
+  };
 }

@@ -9,6 +9,7 @@ import { AzureDevOpsRestClient, AZURE_DEVOPS_SCOPE } from '../../src/clients/azu
 import { AuthenticationError, ServiceError } from '../../src/errors';
 import type { ServiceConnection } from '../../src/remediation/ports';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
+import { guidToBase64Url } from '../../sandbox/federation';
 import type { EndpointRecord } from '../../sandbox/model';
 
 const ALICE_PAT = 'alice-pat-0c1d6f5e9b7a4c2d8e3f';
@@ -526,8 +527,14 @@ describe('operation=ConvertAuthenticationScheme', () => {
       authorization: { scheme: 'WorkloadIdentityFederation' },
     });
     expect(converted.authorization.parameters).not.toHaveProperty('serviceprincipalkey');
+    // The Microsoft Entra issuer format (2025): the organization id and the connection id.
     const subject = converted.authorization.parameters['workloadIdentityFederationSubject'];
-    expect(subject).toBe('sc://contoso/web/convert');
+    expect(subject).toBe(
+      `/eid1/c/pub/t/${guidToBase64Url(sandbox.state.tenantId)}/a/rISbSSETf0KqFyZ8ppdXmA/sc/${sandbox.state.organization('contoso')!.id}/${ep.id}`,
+    );
+    expect(converted.authorization.parameters['workloadIdentityFederationIssuer']).toBe(
+      `https://login.microsoftonline.com/${sandbox.state.tenantId}/v2.0`,
+    );
     expect(app.federatedIdentityCredentials.map((f) => f.subject)).toEqual([subject]);
     expect(app.passwordCredentials).toHaveLength(1); // kept for the 7-day revert
   });

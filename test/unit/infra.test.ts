@@ -148,6 +148,8 @@ const NOT_IN_AZURE: Record<string, string> = {
     'a connection string holds an account key; the identity-based AzureWebJobsStorage__* form is set',
   AzureWebJobsStorage__accountName:
     'the blob and queue service URIs are set instead (they work in every cloud)',
+  REMEDIATION_POLICY_FILE:
+    'a local path is the CLI’s way; in Azure the policy is kept in Key Vault and read through the REMEDIATION_POLICY Key Vault reference',
 };
 
 /** Public-contract settings that come from a parameter: setting → [parameter, the loader's default]. */
@@ -161,6 +163,8 @@ const FROM_PARAMETERS: Record<string, [string, string | number | boolean | undef
   DRY_RUN: ['dryRun', DEFAULTS.dryRun],
   REMEDIATION_SCHEDULE: ['remediationSchedule', DEFAULTS.schedule],
   MAX_CONCURRENCY: ['maxConcurrency', DEFAULTS.maxConcurrency],
+  ENABLE_RETIREMENT: ['enableRetirement', DEFAULTS.enableRetirement],
+  RETIRE_FAILED_AFTER_DAYS: ['retireFailedAfterDays', DEFAULTS.retireFailedAfterDays],
 };
 
 function literal(tokens: Token[]): string | number | boolean | undefined {

@@ -1,0 +1,502 @@
+/**
+ * The remediation policy (pure): per organization, project and connection-name pattern, what the
+ * service may do — `rotate` (the default), `convert-to-wif`, `report-only` or `exclude` — and the
+ * final decision for one connection once policy, explicit requests (`sc-remediator convert`,
+ * `retire`, `revert`), retirement settings and conversion state are taken into account.
+ *
+ * Policy format (JSON, `REMEDIATION_POLICY` or the file `REMEDIATION_POLICY_FILE`):
+ *
+ *   {
+ *     "default": "rotate",
+ *     "rules": [
+ *       { "organization": "contoso", "project": "platform", "connection": "platform-*", "action": "convert-to-wif" },
+ *       { "organization": "fabrikam", "action": "report-only" },
+ *       { "connection": "*-legacy", "action": "exclude" }
+ *     ]
+ *   }
+ *
+ * A rule matches when each field it names matches (organization: name or URL; project: any project
+ * the connection is shared with; connection: its name), case-insensitively, `*` and `?` as
+ * wildcards. The first matching rule wins; no rule: `default` (itself `rotate` when absent). A
+ * connection shared with several projects gets the most careful choice among its projects
+ * (exclude > report-only > rotate > convert-to-wif): converting a shared connection changes it for
+ * every project, so every project must allow it.
+ */
+import type { Assessment } from './assess';
+import { conversionEligibility, isWorkloadIdentity, revertDeadlineOf } from './federation';
+import type { Plan } from './plan';
+import type { ConversionPath, ConversionRecord, ServiceConnection } from './ports';
+import type { Action } from './report';
+
+export const POLICY_CHOICES = ['rotate', 'convert-to-wif', 'report-only', 'exclude'] as const;
+export type PolicyChoice = (typeof POLICY_CHOICES)[number];
+
+export interface PolicyRule {
+  organization?: string;
+  project?: string;
+  connection?: string;
+  action: PolicyChoice;
+}
+
+export interface RemediationPolicy {
+  default: PolicyChoice;
+  rules: PolicyRule[];
+}
+
+/** No policy: rotate everything, convert and retire nothing. */
+export const DEFAULT_POLICY: RemediationPolicy = { default: 'rotate', rules: [] };
+
+export interface PolicyDecision {
+  choice: PolicyChoice;
+  /** 1-based index of the rule that chose, when one did. */
+  rule?: number;
+  /** In words, for reasons in the report. */
+  source: string;
+}
+
+const RULE_FIELDS = ['organization', 'project', 'connection', 'action'] as const;
+
+/**
+ * Parses and checks a policy document; every problem is listed (the caller reports them with the
+ * other settings). Never echoes more than a field name and a short value.
+ */
+export function parsePolicy(text: string): { policy: RemediationPolicy } | { problems: string[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return {
+      problems: [`is not valid JSON (${err instanceof Error ? err.message.slice(0, 120) : 'parse error'})`],
+    };
+  }
+  const problems: string[] = [];
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    return { problems: ['must be a JSON object with "rules" (and optionally "default")'] };
+  const doc = raw as Record<string, unknown>;
+  for (const key of Object.keys(doc))
+    if (key !== 'default' && key !== 'rules' && key !== '$schema' && key !== 'description')
+      problems.push(`has an unknown property '${key.slice(0, 40)}'`);
+  const isChoice = (v: unknown): v is PolicyChoice =>
+    typeof v === 'string' && (POLICY_CHOICES as readonly string[]).includes(v);
+  let def: PolicyChoice = 'rotate';
+  if (doc['default'] !== undefined) {
+    if (isChoice(doc['default'])) def = doc['default'];
+    else problems.push(`"default" must be one of ${POLICY_CHOICES.join(', ')}`);
+  }
+  const rules: PolicyRule[] = [];
+  const rawRules = doc['rules'] ?? [];
+  if (!Array.isArray(rawRules)) problems.push('"rules" must be an array');
+  else
+    rawRules.forEach((r: unknown, i) => {
+      const where = `rule ${i + 1}`;
+      if (!r || typeof r !== 'object' || Array.isArray(r)) {
+        problems.push(`${where} must be an object`);
+        return;
+      }
+      const rule = r as Record<string, unknown>;
+      for (const key of Object.keys(rule))
+        if (!(RULE_FIELDS as readonly string[]).includes(key))
+          problems.push(
+            `${where} has an unknown property '${key.slice(0, 40)}' (expected ${RULE_FIELDS.join(', ')})`,
+          );
+      if (!isChoice(rule['action'])) {
+        problems.push(`${where}: "action" must be one of ${POLICY_CHOICES.join(', ')}`);
+        return;
+      }
+      const out: PolicyRule = { action: rule['action'] };
+      for (const field of ['organization', 'project', 'connection'] as const) {
+        const v = rule[field];
+        if (v === undefined) continue;
+        if (typeof v !== 'string' || v.trim() === '' || v.length > 256)
+          problems.push(`${where}: "${field}" must be a non-empty pattern of at most 256 characters`);
+        else out[field] = v.trim();
+      }
+      rules.push(out);
+    });
+  return problems.length > 0 ? { problems } : { policy: { default: def, rules } };
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`, 'i');
+}
+
+/** Whether a name matches a policy pattern (`*`, `?`, case-insensitive, whole name). */
+export function matchesPattern(pattern: string, value: string): boolean {
+  return globToRegExp(pattern).test(value);
+}
+
+export interface PolicySubject {
+  organization: string;
+  organizationUrl?: string;
+  projects: string[];
+  connectionName: string;
+}
+
+const CAREFULNESS: Record<PolicyChoice, number> = {
+  exclude: 3,
+  'report-only': 2,
+  rotate: 1,
+  'convert-to-wif': 0,
+};
+
+function resolveFor(
+  policy: RemediationPolicy,
+  s: PolicySubject,
+  project: string | undefined,
+): PolicyDecision {
+  for (const [i, rule] of policy.rules.entries()) {
+    const org = rule.organization;
+    if (
+      org !== undefined &&
+      !matchesPattern(org, s.organization) &&
+      !(
+        s.organizationUrl !== undefined &&
+        matchesPattern(org.replace(/\/+$/, ''), s.organizationUrl.replace(/\/+$/, ''))
+      )
+    )
+      continue;
+    if (rule.project !== undefined && (project === undefined || !matchesPattern(rule.project, project)))
+      continue;
+    if (rule.connection !== undefined && !matchesPattern(rule.connection, s.connectionName)) continue;
+    return { choice: rule.action, rule: i + 1, source: `policy rule ${i + 1}` };
+  }
+  return policy === DEFAULT_POLICY
+    ? { choice: 'rotate', source: 'the default (no policy)' }
+    : { choice: policy.default, source: 'the policy default' };
+}
+
+/** The policy choice for one connection (see the file header for matching and shared connections). */
+export function resolvePolicy(policy: RemediationPolicy, subject: PolicySubject): PolicyDecision {
+  const projects = subject.projects.length > 0 ? subject.projects : [undefined];
+  let chosen: PolicyDecision | undefined;
+  for (const project of projects) {
+    const d = resolveFor(policy, subject, project);
+    if (!chosen || CAREFULNESS[d.choice] > CAREFULNESS[chosen.choice]) chosen = d;
+  }
+  return chosen ?? { choice: 'rotate', source: 'the default (no policy)' };
+}
+
+/** What a person asked for explicitly (CLI command or HTTP call) for this one connection. */
+export type Intent = 'convert' | 'revert' | 'retire';
+
+export interface DecisionInput {
+  assessment: Assessment;
+  /** The plan for the connection as the rotation engine sees it. */
+  plan: Plan;
+  connection: ServiceConnection;
+  policy: PolicyDecision;
+  intent?: Intent;
+  retirement: {
+    /** `ENABLE_RETIREMENT`. */
+    enabled: boolean;
+    /** `RETIRE_FAILED_AFTER_DAYS` (undefined or 0: only connections whose app is gone). */
+    failedAfterDays?: number;
+    /** The run ledger is there to keep retired definitions. */
+    ledger: boolean;
+  };
+  /** Since when the connection has been seen failing (run ledger), if known. */
+  failingSince?: string;
+  /** The connection's conversion record (Key Vault), if any. */
+  conversion?: ConversionRecord;
+  now: Date;
+  oldSecretRetentionHours: number;
+}
+
+/** The plan after policy, plus what the report notes beside it. */
+export interface Decision {
+  plan: Plan;
+  convertible?: ConversionPath;
+  retirable?: boolean;
+}
+
+const CHANGES: readonly Action[] = ['rotate-secret', 'repair', 'convert-to-wif', 'delete'];
+const DAY_MS = 24 * 3600 * 1000;
+const HOUR_MS = 3600 * 1000;
+
+function replan(
+  base: Plan,
+  action: Action,
+  reason: string,
+  steps: string[],
+  extra: Partial<Plan> = {},
+): Plan {
+  const plan: Plan = {
+    action,
+    reason,
+    steps,
+    previousKeyIds: base.previousKeyIds,
+    orphanKeyIds: base.orphanKeyIds,
+    warnings: base.warnings,
+    ...extra,
+  };
+  return plan;
+}
+
+function conversionSteps(
+  a: Assessment,
+  path: 'azure-devops' | 'federated-credential',
+  needsFallbackSecret: boolean,
+  retentionHours: number,
+): string[] {
+  if (path === 'azure-devops')
+    return [
+      'Record the conversion in Key Vault (phase started)',
+      "PUT the connection with authorization.scheme WorkloadIdentityFederation and ?operation=ConvertAuthenticationScheme, as Microsoft's conversion script does: Azure DevOps adds the federated credential to the app it created and keeps the secret for its 7-day revert window (phase converted)",
+      "Verify: TestConnection succeeds with the federated credential and the connection reads back isReady (phase verified); otherwise undo it with Azure DevOps' revert, back on the secret",
+      `After the ${retentionHours} h retention period and Azure DevOps' revert window, remove the secret the connection used${a.previousKeyIds.length > 0 ? ` (${a.previousKeyIds.join(', ')})` : ' when it is known, and expired ones'} (phase completed)`,
+    ];
+  return [
+    ...(needsFallbackSecret
+      ? [
+          'Rotate the secret first, so Key Vault holds a verified secret to fall back on (Azure DevOps never returns the one it stores)',
+        ]
+      : []),
+    'Record the conversion in Key Vault (phase started)',
+    'PUT the connection (organization level) with scheme WorkloadIdentityFederation, creationMode Manual and no secret; read the issuer and subject Azure DevOps expects from its answer (phase converted)',
+    `Add a federated identity credential with that issuer, subject and audience api://AzureADTokenExchange to app ${a.appId ?? ''} through Microsoft Graph`,
+    'Verify: TestConnection succeeds with the federated credential and the connection reads back isReady (phase verified); otherwise put the secret from Key Vault back and remove the federated credential',
+    `After the ${retentionHours} h retention period, remove the old secret(s) from the app (phase completed)`,
+  ];
+}
+
+/**
+ * The final plan for one connection. In order:
+ * 1. a conversion in progress is resumed (or, asked to, reverted);
+ * 2. an unrecoverable connection (app gone; or failing for `failedAfterDays`; or failing at all when
+ *    retirement is asked for explicitly) is retired when retirement is on (`ENABLE_RETIREMENT`, or
+ *    `sc-remediator retire … --yes`) and the run ledger is there to keep its definition;
+ * 3. a convertible connection is converted when the policy says `convert-to-wif` or a person asked
+ *    — never otherwise; a rotation already under way is finished first; a conversion that was
+ *    reverted or failed is not retried by policy, only on request;
+ * 4. otherwise the rotation plan stands;
+ * and last, `report-only` turns anything that would change the connection into a report.
+ */
+export function decide(input: DecisionInput): Decision {
+  const { assessment: a, plan: base, connection, policy, intent, retirement, now } = input;
+  const retention = input.oldSecretRetentionHours;
+  const by = policy.source;
+  const eligibility = conversionEligibility(a);
+  const convertible = 'path' in eligibility ? eligibility.path : undefined;
+  let retirable: boolean | undefined;
+  let plan = base;
+
+  const finish = (p: Plan): Decision => {
+    let out = p;
+    if (policy.choice === 'report-only' && CHANGES.includes(out.action))
+      out = replan(
+        out,
+        'report',
+        `Policy report-only (${by}): would ${out.action}: ${out.reason}`,
+        out.steps.map((s) => `(not done) ${s}`),
+      );
+    const d: Decision = { plan: out };
+    if (convertible && !isWorkloadIdentity(connection)) d.convertible = convertible;
+    if (retirable) d.retirable = true;
+    return d;
+  };
+
+  if (policy.choice === 'exclude')
+    return finish(
+      replan(base, 'report', `Excluded by ${by}: the service does not act on this connection.`, []),
+    );
+  if (intent && policy.choice === 'report-only')
+    return finish(replan(base, 'report', `Not done: ${by} is report-only for this connection.`, []));
+
+  // 1. Conversions under way, and reverts.
+  const record = input.conversion;
+  if (isWorkloadIdentity(connection)) {
+    const deadline = revertDeadlineOf(connection);
+    if (intent === 'revert') {
+      const ours =
+        record?.path === 'federated-credential' &&
+        ['started', 'converted', 'verified'].includes(record.phase);
+      const adoOpen = deadline !== undefined && Date.parse(deadline) > now.getTime();
+      if (ours || adoOpen)
+        return finish(
+          replan(
+            base,
+            'convert-to-wif',
+            ours
+              ? 'Revert the conversion: put the secret kept in Key Vault back into the connection.'
+              : `Revert the conversion with Azure DevOps' own revert (open until ${deadline ?? ''}).`,
+            ours
+              ? [
+                  'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
+                  'Remove the federated credential this service added',
+                  'Verify: TestConnection and isReady',
+                ]
+              : [
+                  "PUT the connection with scheme ServicePrincipal and ?operation=ConvertAuthenticationScheme (Azure DevOps' revert)",
+                  'Verify: TestConnection and isReady',
+                ],
+            { conversion: { kind: 'revert', path: ours ? 'federated-credential' : 'azure-devops' } },
+          ),
+        );
+      return finish(
+        replan(
+          base,
+          'report',
+          deadline
+            ? `Cannot revert: Azure DevOps' revert window closed on ${deadline}, and this service keeps no secret for it.`
+            : record?.phase === 'completed'
+              ? 'Cannot revert: the old secret was removed after the retention period.'
+              : 'Cannot revert: the connection was not converted by this service or by Azure DevOps.',
+          [],
+        ),
+      );
+    }
+    if (record && (record.phase === 'started' || record.phase === 'converted'))
+      return finish(
+        replan(
+          base,
+          'convert-to-wif',
+          `Resume the conversion, which stopped in phase '${record.phase}'.`,
+          [
+            'Verify with TestConnection; back on the secret if it fails',
+            'Remove the old secret after the retention period',
+          ],
+          { conversion: { kind: 'resume', path: record.path } },
+        ),
+      );
+    if (record?.phase === 'verified') {
+      const dueMs = Math.max(
+        Date.parse(record.verifiedAt ?? record.startedAt) + retention * HOUR_MS,
+        record.revertDeadline ? Date.parse(record.revertDeadline) : 0,
+      );
+      if (now.getTime() >= dueMs)
+        return finish(
+          replan(
+            base,
+            'convert-to-wif',
+            'The conversion is verified and the retention period has passed: remove the old secret.',
+            ['Remove the secret the connection used before the conversion (phase completed)'],
+            { conversion: { kind: 'resume', path: record.path } },
+          ),
+        );
+      const note = `Converted to workload identity federation; the old secret is removed after ${new Date(dueMs).toISOString()}.`;
+      // A converted connection that broke since is still reported as broken.
+      plan =
+        base.action === 'none'
+          ? replan(base, 'none', note, [])
+          : { ...base, reason: `${base.reason} ${note}` };
+    }
+  } else if (intent === 'revert') {
+    return finish(
+      replan(
+        base,
+        'report',
+        `Nothing to revert: the connection uses ${connection.authorization.scheme}.`,
+        [],
+      ),
+    );
+  }
+
+  // 2. Retirement.
+  const failingDays =
+    input.failingSince !== undefined ? (now.getTime() - Date.parse(input.failingSince)) / DAY_MS : undefined;
+  const failedTooLong =
+    !a.isReady &&
+    retirement.failedAfterDays !== undefined &&
+    retirement.failedAfterDays > 0 &&
+    failingDays !== undefined &&
+    failingDays >= retirement.failedAfterDays;
+  const gone = a.finding === 'app-missing';
+  const candidate = a.finding !== 'error' && (gone || failedTooLong || (intent === 'retire' && !a.isReady));
+  const why = gone
+    ? `its app registration ${a.appId ?? '(none)'} no longer exists`
+    : failedTooLong
+      ? `it has been failing since ${input.failingSince ?? ''} (more than ${retirement.failedAfterDays ?? 0} days)`
+      : 'it is failing and its retirement was requested';
+  if (intent === 'retire' && !candidate)
+    return finish(
+      replan(
+        base,
+        'report',
+        a.finding === 'error'
+          ? 'Not retired: the connection could not be assessed.'
+          : 'Not retired: the connection is ready and its app exists; only unrecoverable connections are retired.',
+        [],
+      ),
+    );
+  if (candidate) {
+    if (retirement.enabled || intent === 'retire') {
+      if (!retirement.ledger)
+        return finish(
+          replan(
+            base,
+            'report',
+            `Would be retired (${why}), but retirement needs the run ledger (AzureWebJobsStorage) to keep the connection's definition; nothing is deleted without it.`,
+            [],
+          ),
+        );
+      return finish(
+        replan(
+          base,
+          'delete',
+          `Retire the connection: ${why}.`,
+          [
+            'Record its full definition (confidential parameters removed) in the run ledger',
+            ...(a.creationMode?.toLowerCase() === 'manual'
+              ? []
+              : [
+                  `PUT it with creationMode Manual (from ${a.creationMode ?? 'unset'}), so Azure DevOps leaves Azure alone`,
+                ]),
+            `DELETE it (organization level) with deep=false and the ids of its ${a.projects.length} project(s)`,
+          ],
+          { retirement: { reason: why } },
+        ),
+      );
+    }
+    retirable = true;
+    plan = {
+      ...plan,
+      reason: `${plan.reason} Retirement candidate (${why}); retirement is off (ENABLE_RETIREMENT).`,
+    };
+  }
+
+  // 3. Conversion: only by explicit policy or request.
+  const wanted = intent === 'convert' || policy.choice === 'convert-to-wif';
+  if (wanted && !isWorkloadIdentity(connection)) {
+    if (!convertible) {
+      const reason = 'reason' in eligibility ? eligibility.reason : 'it is not convertible';
+      if (intent === 'convert') return finish(replan(base, 'report', `Cannot convert: ${reason}.`, []));
+      plan = { ...plan, reason: `${plan.reason} Not converted (${by} asks for it): ${reason}.` };
+    } else if (
+      base.action === 'rotate-secret' &&
+      (base.resumeFrom === 'created' || base.resumeFrom === 'applied')
+    ) {
+      plan = { ...plan, reason: `${plan.reason} The conversion follows once this rotation is verified.` };
+    } else if (!intent && record && (record.phase === 'reverted' || record.phase === 'failed')) {
+      plan = {
+        ...plan,
+        reason: `${plan.reason} Not converted again: the last conversion was ${record.phase} (${record.revertedAt ?? record.failedAt ?? ''}${record.note ? `: ${record.note}` : ''}); run 'sc-remediator convert' to try again.`,
+      };
+    } else {
+      const needsFallbackSecret = convertible === 'federated-credential' && a.verifiedSecret === undefined;
+      return finish(
+        replan(
+          base,
+          'convert-to-wif',
+          `${intent === 'convert' ? 'Conversion requested' : `Conversion by ${by}`}: ${
+            convertible === 'azure-devops'
+              ? 'Azure DevOps created this connection and one project uses it, so its own conversion is used.'
+              : 'the federated credential is added to the app through Microsoft Graph.'
+          }`,
+          conversionSteps(a, convertible, needsFallbackSecret, retention),
+          {
+            conversion: { kind: 'convert', path: convertible, needsFallbackSecret },
+            // What the connection is known to use now: superseded by the fallback rotation or the conversion.
+            previousKeyIds: a.previousKeyIds,
+          },
+        ),
+      );
+    }
+  }
+
+  // 4. The rotation plan.
+  return finish(plan);
+}

@@ -1,0 +1,121 @@
+/**
+ * `sc-remediator convert`, `revert` and `retire` in-process (`runCli`) against the sandbox (default
+ * scenario), with Azurite for the run ledger: usage errors (exit 2), the dry run, the JSON report,
+ * the refusal to retire without the ledger, and no secret on stdout or stderr.
+ */
+import { Writable } from 'node:stream';
+import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import { startSandbox, type Sandbox } from '../../sandbox/index';
+import { runCli } from '../../src/cli/main';
+import { expectNoSecrets, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
+
+let sandbox: Sandbox;
+let azurite: Azurite;
+let cases: Map<string, ScenarioCase>;
+const outputs: string[] = [];
+
+async function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (s: string) => void) =>
+    new Writable({
+      write(chunk: Buffer | string, _encoding, callback) {
+        append(chunk.toString());
+        callback();
+      },
+    });
+  const code = await runCli(args, {
+    stdout: sink((s) => (stdout += s)),
+    stderr: sink((s) => (stderr += s)) as unknown as NodeJS.WriteStream,
+    env,
+  });
+  outputs.push(stdout, stderr);
+  return { code, stdout, stderr };
+}
+
+const withStorage = () => ({ ...sandbox.env, AzureWebJobsStorage: azurite.connectionString });
+
+beforeAll(async () => {
+  [sandbox, azurite] = await Promise.all([
+    startSandbox({ scenario: 'default' }),
+    startAzurite({ blob: true, queue: false }),
+  ]);
+  cases = scenarioCases(sandbox);
+}, 60_000);
+
+afterAll(async () => {
+  expectNoSecrets(outputs.join('\n'), sandbox.state.allSecretValues(), 'CLI output');
+  await Promise.all([sandbox?.stop(), azurite?.stop()]);
+});
+
+describe('usage', () => {
+  test.each([
+    [['convert'], /convert needs --connection <id>/],
+    [['retire', '--connection', '00000000-0000-4000-8000-000000000000'], /confirm with --yes/],
+    [['revert', '--connection', 'not-a-guid'], /--connection takes a service connection id/],
+  ])('%j → exit 2', async (args, message) => {
+    const r = await cli(args, withStorage());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(sandbox.state.writes()).toEqual([]);
+  });
+});
+
+describe('convert, revert, retire', () => {
+  test('convert --dry-run --json: the conversion planned, nothing written', async () => {
+    const c = cases.get('automatic-expiring-other-password')!;
+    const r = await cli(['convert', '--connection', c.connectionId, '--dry-run', '--json'], withStorage());
+    const report = JSON.parse(r.stdout) as {
+      dryRun: boolean;
+      connections: { action: string; outcome: string; conversionPath?: string }[];
+    };
+    expect(report.dryRun).toBe(true);
+    expect(report.connections).toEqual([
+      expect.objectContaining({
+        action: 'convert-to-wif',
+        outcome: 'planned',
+        conversionPath: 'azure-devops',
+      }),
+    ]);
+    expect(sandbox.state.writes()).toEqual([]);
+  });
+
+  test('convert, then revert: exit 0 each, the connection back on its secret', async () => {
+    const c = cases.get('automatic-expiring-other-password')!;
+    const converted = await cli(
+      ['convert', '--connection', c.connectionId, '--organization', `${sandbox.urls.devops}/contoso`],
+      withStorage(),
+    );
+    expect(converted.code).toBe(0);
+    expect(converted.stdout.replace(/[\s│]+/g, ' ')).toMatch(
+      /workload identity federation: verified \(azure-devops\)/,
+    );
+    expect(converted.stdout).not.toMatch(/Could leave their secret behind/);
+    expect(c.endpoint.authorization.scheme).toBe('WorkloadIdentityFederation');
+    const reverted = await cli(['revert', '--connection', c.connectionId, '--json'], withStorage());
+    expect(reverted.code).toBe(0);
+    expect(JSON.parse(reverted.stdout).connections[0]).toMatchObject({ conversion: { phase: 'reverted' } });
+    expect(c.endpoint.authorization.scheme).toBe('ServicePrincipal');
+  });
+
+  test('retire --yes without storage: refused (the definition could not be kept), exit 1, nothing deleted', async () => {
+    const c = cases.get('app-deleted')!;
+    const r = await cli(['retire', '--connection', c.connectionId, '--yes', '--json'], sandbox.env);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).connections[0]).toMatchObject({ action: 'report', outcome: 'skipped' });
+    expect(sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(true);
+  });
+
+  test('retire --yes with storage: recorded, deleted, exit 0', async () => {
+    const c = cases.get('app-deleted')!;
+    const r = await cli(['retire', '--connection', c.connectionId, '--yes'], withStorage());
+    expect(r.code).toBe(0);
+    expect(r.stdout.replace(/[\s│]+/g, ' ')).toMatch(
+      /retired: deleted \d{4}-\d\d-\d\d, definition kept in the run ledger/,
+    );
+    expect(sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(false);
+  });
+});
