@@ -6,7 +6,12 @@
 import seedrandom from 'seedrandom';
 import type { ServiceName } from './model';
 
-export type FaultKind = 'throttle' | 'server-error' | 'drop' | 'timeout';
+/**
+ * `drop`: the connection closes before the request is handled; `answer-lost`: the request is carried
+ * out, then the connection closes before the answer reaches the client (it cannot tell whether it
+ * worked); `timeout`: no answer, the connection closes after `hangMs`.
+ */
+export type FaultKind = 'throttle' | 'server-error' | 'drop' | 'answer-lost' | 'timeout';
 
 export interface FaultRule {
   /** Which service; `*` for all. */
@@ -28,18 +33,32 @@ export interface FaultRule {
   retryAfterSeconds?: number;
   /** At most this many faults from this rule. */
   maxCount?: number;
+  /** For `timeout`: how long the request hangs before its connection is dropped (default 120 s). */
+  hangMs?: number;
   /**
    * A budget per caller and window like the real throttles: past `requests` in `windowSeconds`, the
    * service answers 429 with a Retry-After until the window frees a slot.
    */
-  budget?: { requests: number; windowSeconds: number };
+  budget?: FaultBudget;
+}
+
+export interface FaultBudget {
+  requests: number;
+  windowSeconds: number;
+  /**
+   * Azure DevOps' way: past `requests`, requests are first delayed by this much (`X-RateLimit-Delay`,
+   * `X-RateLimit-Remaining: 0`) and answered; only past `hardLimit` do they get a 429.
+   */
+  delayMs?: number;
+  /** With `delayMs`: requests per window answered (delayed) before the 429s start (default 2 × requests). */
+  hardLimit?: number;
 }
 
 export interface FaultDecision {
   latencyMs: number;
-  fault?: { kind: FaultKind; status: number; retryAfterSeconds: number; reason: string };
+  fault?: { kind: FaultKind; status: number; retryAfterSeconds: number; reason: string; hangMs?: number };
   /** For Azure DevOps' X-RateLimit-* headers: the budget state after this request. */
-  rateLimit?: { limit: number; remaining: number; resetEpochSeconds: number };
+  rateLimit?: { limit: number; remaining: number; resetEpochSeconds: number; delayMs?: number };
 }
 
 export interface FaultStats {
@@ -54,7 +73,7 @@ export class FaultInjector {
   private random: () => number;
   readonly stats: FaultStats = {
     injected: 0,
-    byKind: { throttle: 0, 'server-error': 0, drop: 0, timeout: 0 },
+    byKind: { throttle: 0, 'server-error': 0, drop: 0, 'answer-lost': 0, timeout: 0 },
   };
 
   constructor(
@@ -93,10 +112,21 @@ export class FaultInjector {
       if (rule.budget && !decision.fault) {
         const key = `${this.rules.indexOf(rule)}|${service}|${caller}`;
         const windowMs = rule.budget.windowSeconds * 1000;
-        const stamps = (this.windows.get(key) ?? []).filter((t) => t > nowMs - windowMs);
+        // Stamps are in arrival order: drop the ones that left the window from the front.
+        const stamps = this.windows.get(key) ?? [];
+        let expired = 0;
+        while (expired < stamps.length && (stamps[expired] ?? 0) <= nowMs - windowMs) expired += 1;
+        if (expired > 0) stamps.splice(0, expired);
         const oldest = stamps[0] ?? nowMs;
         const resetEpochSeconds = Math.ceil((oldest + windowMs) / 1000);
-        if (stamps.length >= rule.budget.requests) {
+        const { delayMs } = rule.budget;
+        const hardLimit = rule.budget.hardLimit ?? rule.budget.requests * 2;
+        if (delayMs !== undefined && stamps.length >= rule.budget.requests && stamps.length < hardLimit) {
+          // Over the budget but under the hard limit: answered, slowly.
+          stamps.push(nowMs);
+          decision.latencyMs += delayMs;
+          decision.rateLimit = { limit: rule.budget.requests, remaining: 0, resetEpochSeconds, delayMs };
+        } else if (stamps.length >= (delayMs !== undefined ? hardLimit : rule.budget.requests)) {
           const retryAfterSeconds = Math.max(1, Math.ceil((oldest + windowMs - nowMs) / 1000));
           decision.fault = {
             kind: 'throttle',
@@ -128,6 +158,7 @@ export class FaultInjector {
             retryAfterSeconds: rule.retryAfterSeconds ?? 1,
             reason: `injected ${rule.kind}`,
           };
+          if (rule.kind === 'timeout' && rule.hangMs !== undefined) decision.fault.hangMs = rule.hangMs;
         }
       }
     }

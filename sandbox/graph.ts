@@ -292,6 +292,8 @@ function findApp(state: TenantState, address: AppAddress): AppRecord {
     if (!app) throw notFound(address.key);
     return app;
   }
+  const exact = state.appByAppId(address.key); // indexed; the scan below ignores case
+  if (exact) return exact;
   const wanted = address.key.toLowerCase();
   for (const app of state.apps.values()) if (!app.deleted && app.appId.toLowerCase() === wanted) return app;
   throw notFound(address.key);
@@ -460,6 +462,27 @@ function federatedCredentials(call: GraphCall, app: AppRecord): void {
   };
   app.federatedIdentityCredentials.push(record);
   call.res.status(201).json({ '@odata.context': `${context}/$entity`, ...ficJson(record) });
+}
+
+/** `GET`/`DELETE /applications/{id}/federatedIdentityCredentials/{id or name}`. */
+function federatedCredential(call: GraphCall, app: AppRecord, key: string): void {
+  const wanted = key.toLowerCase();
+  const index = app.federatedIdentityCredentials.findIndex(
+    (f) => f.id.toLowerCase() === wanted || f.name.toLowerCase() === wanted,
+  );
+  if (call.req.method === 'GET') requireRead(call);
+  else requireWrite(call, app);
+  const found = app.federatedIdentityCredentials[index];
+  if (!found) throw notFound(key);
+  if (call.req.method === 'GET') {
+    call.res.json({
+      '@odata.context': `${call.base}/v1.0/$metadata#applications('${app.id}')/federatedIdentityCredentials/$entity`,
+      ...ficJson(found),
+    });
+    return;
+  }
+  app.federatedIdentityCredentials.splice(index, 1);
+  call.res.status(204).end();
 }
 
 function restrictionsJson(r: AppManagementRestrictions): Record<string, unknown>[] {
@@ -654,6 +677,11 @@ function route(call: GraphCall, state: TenantState, path: string): void {
   // No application permission at all: refused before the app is even looked up.
   if (!hasAny(call.claims, READ_ROLES) && action !== 'appmanagementpolicies') throw DENIED();
   const app = findApp(state, address);
+  const fic = /^federatedidentitycredentials\/([^/]+)$/.exec(action);
+  if (fic) {
+    if (method !== 'GET' && method !== 'DELETE') notAllowed();
+    return federatedCredential(call, app, fic[1] ?? '');
+  }
   switch (action) {
     case '':
       if (method !== 'GET') notAllowed();

@@ -174,8 +174,12 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
   const recoveryId = (secret: VaultSecret): string => `${vaultUrl()}deletedsecrets/${secret.name}`;
 
   /** Soft-deleted secrets whose retention ended are purged by the service itself. */
+  let sweptAt: number | undefined;
   function sweep(): void {
     const now = seconds(state);
+    // Purge dates are in whole seconds: once per second of the sandbox clock is as good as always.
+    if (now === sweptAt) return;
+    sweptAt = now;
     for (const [key, secret] of vault.secrets)
       if (secret.deleted && secret.deleted.scheduledPurgeDate <= now) vault.secrets.delete(key);
   }
@@ -299,11 +303,19 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
     throw badParameter('The $skiptoken is invalid.');
   }
 
-  /** One page of `items` in Key Vault's list shape; `nextLink` is null on the last page, as recorded. */
-  function page(req: Request, path: string, items: Record<string, unknown>[]): Record<string, unknown> {
+  /**
+   * One page of `items` in Key Vault's list shape; `nextLink` is null on the last page, as recorded.
+   * `show` turns an item into its JSON (only the page's items are turned).
+   */
+  function page<T>(
+    req: Request,
+    path: string,
+    items: T[],
+    show: (item: T) => Record<string, unknown>,
+  ): Record<string, unknown> {
     const size = maxResults(req);
     const start = skip(req);
-    const slice = items.slice(start, start + size);
+    const slice = items.slice(start, start + size).map(show);
     let nextLink: string | null = null;
     if (start + size < items.length) {
       const v = req.query['api-version'];
@@ -415,19 +427,21 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   function listSecrets(req: Request, res: Response): void {
     authorize(res, ACTIONS.readMetadata, '');
-    const items = [...vault.secrets.entries()]
-      .filter(([, s]) => !s.deleted)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([, s]) => ({ id: secretId(s), ...common(latest(s)) }));
-    res.status(200).json(page(req, 'secrets', items));
+    // In the order the secrets were created (a vault of thousands is listed page by page).
+    const items = [...vault.secrets.values()].filter((s) => !s.deleted);
+    res.status(200).json(page(req, 'secrets', items, (s) => ({ id: secretId(s), ...common(latest(s)) })));
   }
 
   function listVersions(req: Request, res: Response, rawName: string): void {
     const name = checkName(rawName);
     authorize(res, ACTIONS.readMetadata, `/secrets/${name}`);
     const secret = live(name);
-    const items = secret.versions.map((v) => ({ id: secretId(secret, v.version), ...common(v) }));
-    res.status(200).json(page(req, `secrets/${secret.name}/versions`, items));
+    res.status(200).json(
+      page(req, `secrets/${secret.name}/versions`, secret.versions, (v) => ({
+        id: secretId(secret, v.version),
+        ...common(v),
+      })),
+    );
   }
 
   function deleteSecret(res: Response, rawName: string): void {
@@ -445,7 +459,7 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
       .filter(([, s]) => s.deleted)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([, s]) => deletedItem(s));
-    res.status(200).json(page(req, 'deletedsecrets', items));
+    res.status(200).json(page(req, 'deletedsecrets', items, (item) => item));
   }
 
   function getDeleted(res: Response, rawName: string): void {

@@ -120,9 +120,22 @@ export interface EndpointRecord {
     description: string;
   }[];
   createdBy: { id: string; displayName: string };
+  /**
+   * Set by `operation=ConvertAuthenticationScheme` on an Automatic connection: what Azure DevOps
+   * keeps so the conversion can be reverted until `deadline` (the old scheme's parameters, the
+   * secret included, and the federated credential it added). Never returned by the API.
+   */
+  revertStash?: {
+    scheme: string;
+    parameters: Record<string, string | null>;
+    deadline: string;
+    federatedCredentialId?: string;
+  };
 }
 
 export interface OrganizationRecord {
+  /** The organization's id (Azure DevOps' `instanceId`); the Entra-issuer subject names it. */
+  id: string;
   name: string;
   projects: ProjectRecord[];
   members: OrgMember[];
@@ -204,6 +217,11 @@ export class TenantState {
   readonly vault: VaultState = { secrets: new Map(), recoverableDays: 90, writers: [] };
   tenantPolicy: AppManagementRestrictions = {};
   readonly requestLog: RequestLogEntry[] = [];
+  /**
+   * Which issuer Azure DevOps gives workload identity federation connections: the Microsoft Entra
+   * issuer (since 2025, the default) or the older Azure DevOps issuer (`vstoken.dev.azure.com`).
+   */
+  federationIssuer: 'entra' | 'azure-devops' = 'entra';
   /** Seconds a newly added password takes before Entra ID accepts it (Graph replication lag). */
   passwordReplicationDelaySeconds = 0;
   /** Offset added to the wall clock, so tests can move time forward (expiry, retention). */
@@ -231,10 +249,18 @@ export class TenantState {
     this.clockOffsetMs += ms;
   }
 
+  /** Client id → app, filled by lookups and checked on every use (tenants of thousands of apps). */
+  private readonly appIdIndex = new Map<string, AppRecord>();
+
   /** Live (not deleted) app by client id. */
   appByAppId(appId: string): AppRecord | undefined {
-    for (const app of this.apps.values()) if (app.appId === appId && !app.deleted) return app;
-    return undefined;
+    const known = this.appIdIndex.get(appId);
+    if (known && known.appId === appId && !known.deleted && this.apps.get(known.id) === known) return known;
+    // Not indexed (or changed since): index every app in one pass, the first live one per client id.
+    this.appIdIndex.clear();
+    for (const app of this.apps.values())
+      if (!app.deleted && !this.appIdIndex.has(app.appId)) this.appIdIndex.set(app.appId, app);
+    return this.appIdIndex.get(appId);
   }
 
   /** Live (not deleted) app by object id. */
@@ -279,6 +305,8 @@ export class TenantState {
       for (const ep of org.endpoints.values()) {
         const key = ep.authorization.parameters['serviceprincipalkey'];
         if (key) values.add(key);
+        const stashed = ep.revertStash?.parameters['serviceprincipalkey'];
+        if (stashed) values.add(stashed);
       }
     for (const secret of this.vault.secrets.values()) for (const v of secret.versions) values.add(v.value);
     return [...values].filter((v) => v.length >= 8);

@@ -51,7 +51,9 @@ function setRateLimitHeaders(res: Response, decision: FaultDecision): void {
   res.setHeader('X-RateLimit-Limit', String(decision.rateLimit.limit));
   res.setHeader('X-RateLimit-Remaining', String(decision.rateLimit.remaining));
   res.setHeader('X-RateLimit-Reset', String(decision.rateLimit.resetEpochSeconds));
-  if (decision.latencyMs > 0) res.setHeader('X-RateLimit-Delay', (decision.latencyMs / 1000).toFixed(3));
+  // The delay the throttle imposed when there is one, else the whole added latency.
+  const delayMs = decision.rateLimit.delayMs ?? decision.latencyMs;
+  if (delayMs > 0) res.setHeader('X-RateLimit-Delay', (delayMs / 1000).toFixed(3));
 }
 
 export async function startService(
@@ -163,9 +165,19 @@ export async function startService(
         case 'drop':
           req.socket.destroy();
           return;
+        case 'answer-lost': {
+          // Handled as usual; the connection closes as the answer starts, so it never arrives.
+          const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => Response;
+          res.writeHead = ((...args: unknown[]) => {
+            const result = writeHead(...args);
+            req.socket.destroy();
+            return result;
+          }) as Response['writeHead'];
+          return next();
+        }
         case 'timeout':
           // Hang; the socket is destroyed later (or at shutdown) so nothing leaks.
-          setTimeout(() => req.socket.destroy(), 120_000).unref();
+          setTimeout(() => req.socket.destroy(), fault.hangMs ?? 120_000).unref();
           return;
         case 'throttle':
           res.setHeader('Retry-After', String(fault.retryAfterSeconds));

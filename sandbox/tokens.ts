@@ -39,6 +39,8 @@ const b64url = (data: Buffer | string): string => Buffer.from(data).toString('ba
 
 export class TokenIssuer {
   private readonly key = randomBytes(32);
+  /** Tokens whose signature was checked (a client sends the same token many times); bounded. */
+  private readonly verified = new Map<string, TokenClaims>();
 
   constructor(private readonly state: TenantState) {}
 
@@ -63,6 +65,8 @@ export class TokenIssuer {
     if (!authorization || !/^Bearer\s+/i.test(authorization))
       return { ok: false, reason: 'missing', message: 'Bearer token missing.' };
     const token = authorization.replace(/^Bearer\s+/i, '').trim();
+    const known = this.verified.get(token);
+    if (known) return this.checkClaims(known, audience);
     const parts = token.split('.');
     if (parts.length !== 3) return { ok: false, reason: 'malformed', message: 'Malformed token.' };
     const [header, payload, signature] = parts as [string, string, string];
@@ -76,6 +80,13 @@ export class TokenIssuer {
     } catch {
       return { ok: false, reason: 'malformed', message: 'Malformed token.' };
     }
+    if (this.verified.size >= 1000) this.verified.clear();
+    this.verified.set(token, claims);
+    return this.checkClaims(claims, audience);
+  }
+
+  /** Lifetime, tenant and audience: checked on every use, whether the signature was checked before or not. */
+  private checkClaims(claims: TokenClaims, audience: string): BearerCheck {
     const now = Math.floor(this.state.now().getTime() / 1000);
     if (claims.exp <= now)
       return { ok: false, reason: 'expired', message: 'Lifetime validation failed, the token is expired.' };

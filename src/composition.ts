@@ -6,8 +6,11 @@ import type { TokenCredential } from '@azure/core-auth';
 import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { AzureDevOpsRestClient, createAzureDevOpsClient } from './clients/azureDevOps';
 import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLeaseLock';
+import { CachingTokenCredential } from './clients/cachedCredential';
 import { GraphApplicationsAdapter } from './clients/graph';
+import { KeyVaultConversionStore } from './clients/keyVaultConversionStore';
 import { KeyVaultStateStore } from './clients/keyVaultStateStore';
+import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER, type RunLedger } from './clients/runLedger';
 import { MemoryLockProvider } from './clients/memoryLock';
 import { EntraTokenProbe } from './clients/tokenProbe';
 import type { Config } from './config';
@@ -25,8 +28,13 @@ export const systemClock: Clock = {
 /**
  * The identity the service runs as: a client secret when one is configured (CLI, local runs), the
  * user-assigned managed identity in Azure, otherwise whatever DefaultAzureCredential finds locally.
+ * Wrapped so every client shares one token per resource (and concurrent requests wait for one).
  */
 export function createCredential(config: Config): TokenCredential {
+  return new CachingTokenCredential(identityCredential(config));
+}
+
+function identityCredential(config: Config): TokenCredential {
   const authorityHost = config.endpoints.authorityHost;
   const disableInstanceDiscovery = config.endpoints.disableInstanceDiscovery;
   if (config.clientSecret && config.tenantId && config.clientId) {
@@ -70,6 +78,9 @@ export function createLockProvider(config: Config, credential: TokenCredential, 
   });
 }
 
+/** The tenant's default app management policy is read once per ten minutes, not once per app. */
+const TENANT_POLICY_TTL_MS = 10 * 60_000;
+
 export interface Engine {
   deps: EngineDeps;
   settings: RunSettings;
@@ -86,6 +97,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
       credential,
       endpoint: config.endpoints.graphEndpoint,
       scope: config.endpoints.graphScope,
+      tenantPolicyTtlMs: TENANT_POLICY_TTL_MS,
     }),
     store: new KeyVaultStateStore({ vaultUrl: config.keyVaultUrl, credential }),
     locks: createLockProvider(config, credential, log),
@@ -93,6 +105,12 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     clock,
     log,
   };
+  // The Graph adapter also manages federated credentials; conversions keep their state in Key Vault;
+  // retirements need the run ledger (the storage account), so without storage nothing is retired.
+  if (deps.graph instanceof GraphApplicationsAdapter) deps.federation = deps.graph;
+  deps.conversions = new KeyVaultConversionStore({ vaultUrl: config.keyVaultUrl, credential });
+  const ledger = createRunLedgerFor(config, credential, clock);
+  if (ledger) deps.retirements = ledger;
   const settings: RunSettings = {
     organizations: config.organizations.map((o) => ({ url: o.url, name: o.name })),
     projects: config.projects,
@@ -102,8 +120,28 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     tenantId: config.tenantId,
     maxConcurrency: config.maxConcurrency,
     dryRun: config.dryRun,
+    retirement: { enabled: config.enableRetirement, failedAfterDays: config.retireFailedAfterDays },
   };
+  if (config.policy) settings.policy = config.policy;
   return { deps, settings, credential };
+}
+
+/** The run ledger in the function's storage account, when storage is configured. */
+export function createRunLedgerFor(
+  config: Config,
+  credential: TokenCredential,
+  clock: Clock,
+): RunLedger | undefined {
+  const storage = config.storage;
+  if (!storage || (!storage.connectionString && !storage.blobServiceUri && !storage.accountName))
+    return undefined;
+  if (storage.connectionString) redactor.register(storage.connectionString);
+  return createBlobRunLedger(
+    blobServiceFor(storage, credential).getContainerClient(DEFAULT_LEDGER_CONTAINER),
+    {
+      now: () => clock.now(),
+    },
+  );
 }
 
 /**

@@ -13,6 +13,8 @@ import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-grap
 import { AuthenticationError, ServiceError, isTransientStatus } from '../errors';
 import type {
   ApplicationInfo,
+  FederatedCredentialInfo,
+  FederatedCredentialsClient,
   GraphApplicationsClient,
   NewPasswordCredential,
   PasswordCredentialInfo,
@@ -28,6 +30,11 @@ export interface GraphClientOptions {
    * never derived from `endpoint`: a proxy or sandbox endpoint still needs the cloud's audience.
    */
   scope: string;
+  /**
+   * How long the tenant's default app management policy is reused once read (it is the same for
+   * every app, and changes rarely): 0 (default) reads it for every app.
+   */
+  tenantPolicyTtlMs?: number;
 }
 
 const APP_SELECT = 'id,appId,displayName,passwordCredentials';
@@ -152,14 +159,17 @@ export function toGraphServiceError(err: unknown, operation: string): ServiceErr
 /**
  * Reads and changes application passwords through Microsoft Graph v1.0.
  */
-export class GraphApplicationsAdapter implements GraphApplicationsClient {
+export class GraphApplicationsAdapter implements GraphApplicationsClient, FederatedCredentialsClient {
   private readonly client: Client;
   private readonly credential: TokenCredential;
   private readonly scope: string;
+  private readonly tenantPolicyTtlMs: number;
+  private tenantPolicy: { read: Promise<TenantAppManagementPolicyJson>; at: number } | undefined;
 
   constructor(options: GraphClientOptions) {
     this.credential = options.credential;
     this.scope = options.scope;
+    this.tenantPolicyTtlMs = options.tenantPolicyTtlMs ?? 0;
     const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
       scopes: [options.scope],
     });
@@ -228,6 +238,74 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient {
         .post({ keyId });
     } catch (err) {
       throw toGraphServiceError(err, 'Removing a password');
+    }
+  }
+
+  /**
+   * The app's federated identity credentials (`GET /applications/{id}/federatedIdentityCredentials`).
+   * Requires Application.Read.All or either ReadWrite permission.
+   */
+  async listFederatedCredentials(applicationObjectId: string): Promise<FederatedCredentialInfo[]> {
+    const out: FederatedCredentialInfo[] = [];
+    try {
+      let page = (await this.client
+        .api(`/applications/${encodeURIComponent(applicationObjectId)}/federatedIdentityCredentials`)
+        .get()) as { value?: FederatedCredentialInfo[]; '@odata.nextLink'?: string };
+      for (;;) {
+        for (const f of page.value ?? [])
+          out.push({
+            id: f.id,
+            name: f.name,
+            issuer: f.issuer,
+            subject: f.subject,
+            audiences: f.audiences ?? [],
+            description: f.description ?? null,
+          });
+        const next = page['@odata.nextLink'];
+        if (!next) break;
+        page = (await this.client.api(next).get()) as typeof page;
+      }
+    } catch (err) {
+      throw toGraphServiceError(err, 'Listing federated identity credentials');
+    }
+    return out;
+  }
+
+  /**
+   * Adds a federated identity credential (`POST /applications/{id}/federatedIdentityCredentials`).
+   * Requires Application.ReadWrite.OwnedBy (owned apps) or Application.ReadWrite.All.
+   */
+  async addFederatedCredential(
+    applicationObjectId: string,
+    credential: Omit<FederatedCredentialInfo, 'id'>,
+  ): Promise<FederatedCredentialInfo> {
+    try {
+      const created = (await this.client
+        .api(`/applications/${encodeURIComponent(applicationObjectId)}/federatedIdentityCredentials`)
+        .post({
+          name: credential.name,
+          issuer: credential.issuer,
+          subject: credential.subject,
+          audiences: credential.audiences,
+          ...(credential.description ? { description: credential.description } : {}),
+        })) as FederatedCredentialInfo;
+      return { ...credential, id: created.id, audiences: created.audiences ?? credential.audiences };
+    } catch (err) {
+      throw toGraphServiceError(err, 'Adding a federated identity credential');
+    }
+  }
+
+  /** Removes a federated identity credential; one already gone (404) is not an error. Same permissions. */
+  async removeFederatedCredential(applicationObjectId: string, id: string): Promise<void> {
+    try {
+      await this.client
+        .api(
+          `/applications/${encodeURIComponent(applicationObjectId)}/federatedIdentityCredentials/${encodeURIComponent(id)}`,
+        )
+        .delete();
+    } catch (err) {
+      if (err instanceof GraphError && err.statusCode === 404) return;
+      throw toGraphServiceError(err, 'Removing a federated identity credential');
     }
   }
 
@@ -304,9 +382,7 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient {
           .filter((p) => p.isEnabled !== false)
           .flatMap((p) => p.restrictions?.passwordCredentials ?? []),
       );
-      const tenant = (await this.client
-        .api('/policies/defaultAppManagementPolicy')
-        .get()) as TenantAppManagementPolicyJson;
+      const tenant = await this.tenantDefaultPolicy();
       const fromTenant =
         tenant.isEnabled === false
           ? {}
@@ -321,5 +397,23 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient {
       // Forbidden, throttled past retries, or unreachable: unknown policy is reported as none.
       return { additionBlocked: false };
     }
+  }
+
+  /** `GET /policies/defaultAppManagementPolicy`, shared for `tenantPolicyTtlMs` (a failed read is not kept). */
+  private tenantDefaultPolicy(): Promise<TenantAppManagementPolicyJson> {
+    const now = Date.now();
+    if (this.tenantPolicy && now - this.tenantPolicy.at < this.tenantPolicyTtlMs)
+      return this.tenantPolicy.read;
+    const read = this.client
+      .api('/policies/defaultAppManagementPolicy')
+      .get() as Promise<TenantAppManagementPolicyJson>;
+    if (this.tenantPolicyTtlMs > 0) {
+      const entry = { read, at: now };
+      this.tenantPolicy = entry;
+      read.catch(() => {
+        if (this.tenantPolicy === entry) this.tenantPolicy = undefined;
+      });
+    }
+    return read;
   }
 }

@@ -336,6 +336,39 @@ export class KeyVaultStateStore implements SecretStateStore {
   }
 
   /**
+   * Every rotation record in the vault, page by page, from the secret listing (25 per page, Key
+   * Vault's most): the listing carries each secret's tags and expiry, never a value. Secrets this
+   * store did not write are left out; one of ours that is not a valid record comes back as its error.
+   * Requires secrets/list.
+   */
+  async *listRecords(): AsyncIterable<Map<string, RotationRecord | Error>> {
+    const pages = this.client.listPropertiesOfSecrets().byPage({ maxPageSize: 25 });
+    for (;;) {
+      let next: IteratorResult<SecretProperties[]>;
+      try {
+        next = await pages.next();
+      } catch (err) {
+        throw mapKeyVaultError(err, 'list', `${SECRET_NAME_PREFIX}*`);
+      }
+      if (next.done) return;
+      const records = new Map<string, RotationRecord | Error>();
+      for (const properties of next.value) {
+        if (!properties.name.toLowerCase().startsWith(SECRET_NAME_PREFIX)) continue;
+        // Other secrets of this service under the same prefix (a conversion's state) are not records.
+        if (properties.contentType !== undefined && properties.contentType !== ROTATION_CONTENT_TYPE)
+          continue;
+        const connectionId = properties.name.slice(SECRET_NAME_PREFIX.length);
+        try {
+          records.set(connectionId.toLowerCase(), recordFromProperties(connectionId, properties));
+        } catch (err) {
+          records.set(connectionId.toLowerCase(), err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      yield records;
+    }
+  }
+
+  /**
    * Proves read access without writing: a GET of a secret name this service never writes. Key Vault
    * authorizes before it looks the name up, so 404 means the caller may get secrets (and the vault
    * is reachable), 403 means it may not. Write access (secrets/set) cannot be proven without

@@ -1,10 +1,19 @@
 /**
- * Tries a client secret against Entra ID: does it get a token (yet)? A new `ClientSecretCredential`
- * per call, because credentials cache tokens per instance and each probe is about one secret.
- * Failures are classified by the `AADSTS<code>` in the message (7000215 invalid or not yet
- * replicated, 7000222 expired, 700016 app not found, 7000112 app disabled), never by class name.
+ * Tries a client secret against Entra ID: does it get a token (yet)? One client-credentials token
+ * request (`POST {authority}/{tenant}/oauth2/v2.0/token`, exactly what MSAL sends), through one
+ * shared pipeline: no MSAL application and no metadata request per probe, and the TLS connection to
+ * Entra ID is reused. Entra ID's 429 and 5xx are retried by the pipeline (Retry-After honoured).
+ * Failures are classified by the `AADSTS<code>` of the answer (7000215 invalid or not yet replicated,
+ * 7000222 expired, 700016 app not found, 7000112 app disabled), never by wording.
  */
-import { ClientSecretCredential } from '@azure/identity';
+import {
+  createDefaultHttpClient,
+  createHttpHeaders,
+  createPipelineFromOptions,
+  createPipelineRequest,
+  type HttpClient,
+  type Pipeline,
+} from '@azure/core-rest-pipeline';
 import type { TokenProbe, TokenProbeResult } from '../remediation/ports';
 
 /** Entra ID hosts of the public and national clouds: MSAL's instance discovery knows them. */
@@ -42,30 +51,66 @@ function describe(message: string, secret: string): string {
   return (line.replace(/\s*Trace ID:.*$/, '').trim() || 'Token request failed.').slice(0, 500);
 }
 
+/** A tenant id or verified domain: the only thing put in the token URL's path. */
+const TENANT = /^[0-9A-Za-z][0-9A-Za-z.-]{0,254}$/;
+
 export class EntraTokenProbe implements TokenProbe {
   private readonly authorityHost: string;
   private readonly scope: string;
+  private readonly pipeline: Pipeline;
+  private readonly httpClient: HttpClient;
 
   constructor(options: TokenProbeOptions = {}) {
-    this.authorityHost = options.authorityHost ?? 'https://login.microsoftonline.com';
+    this.authorityHost = (options.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
     this.scope = options.scope ?? 'https://management.azure.com/.default';
+    this.pipeline = createPipelineFromOptions({
+      retryOptions: { maxRetries: 3 },
+      userAgentOptions: { userAgentPrefix: 'sc-remediator' },
+    });
+    this.httpClient = createDefaultHttpClient();
   }
 
   async tryClientSecret(tenantId: string, appId: string, secret: string): Promise<TokenProbeResult> {
+    if (!TENANT.test(tenantId))
+      return { ok: false, message: 'The connection names no valid tenant id; no token was requested.' };
     try {
-      const credential = new ClientSecretCredential(tenantId, appId, secret, {
-        authorityHost: this.authorityHost,
-        // Instance discovery always asks login.microsoftonline.com; a private authority must skip it.
-        disableInstanceDiscovery: !isPublicEntraHost(this.authorityHost),
-      });
-      await credential.getToken(this.scope);
-      return { ok: true };
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const aadsts = /AADSTS(\d+)/.exec(message)?.[1];
-      const result: TokenProbeResult = { ok: false, message: describe(message, secret) };
+      const response = await this.pipeline.sendRequest(
+        this.httpClient,
+        createPipelineRequest({
+          url: `${this.authorityHost}/${tenantId}/oauth2/v2.0/token`,
+          method: 'POST',
+          headers: createHttpHeaders({
+            'Content-Type': 'application/x-www-form-urlencoded',
+            Accept: 'application/json',
+          }),
+          body: new URLSearchParams({
+            client_id: appId,
+            client_secret: secret,
+            scope: this.scope,
+            grant_type: 'client_credentials',
+          }).toString(),
+        }),
+      );
+      let body: { access_token?: unknown; error_description?: unknown; error_codes?: unknown } = {};
+      try {
+        body = JSON.parse(response.bodyAsText ?? '{}') as typeof body;
+      } catch {
+        // not JSON: classified by status below
+      }
+      if (response.status === 200 && typeof body.access_token === 'string') return { ok: true };
+      const description =
+        typeof body.error_description === 'string'
+          ? body.error_description
+          : `Entra ID answered ${response.status}.`;
+      const code = Array.isArray(body.error_codes) ? (body.error_codes as unknown[])[0] : undefined;
+      const aadsts = typeof code === 'number' ? String(code) : /AADSTS(\d+)/.exec(description)?.[1];
+      const result: TokenProbeResult = { ok: false, message: describe(description, secret) };
       if (aadsts) result.aadsts = aadsts;
       return result;
+    } catch (err) {
+      // No answer (after the pipeline's retries): nothing to classify.
+      const message = err instanceof Error ? err.message : String(err);
+      return { ok: false, message: describe(message, secret) };
     }
   }
 }

@@ -151,6 +151,13 @@ export interface SecretStateStore {
   putSecret(record: RotationRecord, value: string): Promise<RotationRecord>;
   /** Changes the record (tags) of the latest version; the value stays. */
   updateRecord(record: RotationRecord): Promise<RotationRecord>;
+  /**
+   * Every connection's record, page by page as a paged listing returns them, by lower-cased
+   * connection id (an `Error` for one that cannot be read as a record): a run reads all records in
+   * one call per 25 instead of one each. Optional; records read this way are for planning only (a
+   * rotation reads its own again under the lock).
+   */
+  listRecords?(): AsyncIterable<Map<string, RotationRecord | Error>>;
 }
 
 export interface Lease {
@@ -174,4 +181,115 @@ export interface TokenProbe {
 export interface Clock {
   now(): Date;
   sleep(ms: number): Promise<void>;
+}
+
+/** A federated identity credential of an app (workload identity federation). */
+export interface FederatedCredentialInfo {
+  id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description?: string | null;
+}
+
+/** Graph's federated identity credentials of applications (`Application.ReadWrite.OwnedBy`). */
+export interface FederatedCredentialsClient {
+  listFederatedCredentials(applicationObjectId: string): Promise<FederatedCredentialInfo[]>;
+  addFederatedCredential(
+    applicationObjectId: string,
+    credential: Omit<FederatedCredentialInfo, 'id'>,
+  ): Promise<FederatedCredentialInfo>;
+  /** Removes one; a credential that is already gone is not an error. */
+  removeFederatedCredential(applicationObjectId: string, id: string): Promise<void>;
+}
+
+/** How a connection is converted to workload identity federation. */
+export type ConversionPath =
+  /** Azure DevOps' own conversion (`operation=ConvertAuthenticationScheme`): Automatic, one project. */
+  | 'azure-devops'
+  /** This service adds the federated credential to the app through Graph, then updates the connection. */
+  | 'federated-credential';
+
+export type ConversionPhase =
+  /** Recorded before the connection is changed (a crash here resumes or starts over). */
+  | 'started'
+  /** The connection uses workload identity federation; not verified yet. */
+  | 'converted'
+  /** TestConnection succeeded with the federated credential; the old secret stays for the retention period. */
+  | 'verified'
+  /** The old secret is removed from the app. */
+  | 'completed'
+  /** Reverted to the secret (on request, or because the conversion failed). */
+  | 'reverted'
+  /** The conversion failed and the connection was put back on its secret. */
+  | 'failed';
+
+/** The state of one connection's conversion, kept in Key Vault (no secret in it). */
+export interface ConversionRecord {
+  connectionId: string;
+  organization: string;
+  appId: string;
+  path: ConversionPath;
+  phase: ConversionPhase;
+  /** `data.creationMode` before the conversion. */
+  originalCreationMode: string;
+  /** Credentials the connection used before: removed from the app after verification and retention. */
+  previousKeyIds: string[];
+  /** The federated credential as Azure DevOps generated it for the connection. */
+  issuer?: string;
+  subject?: string;
+  /** Federated credentials this service added to the app (path `federated-credential`). */
+  federatedCredentialIds: string[];
+  /** Azure DevOps' `revertSchemeDeadline` (path `azure-devops`). */
+  revertDeadline?: string;
+  startedAt: string;
+  convertedAt?: string;
+  verifiedAt?: string;
+  completedAt?: string;
+  revertedAt?: string;
+  failedAt?: string;
+  /** Why it failed or was reverted (redacted). */
+  note?: string;
+}
+
+/** Key Vault: conversion state per connection. */
+export interface ConversionStateStore {
+  getConversion(connectionId: string): Promise<ConversionRecord | undefined>;
+  putConversion(record: ConversionRecord): Promise<ConversionRecord>;
+}
+
+/** What the run ledger keeps of a retired (deleted) connection: its whole definition, no secret. */
+export interface RetiredConnectionRecord {
+  organization: string;
+  organizationUrl: string;
+  connectionId: string;
+  connectionName: string;
+  projects: ProjectRef[];
+  /** Why it was retired. */
+  reason: string;
+  runId?: string;
+  /** Written before anything is changed. */
+  recordedAt: string;
+  /** Set once Azure DevOps deleted it. */
+  deletedAt?: string;
+  /** The connection as Azure DevOps returned it, confidential parameters removed. */
+  definition: ServiceConnection;
+}
+
+/** Where retirements are recorded (the run ledger in the function's storage account). */
+export interface RetirementLedger {
+  recordRetired(record: RetiredConnectionRecord): Promise<void>;
+  getRetired(organization: string, connectionId: string): Promise<RetiredConnectionRecord | undefined>;
+  /** Since when each of these connections has been seen failing (ISO), as far as the ledger knows. */
+  failingSince(organization: string, connectionIds: string[]): Promise<Map<string, string>>;
+  /**
+   * Notes which connections are failing now (first sighting kept) and which are not (forgotten);
+   * connections not named are left as they were. Returns since when the failing ones have failed.
+   */
+  trackFailing(
+    organization: string,
+    observed: { failing: string[]; healthy: string[] },
+    now: Date,
+  ): Promise<Map<string, string>>;
 }

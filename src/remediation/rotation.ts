@@ -20,11 +20,15 @@ import type {
   ApplicationInfo,
   AzureDevOpsClient,
   Clock,
+  ConversionRecord,
+  ConversionStateStore,
+  FederatedCredentialsClient,
   GraphApplicationsClient,
   LockProvider,
   PasswordCredentialInfo,
   PasswordPolicy,
   RotationPhase,
+  RetirementLedger,
   RotationRecord,
   SecretStateStore,
   ServiceConnection,
@@ -40,6 +44,12 @@ export interface EngineDeps {
   tokenProbe: TokenProbe;
   clock: Clock;
   log: Logger;
+  /** Federated identity credentials through Graph (conversion to workload identity federation). */
+  federation?: FederatedCredentialsClient;
+  /** Conversion state in Key Vault; without it nothing is converted. */
+  conversions?: ConversionStateStore;
+  /** The run ledger, where retired connections are recorded; without it nothing is retired. */
+  retirements?: RetirementLedger;
 }
 
 export interface RotationSettings {
@@ -73,6 +83,12 @@ export interface ConnectionTarget {
    * Undefined: not checked (an explicit "rotate now").
    */
   plannedFrom?: Pick<RotationRecord, 'rotationId' | 'phase'> | null;
+  /**
+   * The app as the caller read it for the plan, and when (engine clock, ms). With `plannedFrom`, a
+   * rotation uses it instead of reading the app again under the lock while it is younger than half
+   * the lease (see `reusableApp`); otherwise the app is read again.
+   */
+  app?: { info: ApplicationInfo; readAtMs: number };
 }
 
 export type EngineErrorCode =
@@ -86,11 +102,17 @@ export type EngineErrorCode =
   | 'key-vault-write-failed'
   | 'update-rejected'
   | 'verification-failed'
+  | 'not-configured'
+  | 'not-convertible'
+  | 'conversion-failed'
+  | 'not-converted'
+  | 'revert-window-closed'
+  | 'not-retirable'
   | 'service-error';
 
 export interface EngineResult {
   outcome: 'succeeded' | 'failed' | 'skipped';
-  action: 'rotate-secret' | 'repair';
+  action: 'rotate-secret' | 'repair' | 'convert-to-wif' | 'delete';
   /** Phase reached (Key Vault record), when a rotation ran. */
   phase?: RotationPhase;
   rotationId?: string;
@@ -102,6 +124,10 @@ export interface EngineResult {
   /** What was done, in order, for the report. */
   steps: string[];
   error?: EngineError;
+  /** A conversion (or revert): its record as it stands. */
+  conversion?: ConversionRecord;
+  /** A retirement: when the definition was recorded and the connection deleted. */
+  retired?: { recordedAt: string; deletedAt?: string };
 }
 
 export interface EngineError {
@@ -114,7 +140,7 @@ export interface EngineError {
   serviceCode?: string;
 }
 
-class EngineFailure extends Error {
+export class EngineFailure extends Error {
   override cause?: ServiceError;
 
   constructor(
@@ -158,7 +184,7 @@ function appIdOf(connection: ServiceConnection): string | undefined {
 }
 
 /** Turns an adapter error into the engine's vocabulary; everything it says is redacted. */
-function classify(err: unknown, during: string): EngineFailure {
+export function classify(err: unknown, during: string): EngineFailure {
   if (err instanceof EngineFailure) return err;
   const message = `${during}: ${errorMessage(err)}`;
   if (err instanceof PreconditionError) return new EngineFailure('service-error', message);
@@ -249,7 +275,7 @@ async function runRotation(
   const appId = appIdOf(connection);
   if (!appId)
     throw new EngineFailure('not-a-secret-connection', 'The connection names no service principal.');
-  const app = await readApp(appId, deps);
+  const app = reusableApp(target, appId, deps, settings) ?? (await readApp(appId, deps));
   const existing = await deps.store.getRecord(target.connectionId).catch((err: unknown) => {
     throw classify(err, 'reading the rotation state from Key Vault');
   });
@@ -299,9 +325,35 @@ async function runRotation(
     record = await verify(target, connection, record, value, deps, settings, result, tokenConfirmed);
   }
   if (record.phase === 'verified') {
-    record = await cleanUp(target.connectionId, record, deps, settings, result);
+    record = await cleanUp(target.connectionId, record, deps, settings, result, app);
   }
   result.phase = record.phase;
+}
+
+/**
+ * The app the caller read for the plan, when a rotation may use it instead of reading it again under
+ * the lock. Safe because:
+ * - `plannedFrom` was checked under the lock: no run of this service has rotated the connection
+ *   since the plan (every phase of a rotation changes the record);
+ * - the read is younger than half the lease. A run that died holding the lock, maybe after adding a
+ *   credential Key Vault never got (an orphan), keeps its lease for at least two thirds of its length
+ *   after its last request (a lease is renewed every third), so had such a credential been added
+ *   after the read, this run could not hold the lock yet;
+ * - what a read misses is handled conservatively anyway: a credential added by anyone after it is
+ *   never removed (invariant 3 holds for what the read saw), an orphan it missed keeps its marker
+ *   and is removed by the next run (invariant 4).
+ */
+function reusableApp(
+  target: ConnectionTarget,
+  appId: string,
+  deps: EngineDeps,
+  settings: RotationSettings,
+): ApplicationInfo | undefined {
+  const read = target.app;
+  if (!read || target.plannedFrom === undefined || read.info.appId.toLowerCase() !== appId.toLowerCase())
+    return undefined;
+  const age = deps.clock.now().getTime() - read.readAtMs;
+  return age >= 0 && age <= (settings.lockSeconds ?? 60) * 500 ? read.info : undefined;
 }
 
 /** Credentials carrying our marker for this connection that Key Vault never recorded (a crash between Graph and Key Vault). */
@@ -540,13 +592,18 @@ async function verify(
   );
 }
 
-/** Removes superseded credentials once the retention period has passed (invariant 3 decides which). */
+/**
+ * Removes superseded credentials once the retention period has passed (invariant 3 decides which).
+ * `current`: the app as this rotation found it under the lock (seconds ago), less what it removed
+ * since; read again when not given.
+ */
 async function cleanUp(
   connectionId: string,
   record: RotationRecord,
   deps: EngineDeps,
   settings: RotationSettings,
   result: EngineResult,
+  current?: ApplicationInfo,
 ): Promise<RotationRecord> {
   const now = deps.clock.now();
   const dueAt =
@@ -556,9 +613,9 @@ async function cleanUp(
     result.steps.push(`old credentials kept until ${result.cleanupDueAt} (retention)`);
     return record;
   }
-  const app = await readApp(record.appId, deps);
+  const app = current ?? (await readApp(record.appId, deps));
   for (const credential of app.passwordCredentials) {
-    if (credential.keyId === record.keyId) continue;
+    if (credential.keyId === record.keyId || result.removedKeyIds.includes(credential.keyId)) continue;
     const marker = parseMarker(credential.displayName);
     const ours = marker?.connectionId === connectionId;
     const recordedPrevious = record.previousKeyIds.includes(credential.keyId);

@@ -7,11 +7,21 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { PreconditionError } from '../errors';
 import { errorMessage } from '../telemetry';
-import { assess, type AppLookup, type Assessment } from './assess';
+import { assess, isAppLookupError, type AppLookup, type Assessment } from './assess';
 import { diagnoseError, diagnosisOf } from './diagnosis';
+import { convertConnection, revertConversion } from './conversion';
 import { discoverConnections, type DiscoveredConnection, type DiscoveryProblem } from './discovery';
+import { isWorkloadIdentity } from './federation';
 import { plan, plannedReport, type Plan } from './plan';
-import type { PasswordPolicy, RotationRecord } from './ports';
+import {
+  decide,
+  DEFAULT_POLICY,
+  resolvePolicy,
+  type Intent,
+  type PolicyDecision,
+  type RemediationPolicy,
+} from './policy';
+import type { ApplicationInfo, ConversionRecord, PasswordPolicy, RotationRecord } from './ports';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
 import {
   removeOrphanCredentials,
@@ -22,6 +32,7 @@ import {
   type EngineResult,
   type RotationSettings,
 } from './rotation';
+import { retireConnection } from './retirement';
 
 export interface RunSettings extends RotationSettings {
   organizations: { url: string; name: string }[];
@@ -30,6 +41,10 @@ export interface RunSettings extends RotationSettings {
   tenantId?: string;
   maxConcurrency: number;
   dryRun: boolean;
+  /** `REMEDIATION_POLICY[_FILE]`; absent: rotate everything, convert nothing. */
+  policy?: RemediationPolicy;
+  /** `ENABLE_RETIREMENT`, `RETIRE_FAILED_AFTER_DAYS` (0: only connections whose app is gone). */
+  retirement?: { enabled: boolean; failedAfterDays?: number };
 }
 
 export type RunProgress =
@@ -61,11 +76,32 @@ export interface RunOptions {
   dryRun?: boolean;
   onProgress?: (progress: RunProgress) => void;
   events?: RunEventSink;
+  /**
+   * What a person asked for explicitly, for `connectionId`: convert it, revert its conversion, or
+   * retire it. Still bounded by the policy (`exclude` and `report-only` win); a dry run only plans it.
+   */
+  intent?: Intent;
+  /**
+   * Note in the run ledger which connections are failing (for RETIRE_FAILED_AFTER_DAYS). Default:
+   * when not a dry run (the fan-out's planning run, a dry run itself, asks for it explicitly).
+   */
+  trackFailures?: boolean;
+}
+
+/** A connection the policy excludes: listed here, never read further nor reported. */
+export interface ExcludedConnection {
+  organization: string;
+  connectionId: string;
+  connectionName: string;
+  /** Which rule excluded it (1-based), or the policy default. */
+  rule?: number;
 }
 
 export interface RunResult {
   report: RunReport;
   problems: DiscoveryProblem[];
+  /** Connections the policy excludes (not in the report). */
+  excluded?: ExcludedConnection[];
 }
 
 /** Finds the configured organization a URL names; throws for anything not configured. */
@@ -92,6 +128,155 @@ interface Prepared {
   report: ConnectionReport;
   /** The Key Vault rotation record as read for the plan (undefined: none). */
   record: RotationRecord | undefined;
+  runId: string;
+  /** The app as read for the plan, and when (a rotation reuses a fresh read: `ConnectionTarget.app`). */
+  app?: { info: ApplicationInfo; readAtMs: number };
+}
+
+interface PrepareContext {
+  policy: PolicyDecision;
+  intent?: Intent;
+  failingSince?: string;
+  runId: string;
+  /** Every record, listed once for the run (undefined: each connection reads its own). */
+  records?: RecordListing;
+  /**
+   * Client ids (lower-cased) of apps that several connections of this run use: a rotation reads those again under
+   * its lock (another connection's rotation may have changed the app since the plan's read).
+   */
+  sharedApps?: Set<string>;
+}
+
+/**
+ * The rotation records of a whole run, listed once (one Key Vault call per 25 connections) from the
+ * start of discovery on, and handed out as their pages arrive: a connection is planned as soon as its
+ * record has been listed, or once the listing has ended without it. Should the listing fail, the
+ * connections it had not reached read their own record.
+ */
+class RecordListing {
+  private readonly found = new Map<string, RotationRecord | Error>();
+  private settled = false;
+  private failed = false;
+  private readonly waiting = new Map<string, (() => void)[]>();
+
+  constructor(pages: AsyncIterable<Map<string, RotationRecord | Error>>, log: EngineDeps['log']) {
+    void this.consume(pages, log);
+  }
+
+  private async consume(pages: AsyncIterable<Map<string, RotationRecord | Error>>, log: EngineDeps['log']) {
+    try {
+      for await (const page of pages)
+        for (const [id, record] of page) {
+          this.found.set(id, record);
+          this.wake(id);
+        }
+    } catch (err) {
+      this.failed = true;
+      log.warn('Could not list the rotation records; the rest are read one by one', {
+        error: errorMessage(err),
+      });
+    }
+    this.settled = true;
+    for (const id of [...this.waiting.keys()]) this.wake(id);
+  }
+
+  private wake(id: string): void {
+    const waiters = this.waiting.get(id);
+    if (!waiters) return;
+    this.waiting.delete(id);
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Resolves once the connection's record is known from the listing, or the listing is over. */
+  ready(connectionId: string): Promise<void> {
+    const id = connectionId.toLowerCase();
+    if (this.settled || this.found.has(id)) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.set(id, [...(this.waiting.get(id) ?? []), resolve]));
+  }
+
+  /** The listed record (`record` undefined: the listing is complete and has none), or 'read' when unknown. */
+  lookup(connectionId: string): { record: RotationRecord | undefined } | 'read' {
+    const found = this.found.get(connectionId.toLowerCase());
+    if (found instanceof Error) return 'read';
+    if (found) return { record: found };
+    return this.settled && !this.failed ? { record: undefined } : 'read';
+  }
+}
+
+/** When each app of this run was read (engine clock, ms). */
+const appReadAt = new WeakMap<ApplicationInfo, number>();
+
+/** Reads an app from Graph for the plan, noting when; never rejects (a failure is an `AppLookupError`). */
+function readAppForPlan(appId: string, deps: EngineDeps): Promise<AppLookup> {
+  return deps.graph.getApplicationByAppId(appId).then(
+    (found): AppLookup => {
+      if (found) appReadAt.set(found, deps.clock.now().getTime());
+      return found;
+    },
+    (err: unknown): AppLookup => ({ error: describeError(err, 'graph') }),
+  );
+}
+
+/** The app's lookup for this run: started once per app, shared by the connections that use it. */
+function lookupApp(
+  apps: Map<string, Promise<AppLookup>>,
+  appId: string,
+  deps: EngineDeps,
+): Promise<AppLookup> {
+  let lookup = apps.get(appId);
+  if (!lookup) {
+    lookup = readAppForPlan(appId, deps);
+    apps.set(appId, lookup);
+  }
+  return lookup;
+}
+
+/**
+ * Reads a connection's app ahead of its turn, through `reads` (at most the run's concurrency at once,
+ * apart from the loop's own calls), so the loop's workers find it ready and a rotation finds it fresh.
+ */
+function readAppAhead(
+  { connection }: DiscoveredConnection,
+  apps: Map<string, Promise<AppLookup>>,
+  deps: EngineDeps,
+  reads: ReturnType<typeof pLimit>,
+): Promise<unknown> {
+  const appId = connection.authorization.parameters['serviceprincipalid'];
+  if (connection.authorization.scheme !== 'ServicePrincipal' || !appId) return Promise.resolve();
+  let lookup = apps.get(appId);
+  if (!lookup) {
+    lookup = reads(() => readAppForPlan(appId, deps));
+    apps.set(appId, lookup);
+  }
+  return lookup;
+}
+
+/** Client ids that more than one of the connections names. */
+function appsUsedTwice(connections: DiscoveredConnection[]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const { connection } of connections) {
+    const appId = connection.authorization.parameters['serviceprincipalid']?.toLowerCase();
+    if (!appId) continue;
+    if (seen.has(appId)) twice.add(appId);
+    seen.add(appId);
+  }
+  return twice;
+}
+
+/** The connection's record: from the run's listing when it has it, else read on its own. */
+async function readRecord(
+  connectionId: string,
+  deps: EngineDeps,
+  listing: RecordListing | undefined,
+): Promise<{ record?: RotationRecord; error?: string }> {
+  const listed = listing?.lookup(connectionId);
+  if (listed && listed !== 'read') return { record: listed.record };
+  try {
+    return { record: await deps.store.getRecord(connectionId) };
+  } catch (err) {
+    return { error: errorMessage(err) };
+  }
 }
 
 async function prepare(
@@ -100,29 +285,19 @@ async function prepare(
   settings: RunSettings,
   apps: Map<string, Promise<AppLookup>>,
   orgName: string,
+  context: PrepareContext = { policy: { choice: 'rotate', source: 'the default (no policy)' }, runId: '' },
 ): Promise<Prepared> {
   const { connection } = discovered;
   const appId = connection.authorization.parameters['serviceprincipalid'] ?? undefined;
+  // The app (Graph) and the record (Key Vault) are read at the same time.
+  const recordRead = readRecord(connection.id, deps, context.records);
   let app: AppLookup;
-  if (connection.authorization.scheme === 'ServicePrincipal' && appId) {
-    // Apps shared by several connections are read once per run.
-    let lookup = apps.get(appId);
-    if (!lookup) {
-      lookup = deps.graph.getApplicationByAppId(appId).then(
-        (found): AppLookup => found,
-        (err: unknown): AppLookup => ({ error: describeError(err, 'graph') }),
-      );
-      apps.set(appId, lookup);
-    }
-    app = await lookup;
-  }
-  let record: RotationRecord | undefined;
-  let recordError: string | undefined;
-  try {
-    record = await deps.store.getRecord(connection.id);
-  } catch (err) {
-    recordError = errorMessage(err);
-  }
+  // Apps shared by several connections are read once per run.
+  if (connection.authorization.scheme === 'ServicePrincipal' && appId)
+    app = await lookupApp(apps, appId, deps);
+  const read = await recordRead;
+  const record = read.record;
+  let recordError = read.error;
   const input = {
     connection,
     organizationUrl: discovered.organizationUrl,
@@ -145,8 +320,47 @@ async function prepare(
       .catch((): PasswordPolicy => ({ additionBlocked: false }));
     assessment = assess({ ...input, passwordPolicy: policy });
   }
-  const thePlan = plan(assessment, settings);
+  const basePlan = plan(assessment, settings);
+  // Conversion state matters for converted connections, and where a conversion may happen.
+  let conversion: ConversionRecord | undefined;
+  if (
+    deps.conversions &&
+    (isWorkloadIdentity(connection) ||
+      context.intent !== undefined ||
+      context.policy.choice === 'convert-to-wif')
+  )
+    conversion = await deps.conversions.getConversion(connection.id).catch((err: unknown) => {
+      recordError ??= errorMessage(err);
+      return undefined;
+    });
+  const decision = decide({
+    assessment,
+    plan: basePlan,
+    connection,
+    policy: context.policy,
+    intent: context.intent,
+    retirement: {
+      enabled: settings.retirement?.enabled ?? false,
+      failedAfterDays: settings.retirement?.failedAfterDays,
+      ledger: deps.retirements !== undefined,
+    },
+    failingSince: context.failingSince,
+    conversion,
+    now: deps.clock.now(),
+    oldSecretRetentionHours: settings.oldSecretRetentionHours,
+  });
+  const thePlan = decision.plan;
   const report = plannedReport(assessment, thePlan);
+  if (context.policy.choice !== 'rotate' || context.policy.rule !== undefined) {
+    report.policy = context.policy.choice;
+    if (context.policy.rule !== undefined) report.policyRule = context.policy.rule;
+  }
+  if (decision.convertible) {
+    report.convertible = true;
+    report.conversionPath = decision.convertible;
+  }
+  if (decision.retirable) report.retirable = true;
+  if (conversion) report.conversion = conversionSummary(conversion);
   if (recordError) {
     // Without the rotation record a rotation could lose track of a secret: never act blind.
     report.finding = 'error';
@@ -154,7 +368,27 @@ async function prepare(
     report.outcome = 'skipped';
     report.error = `Cannot read the rotation state from Key Vault: ${recordError}`;
   }
-  return { discovered, assessment, plan: thePlan, report, record };
+  // The plan's read of the app, for the rotation to reuse (not when other connections share the app).
+  const found = app && !isAppLookupError(app) ? app : undefined;
+  const readAtMs = found ? appReadAt.get(found) : undefined;
+  const ownApp = found && !context.sharedApps?.has(found.appId.toLowerCase()) ? found : undefined;
+  return {
+    discovered,
+    assessment,
+    plan: thePlan,
+    report,
+    record,
+    runId: context.runId,
+    ...(ownApp && readAtMs !== undefined ? { app: { info: ownApp, readAtMs } } : {}),
+  };
+}
+
+function conversionSummary(r: ConversionRecord): NonNullable<ConnectionReport['conversion']> {
+  const out: NonNullable<ConnectionReport['conversion']> = { path: r.path, phase: r.phase };
+  if (r.issuer) out.issuer = r.issuer;
+  if (r.subject) out.subject = r.subject;
+  if (r.revertDeadline) out.revertDeadline = r.revertDeadline;
+  return out;
 }
 
 function describeError(
@@ -188,6 +422,8 @@ async function execute(
     plannedFrom: prepared.record
       ? { rotationId: prepared.record.rotationId, phase: prepared.record.phase }
       : null,
+    // A fresh read of the app is not repeated under the lock (see rotation's `reusableApp`).
+    ...(prepared.app ? { app: prepared.app } : {}),
   };
   switch (thePlan.action) {
     case 'rotate-secret':
@@ -195,6 +431,39 @@ async function execute(
         ...settings,
         secretLifetimeDays: thePlan.secretLifetimeDays ?? settings.secretLifetimeDays,
       });
+    case 'convert-to-wif': {
+      const conversion = thePlan.conversion;
+      if (!conversion) return undefined;
+      if (conversion.kind === 'revert') return revertConversion(target, deps, settings);
+      if (conversion.needsFallbackSecret) {
+        // Azure DevOps never returns the secret it stores: rotate first, so Key Vault holds one to fall back on.
+        const rotated = await rotateConnection(target, deps, settings);
+        if (rotated.outcome !== 'succeeded') {
+          rotated.steps.push('not converted: the rotation that provides the fallback secret did not succeed');
+          return rotated;
+        }
+        const converted = await convertConnection(
+          { ...target, plannedFrom: undefined, path: conversion.path },
+          deps,
+          settings,
+        );
+        converted.steps = [...rotated.steps.map((s) => `rotation: ${s}`), ...converted.steps];
+        converted.removedKeyIds = [...rotated.removedKeyIds, ...converted.removedKeyIds];
+        return converted;
+      }
+      return convertConnection({ ...target, path: conversion.path }, deps, settings);
+    }
+    case 'delete':
+      return retireConnection(
+        {
+          ...target,
+          organization: prepared.report.organization,
+          projects: discovered.projects,
+          reason: thePlan.retirement?.reason ?? thePlan.reason,
+          runId: prepared.runId,
+        },
+        deps,
+      );
     case 'repair': {
       if (thePlan.repair === 'remove-orphans')
         return removeOrphanCredentials(target, thePlan.orphanKeyIds, deps);
@@ -229,6 +498,12 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
   if (result.outcome === 'succeeded' && result.secretExpiresAt) {
     report.newSecretExpiresAt = result.secretExpiresAt;
   }
+  if (result.conversion) {
+    report.conversion = conversionSummary(result.conversion);
+    // Converted: no longer a connection that could leave its secret behind.
+    if (['converted', 'verified', 'completed'].includes(result.conversion.phase)) delete report.convertible;
+  }
+  if (result.retired) report.retired = result.retired;
   const error = result.error;
   if (!error) return;
   report.error = error.message;
@@ -268,6 +543,11 @@ export async function runRemediation(
     : settings.organizations;
   emit('RunStarted', { runId, dryRun, organizations: organizations.length });
 
+  // A whole run lists every rotation record (one Key Vault call per 25), from discovery on.
+  const records =
+    !options.connectionId && deps.store.listRecords
+      ? new RecordListing(deps.store.listRecords(), deps.log)
+      : undefined;
   const discovery = await discoverConnections(
     organizations.map((o) => o.url),
     deps.devops,
@@ -283,6 +563,36 @@ export async function runRemediation(
     const wanted = options.connectionId.toLowerCase();
     connections = connections.filter((c) => c.connection.id.toLowerCase() === wanted);
   }
+  const intent = options.connectionId ? options.intent : undefined;
+  const orgNameOf = (url: string): string =>
+    organizations.find((o) => o.url.toLowerCase() === url.toLowerCase())?.name ?? url;
+  const decisions = new Map<DiscoveredConnection, PolicyDecision>();
+  const excluded: ExcludedConnection[] = [];
+  connections = connections.filter((d) => {
+    const decision = resolvePolicy(settings.policy ?? DEFAULT_POLICY, {
+      organization: orgNameOf(d.organizationUrl),
+      organizationUrl: d.organizationUrl,
+      projects: d.projects.map((p) => p.name),
+      connectionName: d.connection.name,
+    });
+    decisions.set(d, decision);
+    // Excluded: not even read further, unless a person asked for this one (then reported as excluded).
+    if (decision.choice !== 'exclude' || (options.intent && options.connectionId)) return true;
+    excluded.push({
+      organization: orgNameOf(d.organizationUrl),
+      connectionId: d.connection.id,
+      connectionName: d.connection.name,
+      ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
+    });
+    return false;
+  });
+  const failingSince = await trackFailing(
+    connections,
+    deps,
+    settings,
+    orgNameOf,
+    options.trackFailures ?? !dryRun,
+  );
   options.onProgress?.({
     stage: 'discovered',
     connections: connections.length,
@@ -291,15 +601,29 @@ export async function runRemediation(
 
   const orgNames = new Map(organizations.map((o) => [o.url.toLowerCase(), o.name]));
   const apps = new Map<string, Promise<AppLookup>>();
+  const appReads = pLimit(Math.max(1, settings.maxConcurrency));
+  const sharedApps = appsUsedTwice(connections);
   const limit = pLimit(Math.max(1, settings.maxConcurrency));
   let done = 0;
   const reports = await Promise.all(
-    connections.map((discovered) =>
-      limit(async (): Promise<ConnectionReport> => {
+    connections.map(async (discovered) => {
+      // Each connection takes its turn once its inputs are in: its record (listed), then its app.
+      await records?.ready(discovered.connection.id);
+      await readAppAhead(discovered, apps, deps, appReads);
+      return limit(async (): Promise<ConnectionReport> => {
         const orgName = orgNames.get(discovered.organizationUrl.toLowerCase()) ?? discovered.organizationUrl;
         let report: ConnectionReport;
         try {
-          const prepared = await prepare(discovered, deps, settings, apps, orgName);
+          const prepared = await prepare(discovered, deps, settings, apps, orgName, {
+            policy: decisions.get(discovered) ?? { choice: 'rotate', source: 'the default (no policy)' },
+            intent,
+            failingSince: failingSince.get(
+              `${discovered.organizationUrl.toLowerCase()}|${discovered.connection.id.toLowerCase()}`,
+            ),
+            runId,
+            records,
+            sharedApps,
+          });
           report = prepared.report;
           if (!dryRun && report.outcome === 'planned') {
             const result = await execute(prepared, deps, settings);
@@ -331,8 +655,8 @@ export async function runRemediation(
         });
         emitConnectionEvents(emit, runId, report, deps.clock.now(), settings.rotateDaysBeforeExpiry);
         return report;
-      }),
-    ),
+      });
+    }),
   );
 
   const summary = summarize(reports);
@@ -353,7 +677,49 @@ export async function runRemediation(
     needsAttention: summary.needsAttention,
     discoveryProblems: discovery.problems.length,
   });
-  return { report, problems: discovery.problems };
+  return { report, problems: discovery.problems, excluded };
+}
+
+/**
+ * For RETIRE_FAILED_AFTER_DAYS: since when each failing connection has failed, from the run ledger
+ * (first sighting), noting this run's sightings unless `write` is false. Best effort: without the
+ * ledger, or when it cannot be read, no connection is retired for its age this run.
+ */
+async function trackFailing(
+  connections: DiscoveredConnection[],
+  deps: EngineDeps,
+  settings: RunSettings,
+  orgNameOf: (url: string) => string,
+  write: boolean,
+): Promise<Map<string, string>> {
+  const since = new Map<string, string>();
+  const ledger = deps.retirements;
+  if (!ledger || !settings.retirement?.failedAfterDays) return since;
+  const byOrg = new Map<string, DiscoveredConnection[]>();
+  for (const c of connections) {
+    const list = byOrg.get(c.organizationUrl) ?? [];
+    list.push(c);
+    byOrg.set(c.organizationUrl, list);
+  }
+  for (const [url, list] of byOrg) {
+    const failing = (c: DiscoveredConnection) =>
+      !c.connection.isReady || c.connection.operationStatus?.state?.toLowerCase() === 'failed';
+    const ids = {
+      failing: list.filter(failing).map((c) => c.connection.id),
+      healthy: list.filter((c) => !failing(c)).map((c) => c.connection.id),
+    };
+    try {
+      const found = write
+        ? await ledger.trackFailing(orgNameOf(url), ids, deps.clock.now())
+        : await ledger.failingSince(orgNameOf(url), ids.failing);
+      for (const [id, at] of found) since.set(`${url.toLowerCase()}|${id.toLowerCase()}`, at);
+    } catch (err) {
+      deps.log.warn('Could not read or note failing connections in the run ledger', {
+        error: errorMessage(err),
+      });
+    }
+  }
+  return since;
 }
 
 function emitConnectionEvents(

@@ -866,6 +866,8 @@ describe('API calls one rotation costs (retention 0)', () => {
     const isProductToken = (r: RequestLogEntry) => r.service === 'entra' && r.caller === 'remediator';
     const isMetadata = (r: RequestLogEntry) => r.service === 'entra' && r.method === 'GET';
     const isChallenge = (r: RequestLogEntry) => r.service === 'keyvault' && r.status === 401;
+    const isTenantPolicy = (r: RequestLogEntry) =>
+      r.service === 'graph' && r.path.endsWith('/policies/defaultAppManagementPolicy');
     const tally = (rows: RequestLogEntry[]) => {
       const out: Record<string, number> = {};
       for (const r of rows) {
@@ -883,14 +885,18 @@ describe('API calls one rotation costs (retention 0)', () => {
     expect(tally(log.filter(isDiscovery))).toEqual({ 'devops GET': organizations.length + projects });
     expect(tally(log.filter(isProductToken))).toEqual({ 'entra POST token': 3 }); // Azure DevOps, Graph, Key Vault
     expect(log.filter(isChallenge)).toHaveLength(1); // Key Vault's auth challenge, first request only
+    expect(log.filter(isTenantPolicy)).toHaveLength(1); // the tenant's app management policy, once per run
+    // Entra ID metadata, for the product's own credential only (its CAE and non-CAE MSAL clients)
+    expect(log.filter(isMetadata)).toHaveLength(2);
 
     // Per rotated connection.
     const perConnection = log.filter(
-      (r) => !isDiscovery(r) && !isProductToken(r) && !isMetadata(r) && !isChallenge(r),
+      (r) => !isDiscovery(r) && !isProductToken(r) && !isMetadata(r) && !isChallenge(r) && !isTenantPolicy(r),
     );
     expect(tally(perConnection)).toEqual({
-      // app (assess), app policy + tenant policy, app (rotation), addPassword, app (clean-up), removePassword
-      'graph GET': 5,
+      // app (assess; still fresh under the lock and for the clean-up, so not read again), app policy;
+      // addPassword, removePassword
+      'graph GET': 2,
       'graph POST addPassword': 1,
       'graph POST removePassword': 1,
       // record (assess), record (rotation), the value, phase applied / verified / completed

@@ -73,7 +73,7 @@ describe('rate and maxCount', () => {
     expect(kinds).toEqual([503, 503, 503, undefined, undefined, undefined]);
     expect(injector.stats).toEqual({
       injected: 3,
-      byKind: { throttle: 0, 'server-error': 3, drop: 0, timeout: 0 },
+      byKind: { throttle: 0, 'server-error': 3, drop: 0, 'answer-lost': 0, timeout: 0 },
     });
   });
 
@@ -252,5 +252,25 @@ describe('over HTTPS, in front of a service', () => {
     faults.setRules([{ service: 'devops', rate: 1, kind: 'drop', maxCount: 1 }]);
     await expect(get('/ping')).rejects.toThrow(/socket hang up|ECONNRESET/);
     expect((await get('/ping')).status).toBe(200);
+  });
+
+  test('answer-lost carries the request out, then closes the connection before the answer', async () => {
+    const handled: number[] = [];
+    state.onRequestHandled = (entry) => handled.push(entry.status);
+    try {
+      faults.setRules([{ service: 'devops', rate: 1, kind: 'answer-lost', maxCount: 1 }]);
+      await expect(get('/ping')).rejects.toThrow(/socket hang up|ECONNRESET/);
+      expect(handled).toEqual([200]); // it had its effect
+      expect((await get('/ping')).status).toBe(200);
+    } finally {
+      state.onRequestHandled = undefined;
+    }
+  });
+
+  test('timeout hangs for hangMs, then closes the connection', async () => {
+    faults.setRules([{ service: 'devops', rate: 1, kind: 'timeout', hangMs: 300, maxCount: 1 }]);
+    const started = Date.now();
+    await expect(get('/ping')).rejects.toThrow(/socket hang up|ECONNRESET/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 });

@@ -1,0 +1,461 @@
+/**
+ * `npm run bench [-- --quick] [-- --scale] [-- --json <file>]`: the nightly run against a generated
+ * tenant with per-call latency and throttling budgets shaped like the real services', and in the same
+ * run the manual procedure of the field reports as the baseline; then the Functions app's cold start,
+ * lazy against eager. The sandbox, the product and the baseline each run in their own process, so the
+ * product's memory and CPU are its own. Prints a table; `--json` writes the figures.
+ *
+ * Targets (reported, not asserted): speedup ≥ 20× against the baseline; calls per rotated connection
+ * at most one above the minimum the APIs allow, per service; memory sublinear and under 256 MB at
+ * 10,000 connections; throttling answered (waits for Retry-After), never retried blindly.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import Table from 'cli-table3';
+import type { ServiceName } from '../sandbox/model';
+import type { BaselineResult } from './baseline';
+import { DIST_BENCH, ROOT, runBaseline, runProduct, startSandboxProcess } from './children';
+import type { ColdStartSample } from './coldStart';
+import type { ProductResult } from './product';
+import type { SandboxStats, ServiceTally } from './sandboxChild';
+import {
+  benchFaults,
+  DEFAULT_ADO_BUDGET,
+  HEAP_CAP_OPTIONS,
+  MINIMUM_CALLS_PER_ROTATED,
+  shapeOf,
+  type AdoBudget,
+} from './settings';
+import { connectionCount, type TenantShape } from './tenant';
+
+interface Options {
+  quick: boolean;
+  scale: boolean;
+  json?: string;
+  latencyMs: number;
+  concurrency: number;
+  ado: AdoBudget;
+  baselineOrganizations: number;
+  coldStartRuns: number;
+  seed: string;
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--scale] [--json <file>] [--latency-ms 30] [--concurrency 64]
+                        [--ado-budget 1500/10] [--baseline-organizations 1] [--cold-start-runs 5] [--seed bench]
+  --quick        300 connections instead of 10,000 (the baseline then runs in full)
+  --scale        also 1,000, 2,000 and 5,000 connections, to show how time and memory grow
+  --ado-budget   Azure DevOps requests per window (seconds) per identity before it delays, then refuses
+`;
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    quick: false,
+    scale: false,
+    latencyMs: 30,
+    concurrency: 64,
+    ado: DEFAULT_ADO_BUDGET,
+    baselineOrganizations: 1,
+    coldStartRuns: 5,
+    seed: 'bench',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a ?? ''} needs a value`);
+      return v;
+    };
+    const int = (min: number, max: number): number => {
+      const v = value();
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < min || n > max)
+        throw new Error(`${a ?? ''}: a whole number from ${min} to ${max}`);
+      return n;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--scale') o.scale = true;
+    else if (a === '--json') o.json = value();
+    else if (a === '--latency-ms') o.latencyMs = int(0, 1000);
+    else if (a === '--concurrency') o.concurrency = int(1, 64);
+    else if (a === '--ado-budget') {
+      const m = /^(\d{1,6})\/(\d{1,4})$/.exec(value());
+      if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+        throw new Error('--ado-budget: <requests>/<seconds>, e.g. 1500/10');
+      o.ado = { requests: Number(m[1]), windowSeconds: Number(m[2]) };
+    } else if (a === '--baseline-organizations') o.baselineOrganizations = int(1, 50);
+    else if (a === '--cold-start-runs') o.coldStartRuns = int(1, 50);
+    else if (a === '--seed') o.seed = value();
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument '${a ?? ''}'\n${USAGE}`);
+  }
+  return o;
+}
+
+interface ProductRun {
+  shape: TenantShape;
+  connections: number;
+  needRotation: number;
+  seededRecords: number;
+  sandboxStartupSeconds: number;
+  product: ProductResult;
+  stats: SandboxStats;
+}
+
+async function productRun(
+  shape: TenantShape,
+  o: Options,
+  log: (s: string) => void,
+  nodeOptions: string[] = [],
+): Promise<ProductRun> {
+  const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
+  try {
+    log(
+      `  sandbox up in ${(sandbox.ready.startupMs / 1000).toFixed(1)} s: ${sandbox.ready.connections} connections, ${sandbox.ready.needRotation} need a new secret, ${sandbox.ready.seededRecords} rotated before${nodeOptions.length ? `; product runs with ${nodeOptions.join(' ')}` : ''}`,
+    );
+    const product = await runProduct(
+      {
+        ...sandbox.ready.env,
+        MAX_CONCURRENCY: String(o.concurrency),
+        // Clean-up in the same run, so a rotation's every call is counted (the default keeps old
+        // secrets 24 h and removes them in a later run: the same calls, spread over two runs).
+        OLD_SECRET_RETENTION_HOURS: '0',
+      },
+      nodeOptions,
+    );
+    const stats = await sandbox.stats();
+    log(
+      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB)`,
+    );
+    return {
+      shape,
+      connections: sandbox.ready.connections,
+      needRotation: sandbox.ready.needRotation,
+      seededRecords: sandbox.ready.seededRecords,
+      sandboxStartupSeconds: sandbox.ready.startupMs / 1000,
+      product,
+      stats,
+    };
+  } finally {
+    await sandbox.stop();
+  }
+}
+
+interface BaselineRun {
+  measured: BaselineResult;
+  measuredOrganizations: number;
+  /** Extrapolated to the whole tenant (linear: it works one request at a time). */
+  wallSeconds: number;
+}
+
+async function baselineRun(shape: TenantShape, o: Options, log: (s: string) => void): Promise<BaselineRun> {
+  const organizations = Math.min(shape.organizations, o.baselineOrganizations);
+  const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
+  try {
+    const env = sandbox.ready.env;
+    log(
+      `  the manual procedure over ${organizations} of ${shape.organizations} organization(s), one request at a time`,
+    );
+    const measured = await runBaseline(
+      {
+        organizationUrls: sandbox.ready.organizationUrls.slice(0, organizations),
+        pat: sandbox.ready.productPat,
+        graphUrl: sandbox.ready.urls.graph,
+        authorityUrl: sandbox.ready.urls.authority,
+        tenantId: sandbox.ready.tenantId,
+        clientId: env['AZURE_CLIENT_ID'] ?? '',
+        clientSecret: env['AZURE_CLIENT_SECRET'] ?? '',
+      },
+      env['NODE_EXTRA_CA_CERTS'] ?? '',
+    );
+    const total = connectionCount(shape);
+    const wallSeconds = Math.round(measured.seconds * (total / Math.max(1, measured.connections)) * 10) / 10;
+    log(
+      `  ${fmt(measured.seconds)} s for ${measured.connections} connections${measured.connections !== total ? ` → ${fmt(wallSeconds)} s for ${total}` : ''}`,
+    );
+    return { measured, measuredOrganizations: organizations, wallSeconds };
+  } finally {
+    await sandbox.stop();
+  }
+}
+
+type ColdStartSeries = ColdStartSample & { medianTotalMs: number; medianLoadMs: number; samples: number[] };
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+function coldStart(runs: number): { runs: number; lazy: ColdStartSeries; eager: ColdStartSeries } {
+  // Valid settings (the health probe checks them), pointing nowhere: nothing is called.
+  const env = {
+    PATH: process.env['PATH'] ?? '',
+    AZDO_ORGANIZATION_URLS: 'https://dev.azure.com/contoso',
+    KEY_VAULT_URL: 'https://kv-contoso.vault.azure.net/',
+    AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000001',
+    AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000002',
+    REMEDIATION_JITTER_SECONDS: '0',
+  };
+  const sample = (mode: 'lazy' | 'eager'): ColdStartSample => {
+    const out = spawnSync(process.execPath, [join(DIST_BENCH, 'coldStart.js'), mode], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+    });
+    const line = out.stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(line) as ColdStartSample;
+    } catch {
+      throw new Error(`cold start (${mode}) printed no result: ${out.stderr.slice(-500)}`);
+    }
+  };
+  const series = (mode: 'lazy' | 'eager'): ColdStartSeries => {
+    sample(mode); // once to warm the file system cache, as a deployed instance's is
+    const samples = Array.from({ length: runs }, () => sample(mode));
+    const totals = samples.map((s) => s.totalMs);
+    const typical = samples.find((s) => s.totalMs === median(totals)) ?? samples[0]!;
+    return {
+      ...typical,
+      medianTotalMs: median(totals),
+      medianLoadMs: median(samples.map((s) => s.loadMs)),
+      samples: totals,
+    };
+  };
+  return { runs, lazy: series('lazy'), eager: series('eager') };
+}
+
+const SERVICES: ServiceName[] = ['graph', 'keyvault', 'devops', 'entra'];
+
+function fmt(n: number, digits = 1): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const log = (s: string): void => {
+    process.stderr.write(`${s}\n`);
+  };
+  const benchStarted = Date.now();
+  const fullConnections = o.quick ? 300 : 10_000;
+  const mainShape = shapeOf(fullConnections);
+  const scaleSizes = o.scale ? (o.quick ? [100, 200] : [1000, 2000, 5000]) : [];
+
+  log(
+    `sc-remediator bench (${o.quick ? 'quick' : 'full'}): ${o.latencyMs} ms per call, MAX_CONCURRENCY ${o.concurrency}, Azure DevOps budget ${o.ado.requests}/${o.ado.windowSeconds} s`,
+  );
+  const scale: ProductRun[] = [];
+  for (const size of scaleSizes) {
+    log(`product, ${size} connections`);
+    scale.push(await productRun(shapeOf(size), o, log));
+  }
+  log(`product, ${fullConnections} connections`);
+  const run = await productRun(mainShape, o, log);
+  scale.push(run);
+  log(`product again, heap capped as on a small instance`);
+  const capped = await productRun(mainShape, o, log, HEAP_CAP_OPTIONS);
+  log('baseline');
+  const baseline = await baselineRun(mainShape, o, log);
+  log(`cold start: ${o.coldStartRuns} fresh processes each way`);
+  const cold = coldStart(o.coldStartRuns);
+
+  const stats = run.stats;
+  const rotated = stats.end.rotated;
+  const callsOverMinimum = Object.fromEntries(
+    SERVICES.map((s) => [s, round2(stats.perRotated[s] - MINIMUM_CALLS_PER_ROTATED[s])]),
+  ) as ServiceTally;
+  const throttled = SERVICES.reduce((n, s) => n + stats.throttled[s], 0);
+  const speedup = Math.round((baseline.wallSeconds / Math.max(0.01, run.product.wallSeconds)) * 10) / 10;
+  const first = scale[0]!;
+  const memoryGrowth =
+    scale.length >= 2
+      ? {
+          fromConnections: first.connections,
+          toConnections: run.connections,
+          connectionsRatio: round2(run.connections / first.connections),
+          peakRssRatio: round2(run.product.peakRssMb / Math.max(1, first.product.peakRssMb)),
+          sublinear:
+            run.product.peakRssMb / Math.max(1, first.product.peakRssMb) <
+            run.connections / first.connections,
+        }
+      : undefined;
+
+  const result = {
+    size: o.quick ? 'quick' : 'full',
+    settings: {
+      latencyMs: o.latencyMs,
+      maxConcurrency: o.concurrency,
+      azureDevOpsBudget: o.ado,
+      faults: benchFaults(o.latencyMs, o.ado),
+      oldSecretRetentionHours: 0,
+      tenant: mainShape,
+      seed: o.seed,
+    },
+    connections: run.connections,
+    needRotation: run.needRotation,
+    rotatedBefore: run.seededRecords,
+    rotated,
+    wallSeconds: run.product.wallSeconds,
+    discoverySeconds: run.product.discoverySeconds,
+    baselineWallSeconds: baseline.wallSeconds,
+    baseline: {
+      measuredSeconds: baseline.measured.seconds,
+      measuredConnections: baseline.measured.connections,
+      measuredOrganizations: baseline.measuredOrganizations,
+      extrapolated: baseline.measured.connections !== run.connections,
+      rotated: baseline.measured.rotated,
+      calls: baseline.measured.calls,
+      throttled: baseline.measured.throttled,
+    },
+    speedup,
+    callsPerRotated: stats.perRotated,
+    minimumCallsPerRotated: MINIMUM_CALLS_PER_ROTATED,
+    callsOverMinimum,
+    refusedPerRotated: stats.refusedPerRotated,
+    callsPerRotatedByOperation: stats.perRotatedByOperation,
+    callsPerAssessedConnection: stats.perAssessed,
+    callsPerRun: stats.perRun,
+    requestsByService: stats.byService,
+    peakRssMb: run.product.peakRssMb,
+    peakHeapMb: run.product.peakHeapMb,
+    idleRssMb: run.product.idleRssMb,
+    heapCapped: {
+      nodeOptions: HEAP_CAP_OPTIONS,
+      wallSeconds: capped.product.wallSeconds,
+      peakRssMb: capped.product.peakRssMb,
+      peakHeapMb: capped.product.peakHeapMb,
+      rotated: capped.stats.end.rotated,
+    },
+    productCpuSeconds: run.product.cpuSeconds,
+    sandbox: { rssMb: stats.rssMb, cpuSeconds: stats.cpuSeconds, startupSeconds: run.sandboxStartupSeconds },
+    throttled,
+    throttledByService: stats.throttled,
+    throttling: stats.throttling,
+    outcomes: run.product.byOutcome,
+    actions: run.product.byAction,
+    errors: run.product.errors,
+    endState: stats.end,
+    scale: scale.map((r) => ({
+      connections: r.connections,
+      rotated: r.stats.end.rotated,
+      wallSeconds: r.product.wallSeconds,
+      peakRssMb: r.product.peakRssMb,
+      peakHeapMb: r.product.peakHeapMb,
+      throttled: SERVICES.reduce((n, s) => n + r.stats.throttled[s], 0),
+      azureDevOpsDelayed: r.stats.throttling.delayed.devops,
+    })),
+    memoryGrowth,
+    coldStart: {
+      runs: cold.runs,
+      lazyMs: cold.lazy.medianTotalMs,
+      eagerMs: cold.eager.medianTotalMs,
+      lazy: cold.lazy,
+      eager: cold.eager,
+    },
+    timeline: stats.timeline,
+    benchSeconds: Math.round((Date.now() - benchStarted) / 1000),
+  };
+
+  const table = new Table({
+    head: ['', 'sc-remediator', 'baseline (manual procedure)', 'target'],
+    style: { head: [], border: [] },
+  });
+  table.push(
+    [
+      'connections (need a new secret)',
+      `${run.connections} (${run.needRotation})`,
+      `${baseline.measured.connections} measured`,
+      '',
+    ],
+    ['rotated and verified', String(rotated), `${baseline.measured.rotated} (PUT only)`, ''],
+    [
+      'wall time',
+      `${fmt(run.product.wallSeconds)} s`,
+      `${fmt(baseline.wallSeconds)} s${result.baseline.extrapolated ? ` (${fmt(baseline.measured.seconds)} s measured)` : ''}`,
+      '',
+    ],
+    ['speedup', `${fmt(speedup)}×`, '', '≥ 20×'],
+    ...SERVICES.map((s) => [
+      `calls per rotated connection: ${s}`,
+      `${fmt(stats.perRotated[s], 2)} (min ${MINIMUM_CALLS_PER_ROTATED[s]})${stats.refusedPerRotated[s] ? ` + ${fmt(stats.refusedPerRotated[s], 2)} refused (429)` : ''}`,
+      '',
+      `≤ ${MINIMUM_CALLS_PER_ROTATED[s] + 1}`,
+    ]),
+    [
+      'peak RSS, product process',
+      `${run.product.peakRssMb} MB (heap ${run.product.peakHeapMb} MB)`,
+      '',
+      '< 256 MB',
+    ],
+    [
+      `  heap capped (${HEAP_CAP_OPTIONS.join(' ')})`,
+      `${capped.product.peakRssMb} MB in ${fmt(capped.product.wallSeconds)} s`,
+      '',
+      '< 256 MB',
+    ],
+    [
+      '429s received / Azure DevOps delays',
+      `${SERVICES.map((s) => `${s} ${stats.throttled[s]}`).join(', ')} / ${stats.throttling.delayed.devops} delayed`,
+      `${baseline.measured.throttled}`,
+      '',
+    ],
+    [
+      'retries sooner than Retry-After',
+      `${stats.throttling.earlyRetries} (longest 429 stretch ${fmt(Math.max(...SERVICES.map((s) => stats.throttling.longestThrottledSeconds[s])))} s)`,
+      '',
+      '0',
+    ],
+    [
+      'cold start: first /api/health',
+      `${cold.lazy.medianTotalMs} ms lazy`,
+      `${cold.eager.medianTotalMs} ms eager`,
+      '',
+    ],
+  );
+  process.stdout.write(`${table.toString()}\n`);
+  if (scale.length > 1) {
+    const t = new Table({
+      head: ['connections', 'rotated', 'wall s', 'peak RSS MB', 'heap MB', '429s', 'ADO delays'],
+      style: { head: [], border: [] },
+    });
+    for (const r of result.scale)
+      t.push(
+        [
+          r.connections,
+          r.rotated,
+          fmt(r.wallSeconds),
+          r.peakRssMb,
+          r.peakHeapMb,
+          r.throttled,
+          r.azureDevOpsDelayed,
+        ].map(String),
+      );
+    process.stdout.write(`${t.toString()}\n`);
+    if (memoryGrowth)
+      process.stdout.write(
+        `peak RSS grew ${memoryGrowth.peakRssRatio}× for ${memoryGrowth.connectionsRatio}× the connections (${memoryGrowth.sublinear ? 'sublinear' : 'NOT sublinear'})\n`,
+      );
+  }
+  if (run.product.errors.length > 0)
+    process.stdout.write(`failures (first 10):\n  ${run.product.errors.join('\n  ')}\n`);
+  process.stdout.write(`bench took ${result.benchSeconds} s\n`);
+  if (o.json) {
+    const path = resolve(o.json);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`wrote ${path}\n`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,101 @@
+/**
+ * The product alone in a fresh process, compiled (`dist/bench/product.js`, no TypeScript loader in
+ * memory): one full `remediate` run through the composition root, as `sc-remediator remediate` does,
+ * against the sandbox the environment points at. Reports over IPC: wall time, peak resident memory
+ * (the kernel's high-water mark, `VmHWM`, plus sampled RSS and heap), and the report's summary.
+ */
+import { readFileSync } from 'node:fs';
+import { buildEngine } from '../src/composition';
+import { loadConfig } from '../src/config';
+import { runRemediation } from '../src/remediation/run';
+import { createLogger } from '../src/telemetry';
+
+export interface ProductResult {
+  type: 'result';
+  wallSeconds: number;
+  discoverySeconds: number;
+  peakRssMb: number;
+  sampledPeakRssMb: number;
+  peakHeapMb: number;
+  idleRssMb: number;
+  connections: number;
+  byOutcome: Record<string, number>;
+  byAction: Record<string, number>;
+  /** Up to 10 errors of failed connections (redacted by the engine). */
+  errors: string[];
+  logLines: { warn: number; error: number };
+  cpuSeconds: number;
+}
+
+function kernelPeakRssMb(): number {
+  try {
+    const kb = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function main(): Promise<void> {
+  const idleRssMb = Math.round(process.memoryUsage().rss / 2 ** 20);
+  let sampledPeak = 0;
+  let heapPeak = 0;
+  const sample = (): void => {
+    const m = process.memoryUsage();
+    sampledPeak = Math.max(sampledPeak, m.rss);
+    heapPeak = Math.max(heapPeak, m.heapUsed);
+  };
+  const sampler = setInterval(sample, 50);
+  const logLines = { warn: 0, error: 0 };
+  const log = createLogger((level) => {
+    if (level === 'warn') logLines.warn += 1;
+    if (level === 'error') logLines.error += 1;
+  }, 'warn');
+
+  const started = performance.now();
+  let discovered = started;
+  const engine = buildEngine(loadConfig(process.env), log);
+  const { report } = await runRemediation(engine.deps, engine.settings, {
+    onProgress: (p) => {
+      if (p.stage === 'discovered') discovered = performance.now();
+    },
+  });
+  const wall = performance.now() - started;
+  clearInterval(sampler);
+  sample();
+
+  const count = (key: 'outcome' | 'action'): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const c of report.connections) out[c[key]] = (out[c[key]] ?? 0) + 1;
+    return out;
+  };
+  const cpu = process.cpuUsage();
+  const result: ProductResult = {
+    type: 'result',
+    wallSeconds: Math.round(wall / 10) / 100,
+    discoverySeconds: Math.round((discovered - started) / 10) / 100,
+    peakRssMb: kernelPeakRssMb(),
+    sampledPeakRssMb: Math.round(sampledPeak / 2 ** 20),
+    peakHeapMb: Math.round(heapPeak / 2 ** 20),
+    idleRssMb,
+    connections: report.connections.length,
+    byOutcome: count('outcome'),
+    byAction: count('action'),
+    errors: report.connections
+      .filter((c) => c.outcome === 'failed' && c.error)
+      .slice(0, 10)
+      .map((c) => `${c.connectionName}: ${c.error ?? ''}`),
+    logLines,
+    cpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 10) / 10,
+  };
+  if (process.send) process.send(result);
+  else process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.send?.({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  },
+);
