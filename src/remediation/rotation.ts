@@ -656,17 +656,7 @@ export function pendingPhase(record: RotationRecord | undefined): RotationPhase 
  */
 export async function repairConnection(target: ConnectionTarget, deps: EngineDeps): Promise<EngineResult> {
   const result: EngineResult = { outcome: 'failed', action: 'repair', removedKeyIds: [], steps: [] };
-  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, 60);
-  if (!lease) {
-    result.outcome = 'skipped';
-    result.error = {
-      code: 'lock-held',
-      message: 'Another rotation of this connection is in progress.',
-      transient: true,
-    };
-    return result;
-  }
-  try {
+  return underConnectionLock(target, deps, result, 'repair', async () => {
     const connection = await readConnection(target, deps);
     const appId = appIdOf(connection);
     const record = await deps.store.getRecord(target.connectionId);
@@ -713,14 +703,7 @@ export async function repairConnection(target: ConnectionTarget, deps: EngineDep
         `After the repair the connection is still not working: ${test.ok ? `isReady=${String(reread?.isReady)}` : `TestConnection ${test.statusCode}: ${test.errorMessage}`}`,
       );
     result.steps.push('verified: TestConnection and isReady');
-    result.outcome = 'succeeded';
-  } catch (err) {
-    const failure = classify(err, 'repair');
-    result.error = failure.toError();
-  } finally {
-    await lease.release().catch(() => undefined);
-  }
-  return result;
+  });
 }
 
 /**
@@ -734,17 +717,7 @@ export async function removeOrphanCredentials(
   deps: EngineDeps,
 ): Promise<EngineResult> {
   const result: EngineResult = { outcome: 'failed', action: 'repair', removedKeyIds: [], steps: [] };
-  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, 60);
-  if (!lease) {
-    result.outcome = 'skipped';
-    result.error = {
-      code: 'lock-held',
-      message: 'Another rotation of this connection is in progress.',
-      transient: true,
-    };
-    return result;
-  }
-  try {
+  return underConnectionLock(target, deps, result, 'removing orphaned credentials', async () => {
     const connection = await readConnection(target, deps);
     const appId = appIdOf(connection);
     if (!appId)
@@ -759,10 +732,35 @@ export async function removeOrphanCredentials(
       result.removedKeyIds.push(credential.keyId);
       result.steps.push(`removed orphaned credential ${credential.keyId}`);
     }
+  });
+}
+
+/**
+ * Runs `body` under the connection's lease lock: skipped with `lock-held` when another holder has
+ * it, `succeeded` when `body` returns, `failed` with the classified (redacted) error when it throws.
+ */
+async function underConnectionLock(
+  target: ConnectionTarget,
+  deps: EngineDeps,
+  result: EngineResult,
+  during: string,
+  body: () => Promise<void>,
+): Promise<EngineResult> {
+  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, 60);
+  if (!lease) {
+    result.outcome = 'skipped';
+    result.error = {
+      code: 'lock-held',
+      message: 'Another rotation of this connection is in progress.',
+      transient: true,
+    };
+    return result;
+  }
+  try {
+    await body();
     result.outcome = 'succeeded';
   } catch (err) {
-    const failure = classify(err, 'removing orphaned credentials');
-    result.error = failure.toError();
+    result.error = classify(err, during).toError();
   } finally {
     await lease.release().catch(() => undefined);
   }
