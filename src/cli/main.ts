@@ -83,6 +83,9 @@ async function runCommand(
           : (flags.dryRun ?? config.dryRun),
     organizationUrl: flags.organization,
     connectionId: flags.connection,
+    // Superseded credentials go only when no other connection naming the app may use them: count
+    // them in every configured organization, even for one organization or connection.
+    census: kind !== 'scan',
     onProgress: (p) => progress?.update(p),
     ...(intent ? { intent } : {}),
   };

@@ -4,9 +4,11 @@
  *
  * Message (JSON; the host base64-encodes it, host.json `messageEncoding`):
  *   { "runId": GUID, "organizationUrl": one of AZDO_ORGANIZATION_URLS, "project": id or name,
- *     "connectionId": GUID, "enqueuedAt": ISO time }
+ *     "connectionId": GUID, "enqueuedAt": ISO time,
+ *     "usage"?: { "others": [{ "organizationUrl", "connectionId", "connectionName" }], "gaps": [text] } }
  */
 import { output } from '@azure/functions';
+import { MAX_CARRIED_USERS } from '../remediation/census';
 import type { WorkItem } from '../remediation/fanOut';
 import { STORAGE_CONNECTION, WORK_QUEUE } from './context';
 
@@ -55,6 +57,22 @@ export async function parseWorkItem(entry: unknown): Promise<ParsedWorkItem> {
       .string()
       .max(64)
       .refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO time'),
+    // The planning run's usage census of the connection's app (optional: without it nothing
+    // superseded is removed). Only read to decide what to keep, never to reach a host.
+    usage: z
+      .object({
+        others: z
+          .array(
+            z.object({
+              organizationUrl: z.string().max(2048),
+              connectionId: z.string().regex(GUID),
+              connectionName: z.string().max(512),
+            }),
+          )
+          .max(MAX_CARRIED_USERS),
+        gaps: z.array(z.string().max(1024)).max(6),
+      })
+      .optional(),
   });
   const result = schema.safeParse(value);
   if (result.success) return { ok: true, item: result.data };

@@ -61,6 +61,7 @@ import {
   type EngineResult,
   type RotationSettings,
 } from './rotation';
+import { judgeRemovals } from './census';
 import { parseMarker } from './transform';
 
 const HOUR_MS = 3600 * 1000;
@@ -337,6 +338,8 @@ async function cleanUp(ctx: Ctx, record: ConversionRecord): Promise<ConversionRe
   const app = await deps.graph.getApplicationByAppId(record.appId).catch((err: unknown) => {
     throw classify(err, 'reading the app registration');
   });
+  const judge = await judgeRemovals(ctx.target.usage, record.appId, deps.store);
+  const kept: string[] = [];
   if (app)
     for (const credential of app.passwordCredentials) {
       const ours =
@@ -345,6 +348,13 @@ async function cleanUp(ctx: Ctx, record: ConversionRecord): Promise<ConversionRe
       const previous = record.previousKeyIds.includes(credential.keyId);
       const expired = credential.endDateTime !== null && Date.parse(credential.endDateTime) <= now.getTime();
       if (!ours && !previous && !expired) continue;
+      // Invariant 9: a live secret stays while another connection naming the app may hold it.
+      const keep = expired ? undefined : judge.keepReason(credential.keyId);
+      if (keep) {
+        kept.push(credential.keyId);
+        result.steps.push(`kept credential ${credential.keyId}: ${keep}`);
+        continue;
+      }
       await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
         throw classify(err, 'removing the superseded secret');
       });
@@ -353,6 +363,11 @@ async function cleanUp(ctx: Ctx, record: ConversionRecord): Promise<ConversionRe
         `removed credential ${credential.keyId} (${ours ? 'created by this service' : previous ? 'used by the connection before the conversion' : 'expired'})`,
       );
     }
+  if (kept.length > 0) {
+    result.keptKeyIds = kept;
+    result.cleanup = `kept ${kept.join(', ')} until ${judge.noCensus ? 'a run with a usage census' : 'it expires'}: ${[...new Set(kept.map((k) => judge.keepReason(k)))].join('; ')}`;
+    if (judge.noCensus) return record;
+  }
   return save(ctx, { ...record, phase: 'completed', completedAt: now.toISOString() });
 }
 

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { RunLedger, RunRecord, RunTrigger } from '../clients/runLedger';
 import { errorMessage } from '../telemetry';
 import { organizationName } from './assess';
+import { carriedUsage, type AppUsage } from './census';
 import type { DiscoveryProblem } from './discovery';
 import type { ConnectionReport, RunReport } from './report';
 import type { EngineDeps } from './rotation';
@@ -40,6 +41,11 @@ export interface WorkItem {
   connectionId: string;
   /** ISO time the message was queued. */
   enqueuedAt: string;
+  /**
+   * The usage census of the connection's app as the planning run took it: without it the worker
+   * keeps every superseded credential that is still valid (DESIGN invariant 9).
+   */
+  usage?: AppUsage;
 }
 
 export interface FanOutContext {
@@ -85,7 +91,11 @@ export async function planRun(
   const dryRun = ctx.settings.dryRun || options.dryRun === true;
   const { devops, projects } = recordingProjects(ctx.deps.devops);
   const buffered: BufferedEvent[] = [];
-  const { report: planned, problems } = await runRemediation({ ...ctx.deps, devops }, ctx.settings, {
+  const {
+    report: planned,
+    problems,
+    census,
+  } = await runRemediation({ ...ctx.deps, devops }, ctx.settings, {
     runId,
     dryRun: true,
     trackFailures: !dryRun,
@@ -140,13 +150,20 @@ export async function planRun(
     return { run, messages: [], report, problems };
   }
   const enqueuedAt = ctx.deps.clock.now().toISOString();
-  const messages = work.map((c): WorkItem => ({
-    runId,
-    organizationUrl: c.organizationUrl ?? '',
-    project: projects.get(sameKey(c.organizationUrl, c.connectionId)) ?? c.projects[0] ?? '',
-    connectionId: c.connectionId,
-    enqueuedAt,
-  }));
+  const messages = work.map((c): WorkItem => {
+    const usage =
+      census && c.appId && c.organizationUrl
+        ? carriedUsage(census.usageFor(c.appId, c.organizationUrl, c.connectionId))
+        : undefined;
+    return {
+      runId,
+      organizationUrl: c.organizationUrl ?? '',
+      project: projects.get(sameKey(c.organizationUrl, c.connectionId)) ?? c.projects[0] ?? '',
+      connectionId: c.connectionId,
+      enqueuedAt,
+      ...(usage ? { usage } : {}),
+    };
+  });
   return { run, messages, problems };
 }
 
@@ -242,6 +259,7 @@ export async function processWorkItem(
     connectionId: item.connectionId,
     dryRun,
     events: (name, properties) => buffered.push([name, properties]),
+    ...(item.usage ? { usage: item.usage } : {}),
   });
   let report = result.report.connections[0];
   if (!report) {

@@ -102,6 +102,12 @@ export interface ConnectionReport {
   phase?: RotationPhase;
   /** Phase `verified`: when the superseded credentials are removed (retention period). */
   cleanupDueAt?: string;
+  /**
+   * Superseded credentials kept although their retention period has passed, and why: another
+   * connection naming the app may still use them, or the usage census was incomplete (DESIGN
+   * invariant 9). Absent when nothing was kept.
+   */
+  cleanup?: string;
   /** End of the secret created by this run. */
   newSecretExpiresAt?: string;
   /** What was planned or done, in order. */

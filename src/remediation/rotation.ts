@@ -34,6 +34,7 @@ import type {
   ServiceConnection,
   TokenProbe,
 } from './ports';
+import { judgeRemovals, type AppUsage } from './census';
 import { credentialMarker, parseMarker, toManualUpdateBody } from './transform';
 
 export interface EngineDeps {
@@ -89,6 +90,12 @@ export interface ConnectionTarget {
    * the lease (see `reusableApp`); otherwise the app is read again.
    */
   app?: { info: ApplicationInfo; readAtMs: number };
+  /**
+   * Who else names the connection's app (the run's usage census, DESIGN invariant 9). Without it,
+   * superseded credentials that are still valid are kept and the rotation stays `verified` for a
+   * run that has one.
+   */
+  usage?: AppUsage;
 }
 
 export type EngineErrorCode =
@@ -121,6 +128,10 @@ export interface EngineResult {
   removedKeyIds: string[];
   /** When the superseded credentials may be removed (retention), if still pending. */
   cleanupDueAt?: string;
+  /** Superseded credentials kept because another connection may still use them (invariant 9). */
+  keptKeyIds?: string[];
+  /** Why they were kept, for the report's `cleanup`. */
+  cleanup?: string;
   /** What was done, in order, for the report. */
   steps: string[];
   error?: EngineError;
@@ -325,7 +336,7 @@ async function runRotation(
     record = await verify(target, connection, record, value, deps, settings, result, tokenConfirmed);
   }
   if (record.phase === 'verified') {
-    record = await cleanUp(target.connectionId, record, deps, settings, result, app);
+    record = await cleanUp(target.connectionId, record, deps, settings, result, app, target.usage);
   }
   result.phase = record.phase;
 }
@@ -593,7 +604,10 @@ async function verify(
 }
 
 /**
- * Removes superseded credentials once the retention period has passed (invariant 3 decides which).
+ * Removes superseded credentials once the retention period has passed (invariant 3 decides which,
+ * invariant 9 whether): an expired one always; a live one only when the usage census shows no other
+ * connection naming the app that may still hold it. What is kept is said in `result.cleanup`.
+ * Without a census the record stays `verified`, so a run that has one finishes the clean-up.
  * `current`: the app as this rotation found it under the lock (seconds ago), less what it removed
  * since; read again when not given.
  */
@@ -604,6 +618,7 @@ async function cleanUp(
   settings: RotationSettings,
   result: EngineResult,
   current?: ApplicationInfo,
+  usage?: AppUsage,
 ): Promise<RotationRecord> {
   const now = deps.clock.now();
   const dueAt =
@@ -614,22 +629,40 @@ async function cleanUp(
     return record;
   }
   const app = current ?? (await readApp(record.appId, deps));
+  const judge = await judgeRemovals(usage, record.appId, deps.store);
+  const kept: string[] = [];
+  const reasons = new Set<string>();
   for (const credential of app.passwordCredentials) {
     if (credential.keyId === record.keyId || result.removedKeyIds.includes(credential.keyId)) continue;
     const marker = parseMarker(credential.displayName);
     const ours = marker?.connectionId === connectionId;
     const recordedPrevious = record.previousKeyIds.includes(credential.keyId);
-    if (!ours && !recordedPrevious && !isExpired(credential, now)) continue;
+    const expired = isExpired(credential, now);
+    if (!ours && !recordedPrevious && !expired) continue;
+    // An expired credential works for no one; a live one only goes when no one else may hold it.
+    const keep = expired ? undefined : judge.keepReason(credential.keyId);
+    if (keep) {
+      kept.push(credential.keyId);
+      reasons.add(keep);
+      result.steps.push(`kept credential ${credential.keyId}: ${keep}`);
+      continue;
+    }
     await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
       throw classify(err, 'removing a superseded credential');
     });
     result.removedKeyIds.push(credential.keyId);
-    const why = ours
-      ? 'superseded by this service'
-      : recordedPrevious
-        ? 'previously used by the connection'
-        : 'expired';
+    const why = expired
+      ? 'expired'
+      : ours
+        ? 'superseded by this service'
+        : 'previously used by the connection';
     result.steps.push(`removed credential ${credential.keyId} (${why})`);
+  }
+  if (kept.length > 0) {
+    result.keptKeyIds = kept;
+    result.cleanup = `kept ${kept.join(', ')} until ${judge.noCensus ? 'a run with a usage census' : 'it expires'}: ${[...reasons].join('; ')}`;
+    // No census: stay verified, so the next full run (which has one) finishes the clean-up.
+    if (judge.noCensus) return record;
   }
   const completed = await deps.store.updateRecord({
     ...record,

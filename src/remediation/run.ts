@@ -10,6 +10,7 @@ import { errorMessage } from '../telemetry';
 import { assess, isAppLookupError, type AppLookup, type Assessment } from './assess';
 import { diagnoseError, diagnosisOf } from './diagnosis';
 import { convertConnection, revertConversion } from './conversion';
+import { buildCensus, type AppUsage, type UsageCensus } from './census';
 import { discoverConnections, type DiscoveredConnection, type DiscoveryProblem } from './discovery';
 import { isWorkloadIdentity } from './federation';
 import { plan, plannedReport, type Plan } from './plan';
@@ -86,6 +87,16 @@ export interface RunOptions {
    * when not a dry run (the fan-out's planning run, a dry run itself, asks for it explicitly).
    */
   trackFailures?: boolean;
+  /**
+   * Take the usage census (DESIGN invariant 9): list every configured organization and project,
+   * whatever `organizationUrl`, `AZDO_PROJECTS` and the policy select, and count every connection
+   * that names each app. Default: when the run lists every organization anyway (no
+   * `organizationUrl`) and no `usage` is given. Without a census a run keeps every superseded
+   * credential that is still valid.
+   */
+  census?: boolean;
+  /** For `connectionId`: the census of its app as the run that planned it took it (a fan-out work item). */
+  usage?: AppUsage;
 }
 
 /** A connection the policy excludes: listed here, never read further nor reported. */
@@ -102,6 +113,28 @@ export interface RunResult {
   problems: DiscoveryProblem[];
   /** Connections the policy excludes (not in the report). */
   excluded?: ExcludedConnection[];
+  /** The usage census, when the run took one. */
+  census?: UsageCensus;
+}
+
+/**
+ * What a run remediates: its organizations, and the projects of `AZDO_PROJECTS` (names or ids) when
+ * set. A problem without a project concerns the organization's project listing.
+ */
+function scopeFilter(
+  organizations: { url: string }[],
+  projects: string[] | undefined,
+): { organization(url: string): boolean; project(name?: string, id?: string): boolean } {
+  const orgs = new Set(organizations.map((o) => o.url.toLowerCase()));
+  const wanted = projects?.map((p) => p.toLowerCase());
+  return {
+    organization: (url) => orgs.has(url.toLowerCase()),
+    project: (name, id) =>
+      !wanted ||
+      name === undefined ||
+      wanted.includes(name.toLowerCase()) ||
+      (id !== undefined && wanted.includes(id.toLowerCase())),
+  };
 }
 
 /** Finds the configured organization a URL names; throws for anything not configured. */
@@ -408,6 +441,7 @@ async function execute(
   prepared: Prepared,
   deps: EngineDeps,
   settings: RunSettings,
+  usage: AppUsage | undefined,
 ): Promise<EngineResult | undefined> {
   const { discovered, assessment, plan: thePlan } = prepared;
   const project = discovered.projects[0];
@@ -424,6 +458,7 @@ async function execute(
       : null,
     // A fresh read of the app is not repeated under the lock (see rotation's `reusableApp`).
     ...(prepared.app ? { app: prepared.app } : {}),
+    ...(usage ? { usage } : {}),
   };
   switch (thePlan.action) {
     case 'rotate-secret':
@@ -495,6 +530,7 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
   if (result.phase) report.phase = result.phase;
   if (result.cleanupDueAt) report.cleanupDueAt = result.cleanupDueAt;
   else delete report.cleanupDueAt;
+  if (result.cleanup) report.cleanup = result.cleanup;
   if (result.outcome === 'succeeded' && result.secretExpiresAt) {
     report.newSecretExpiresAt = result.secretExpiresAt;
   }
@@ -548,17 +584,28 @@ export async function runRemediation(
     !options.connectionId && deps.store.listRecords
       ? new RecordListing(deps.store.listRecords(), deps.log)
       : undefined;
+  // The census counts every connection of every configured organization and project; the scope
+  // (organization, AZDO_PROJECTS, connection, policy) only narrows what is remediated. One listing
+  // serves both, so a run without filters makes no extra call.
+  const takeCensus = options.census ?? (options.organizationUrl === undefined && options.usage === undefined);
+  const listed = takeCensus ? settings.organizations : organizations;
   const discovery = await discoverConnections(
-    organizations.map((o) => o.url),
+    listed.map((o) => o.url),
     deps.devops,
     {
-      projects: settings.projects,
       concurrency: settings.maxConcurrency,
       onProject: (organizationUrl, project) =>
         options.onProgress?.({ stage: 'discovering', organizationUrl, project }),
     },
   );
-  let connections = discovery.connections;
+  const census = takeCensus ? buildCensus(discovery.connections, discovery.problems) : undefined;
+  const inScope = scopeFilter(organizations, settings.projects);
+  const problems = discovery.problems.filter(
+    (p) => inScope.organization(p.organizationUrl) && inScope.project(p.project),
+  );
+  let connections = discovery.connections.filter(
+    (c) => inScope.organization(c.organizationUrl) && c.projects.some((p) => inScope.project(p.name, p.id)),
+  );
   if (options.connectionId) {
     const wanted = options.connectionId.toLowerCase();
     connections = connections.filter((c) => c.connection.id.toLowerCase() === wanted);
@@ -598,6 +645,14 @@ export async function runRemediation(
     connections: connections.length,
     projects: discovery.projectsScanned,
   });
+  const usageOf = (d: DiscoveredConnection): AppUsage | undefined => {
+    const appId = d.connection.authorization.parameters['serviceprincipalid'];
+    if (!appId) return undefined;
+    if (census) return census.usageFor(appId, d.organizationUrl, d.connection.id);
+    return options.connectionId && d.connection.id.toLowerCase() === options.connectionId.toLowerCase()
+      ? options.usage
+      : undefined;
+  };
 
   const orgNames = new Map(organizations.map((o) => [o.url.toLowerCase(), o.name]));
   const apps = new Map<string, Promise<AppLookup>>();
@@ -626,7 +681,7 @@ export async function runRemediation(
           });
           report = prepared.report;
           if (!dryRun && report.outcome === 'planned') {
-            const result = await execute(prepared, deps, settings);
+            const result = await execute(prepared, deps, settings, usageOf(discovered));
             if (result) applyResult(report, result);
           }
         } catch (err) {
@@ -675,9 +730,9 @@ export async function runRemediation(
     succeeded: summary.byOutcome.succeeded,
     failed: summary.byOutcome.failed,
     needsAttention: summary.needsAttention,
-    discoveryProblems: discovery.problems.length,
+    discoveryProblems: problems.length,
   });
-  return { report, problems: discovery.problems, excluded };
+  return { report, problems, excluded, ...(census ? { census } : {}) };
 }
 
 /**

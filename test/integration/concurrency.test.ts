@@ -116,6 +116,8 @@ test('two rotations of one connection at once, each instance with its own lease 
     project: 'api',
     connectionId: s.endpoint.id,
     previousKeyIds: [s.originalKeyId],
+    // The run's usage census (invariant 9): no other connection names the app.
+    usage: { others: [], gaps: [] },
   };
   // A new container: both instances also race to create it and the lock blob.
   const container = `locks-${randomUUID().slice(0, 8)}`;
