@@ -14,12 +14,24 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretClientOptions, type SecretProperties } from '@azure/keyvault-secrets';
 import { AuthenticationError, PreconditionError, ServiceError } from '../errors';
-import type { RotationPhase, RotationRecord, SecretStateStore } from '../remediation/ports';
+import type {
+  RecordState,
+  RotationIntent,
+  RotationPhase,
+  RotationRecord,
+  SecretStateStore,
+} from '../remediation/ports';
 
 /** Prefix of every secret this store writes. */
 export const SECRET_NAME_PREFIX = 'sc-remediator-';
 /** Content type of the secrets this store writes. */
 export const ROTATION_CONTENT_TYPE = 'text/plain; sc-remediator rotation';
+/**
+ * Content type of a version that holds only a rotation's intent (a connection's first rotation,
+ * noted before its credential is added): its value is a placeholder, never a credential.
+ */
+export const INTENT_CONTENT_TYPE = 'text/plain; sc-remediator rotation-intent';
+const INTENT_PLACEHOLDER = 'no credential stored yet (rotation intent)';
 
 /** Key Vault's limits (learn.microsoft.com, "About Azure Key Vault secrets"). */
 const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
@@ -41,6 +53,8 @@ const TAG = {
   appliedAt: 'appliedAt',
   verifiedAt: 'verifiedAt',
   completedAt: 'completedAt',
+  intentRotationId: 'intentRotationId',
+  intentAt: 'intentAt',
 } as const;
 
 export interface KeyVaultStateStoreOptions {
@@ -97,6 +111,10 @@ export function recordToTags(record: RotationRecord): Record<string, string> {
   if (record.appliedAt) tags[TAG.appliedAt] = record.appliedAt;
   if (record.verifiedAt) tags[TAG.verifiedAt] = record.verifiedAt;
   if (record.completedAt) tags[TAG.completedAt] = record.completedAt;
+  if (record.intent) {
+    tags[TAG.intentRotationId] = record.intent.rotationId;
+    tags[TAG.intentAt] = record.intent.at;
+  }
 
   if (record.previousKeyIds.some((id) => id.includes(',') || id.trim() === ''))
     throw new PreconditionError('A previous key id is empty or contains a comma.', 'InvalidRecord');
@@ -165,9 +183,19 @@ export function recordFromProperties(connectionId: string, properties: SecretPro
   if (appliedAt) record.appliedAt = appliedAt;
   if (verifiedAt) record.verifiedAt = verifiedAt;
   if (completedAt) record.completedAt = completedAt;
+  const intent = intentFromTags(tags);
+  if (intent) record.intent = intent;
   if (properties.version) record.version = properties.version;
   return record;
 }
+
+/** A rotation's intent from a secret's tags, when it carries one. */
+function intentFromTags(tags: Record<string, string>): RotationIntent | undefined {
+  const rotationId = tags[TAG.intentRotationId];
+  return rotationId ? { rotationId, at: tags[TAG.intentAt] ?? '' } : undefined;
+}
+
+const isIntentOnly = (properties: SecretProperties) => properties.contentType === INTENT_CONTENT_TYPE;
 
 interface RestErrorLike {
   name: string;
@@ -191,6 +219,11 @@ function isNotFound(err: unknown): boolean {
 
 function isDeletedButRecoverable(err: unknown): boolean {
   return asRestError(err)?.statusCode === 409 && innerCode(err) === 'ObjectIsDeletedButRecoverable';
+}
+
+function optionalIntent(tags: Record<string, string> | undefined): { intent?: RotationIntent } {
+  const intent = intentFromTags(tags ?? {});
+  return intent ? { intent } : {};
 }
 
 /** Hides a value wherever it might appear in a text. */
@@ -253,6 +286,8 @@ export class KeyVaultStateStore implements SecretStateStore {
     const name = secretNameFor(connectionId);
     try {
       const secret = await this.client.getSecret(name);
+      // A version holding only an intent: no credential was stored, so there is no record.
+      if (isIntentOnly(secret.properties)) return undefined;
       return recordFromProperties(connectionId, secret.properties);
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -265,7 +300,8 @@ export class KeyVaultStateStore implements SecretStateStore {
     const name = secretNameFor(connectionId);
     try {
       const secret = await this.client.getSecret(name);
-      return secret.value;
+      // An intent's placeholder is no credential: never hand it out.
+      return isIntentOnly(secret.properties) ? undefined : secret.value;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw mapKeyVaultError(err, 'read', name);
@@ -333,6 +369,98 @@ export class KeyVaultStateStore implements SecretStateStore {
     } catch (err) {
       throw mapKeyVaultError(err, 'update', name);
     }
+  }
+
+  /**
+   * Notes a rotation's intent before its credential is added (the evidence that tells an orphan
+   * from a lost record). On the live record: its tags, in place (the value stays). Without one: a
+   * version holding only the intent, with a placeholder value and its own content type, which
+   * `getRecord`, `getSecretValue` and `listRecords` never take for a record. A soft-deleted name
+   * is refused (409), never overwritten: it is recovered first (`readState`/`recoverRecord`).
+   * Requires secrets/set.
+   */
+  async recordIntent(
+    connectionId: string,
+    organization: string,
+    intent: RotationIntent,
+    current: RotationRecord | undefined,
+  ): Promise<void> {
+    const name = secretNameFor(connectionId);
+    try {
+      if (current) {
+        const version = current.version ?? (await this.client.getSecret(name)).properties.version;
+        if (!version) throw new ServiceError('key-vault', `Key Vault returned no version for '${name}'.`);
+        await this.client.updateSecretProperties(name, version, {
+          tags: recordToTags({ ...current, intent }),
+          expiresOn: this.expiry(current),
+          contentType: ROTATION_CONTENT_TYPE,
+        });
+        return;
+      }
+      await this.client.setSecret(name, INTENT_PLACEHOLDER, {
+        tags: {
+          [TAG.intentRotationId]: intent.rotationId,
+          [TAG.intentAt]: intent.at,
+          [TAG.organization]: organization,
+        },
+        contentType: INTENT_CONTENT_TYPE,
+        enabled: true,
+      });
+    } catch (err) {
+      throw mapKeyVaultError(err, 'intent write', name);
+    }
+  }
+
+  /**
+   * The connection's live record or intent; when nothing is live, its secret soft-deleted (Key Vault keeps a deleted
+   * secret's "previous id, attributes and its tags" until it is purged: GetDeletedSecret in the
+   * Key Vault REST spec, "Azure Key Vault soft-delete overview" on learn.microsoft.com), or a live
+   * version holding only an intent. Requires secrets/get.
+   */
+  async readState(connectionId: string): Promise<RecordState> {
+    const name = secretNameFor(connectionId);
+    try {
+      try {
+        const live = await this.client.getSecret(name);
+        return isIntentOnly(live.properties)
+          ? { softDeleted: false, ...optionalIntent(live.properties.tags) }
+          : this.liveState(recordFromProperties(connectionId, live.properties));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      let deleted;
+      try {
+        deleted = await this.client.getDeletedSecret(name);
+      } catch (err) {
+        if (isNotFound(err)) return { softDeleted: false };
+        throw err;
+      }
+      if (isIntentOnly(deleted.properties))
+        return { softDeleted: true, ...optionalIntent(deleted.properties.tags) };
+      const record = recordFromProperties(connectionId, deleted.properties);
+      return { softDeleted: true, record, ...(record.intent ? { intent: record.intent } : {}) };
+    } catch (err) {
+      throw mapKeyVaultError(err, 'read', name);
+    }
+  }
+
+  private liveState(record: RotationRecord): RecordState {
+    return { softDeleted: false, record, ...(record.intent ? { intent: record.intent } : {}) };
+  }
+
+  /**
+   * Recovers the connection's soft-deleted secret (RecoverDeletedSecret; the SDK's poller waits
+   * until it is readable again) and returns its record. Another run recovering it first is fine.
+   * Requires secrets/recover.
+   */
+  async recoverRecord(connectionId: string): Promise<RotationRecord | undefined> {
+    const name = secretNameFor(connectionId);
+    try {
+      await this.recover(name);
+    } catch (err) {
+      if (!isNotFound(err)) throw mapKeyVaultError(err, 'recover', name);
+    }
+    return this.getRecord(connectionId);
   }
 
   /**

@@ -5,8 +5,10 @@
  * TestConnection result, then decides here. `plan` turns the result into an action.
  */
 import { diagnoseConnection, diagnoseError, diagnosisOf, hasBrokenAccessToken } from './diagnosis';
+import { judgeMarked } from './orphans';
 import type {
   ApplicationInfo,
+  RecordState,
   PasswordCredentialInfo,
   PasswordPolicy,
   ProjectRef,
@@ -59,6 +61,8 @@ export interface AssessInput {
   test?: TestConnectionResult;
   /** The app's password policy, when the caller read it. */
   passwordPolicy?: PasswordPolicy;
+  /** When `record` is undefined: what Key Vault holds instead (soft-deleted, or an intent only). */
+  missingRecord?: RecordState;
 }
 
 /** How the credential in use was identified. */
@@ -152,6 +156,13 @@ export interface Assessment {
   passwordPolicy?: PasswordPolicy;
   /** Facts worth showing an operator (ignored record, orphan, policy cap, …). */
   notes: string[];
+  /**
+   * The rotation state is missing (DESIGN invariant 10): `soft-deleted` until a run recovers it,
+   * `lost` when marked credentials of the connection are live and no record accounts for them.
+   */
+  recordState?: 'soft-deleted' | 'lost';
+  /** For `lost`: the marked credentials no record accounts for (never removed). */
+  lostKeyIds?: string[];
 }
 
 const SECRET_PROBLEMS: readonly DiagnosisKind[] = ['invalid-secret', 'expired-secret', 'missing-secret'];
@@ -407,24 +418,19 @@ export function assess(input: AssessInput): Assessment {
     }
   }
 
-  // Orphans: credentials marked for this connection that the record does not account for. Without
-  // any record a marked credential never reached Key Vault (the value goes there first), so it
-  // cannot be in the connection — unless the connection works and nothing else could make it work.
+  // Orphans: marked for this connection, and provably never stored in Key Vault (see orphans.ts);
+  // other marked credentials with no record are a lost state, never orphans.
   const marked = creds.filter((c) => isMarkedFor(c.displayName, connection.id));
   const foreign = creds.filter(
     (c) => parseMarker(c.displayName) !== undefined && !isMarkedFor(c.displayName, connection.id),
   );
-  const unmarked = creds.filter((c) => parseMarker(c.displayName) === undefined);
-  let orphans: PasswordCredentialInfo[];
-  if (input.record === undefined) {
-    const othersAlive = unmarked.some((c) => endMs(c) > now.getTime());
-    orphans = connection.isReady && !othersAlive ? [] : marked;
-  } else if (record) {
-    const known = new Set([record.keyId, ...record.previousKeyIds].map((k) => k.toLowerCase()));
-    orphans = marked.filter((c) => !known.has(c.keyId.toLowerCase()));
-  } else {
-    orphans = []; // a record of another app: this app's marked credentials are not ours to judge
-  }
+  const judged = judgeMarked(creds, connection.id, {
+    record: input.record,
+    intent: input.missingRecord?.intent,
+    softDeleted: input.missingRecord?.softDeleted,
+    now,
+  });
+  const orphans = judged.orphans;
   if (orphans.length > 0)
     notes.push(
       `Credential(s) ${orphans.map((c) => c.keyId).join(', ')} carry this connection's marker but no rotation record accounts for them (an interrupted rotation).`,
@@ -542,7 +548,32 @@ export function assess(input: AssessInput): Assessment {
   if (credential?.source === 'inferred')
     notes.push(`Credential in use inferred: ${credential.keyId}, ${credential.reason}.`);
 
+  // Missing state is unknown state (invariant 10): neither healthy nor a reason to act on inference.
+  let recordState: Assessment['recordState'];
+  if (input.missingRecord?.softDeleted) {
+    recordState = 'soft-deleted';
+    finding = 'error';
+    findingDiagnosis = diagnosisOf('rotation-state-deleted');
+    notes.push("The connection's Key Vault record is soft-deleted; it is recovered before anything else.");
+  } else if (judged.lost.length > 0) {
+    recordState = 'lost';
+    finding = 'error';
+    const ids = judged.lost.map((c) => c.keyId).join(', ');
+    const rotations = judged.lost.map((c) => parseMarker(c.displayName)?.rotationId ?? '?').join(', ');
+    const d = diagnosisOf('rotation-state-lost');
+    findingDiagnosis = {
+      ...d,
+      cause: `Rotation state lost: credential(s) ${ids} carry this service's marker for this connection (rotation ${rotations}) but no Key Vault record exists (deleted and purged, or another vault). Whether the connection uses them cannot be told, so nothing is removed or rotated.`,
+      nextStep: d.nextStep
+        .replace('<connectionId>', connection.id)
+        .replace('<appId>', app.appId)
+        .replace('<keyId>', judged.lost[0]?.keyId ?? ''),
+    };
+  }
+
   return done({
+    ...(recordState ? { recordState } : {}),
+    ...(recordState === 'lost' ? { lostKeyIds: judged.lost.map((c) => c.keyId) } : {}),
     finding,
     credentialSource: credential?.source ?? 'unknown',
     credential,

@@ -168,6 +168,21 @@ const ENTRIES: Record<DiagnosisKind, Entry> = {
     nextStep:
       'Look the code up at https://login.microsoftonline.com/error?code=<number> and fix it in the Entra admin center.',
   },
+  // DESIGN invariant 10: missing state is unknown state, never healthy and never a reason to remove.
+  'rotation-state-lost': {
+    cause:
+      "Rotation state lost: a credential of the app carries this service's marker for this connection, but Key Vault holds no record of it (deleted and purged, or another vault). Whether the connection uses it cannot be told, so nothing is removed or rotated.",
+    fixableByService: false,
+    nextStep:
+      "Restore the connection's Key Vault secret (sc-remediator-<connectionId>) from a backup (az keyvault secret restore), or point KEY_VAULT_URL back at the vault that holds it. If it cannot be restored: once nothing uses the marked credential any more, delete it from the app (az ad app credential delete --id <appId> --key-id <keyId>) and the next run takes the connection over; otherwise the service reports the connection until the credential expires, then rotates it.",
+  },
+  'rotation-state-deleted': {
+    cause:
+      "The connection's rotation record was deleted from Key Vault and is still recoverable (soft delete).",
+    fixableByService: true,
+    nextStep:
+      'Nothing: the next run that is not a dry run recovers it (Key Vault Secrets Officer includes secrets/recover) before deciding anything. Do not purge it.',
+  },
   unknown: {
     cause: 'The connection is not ready and the service does not recognise why.',
     fixableByService: false,

@@ -21,7 +21,9 @@ export type RepairKind =
   /** Put back the secret Key Vault holds (verified earlier) into a connection that lost it. */
   | 'reapply-verified-secret'
   /** Remove credentials marked for this connection that no rotation accounts for. */
-  | 'remove-orphans';
+  | 'remove-orphans'
+  /** Recover the connection's soft-deleted Key Vault record (then the next assessment decides). */
+  | 'recover-record';
 
 export interface Plan {
   action: Action;
@@ -113,6 +115,18 @@ export function plan(a: Assessment, settings: PlanSettings): Plan {
     `After the ${retention} h retention period, remove ${
       previous.length > 0 ? `the superseded credential(s) ${list(previous)}, ` : ''
     }credentials this service created earlier for this connection, and expired ones; other live credentials are kept (phase completed)`;
+
+  // Missing state is unknown state: get it back first, decide nothing else before.
+  if (a.recordState === 'soft-deleted')
+    return result(
+      'repair',
+      "The connection's Key Vault record is soft-deleted: recover it, then assess the connection with it.",
+      [
+        `Recover the soft-deleted Key Vault secret sc-remediator-${a.connectionId} (its record and secret come back as they were)`,
+        'Assess and plan the connection again with the recovered record',
+      ],
+      { repair: 'recover-record' },
+    );
 
   switch (a.finding) {
     case 'unsupported':

@@ -139,6 +139,31 @@ export interface RotationRecord {
   completedAt?: string;
   /** Key Vault version of this record. */
   version?: string;
+  /**
+   * A rotation that was about to add a credential when this record was last written (noted before
+   * `addPassword`): a credential marked with its rotation id that no record stores is an orphan.
+   */
+  intent?: RotationIntent;
+}
+
+/**
+ * Written to Key Vault before a credential is added through Graph: the evidence that tells an
+ * orphan (its value never reached Key Vault) from a credential whose record was lost.
+ */
+export interface RotationIntent {
+  rotationId: string;
+  /** ISO time it was noted. */
+  at: string;
+}
+
+/** What Key Vault holds for a connection: its live record, or what stands in for a missing one. */
+export interface RecordState {
+  /** The connection's secret is soft-deleted (recoverable): recover it before deciding anything. */
+  softDeleted: boolean;
+  /** The record it holds, live or soft-deleted (tags only, never the value), when it is one. */
+  record?: RotationRecord;
+  /** The intent it holds: a rotation that was about to add a credential; with no record, none was ever stored. */
+  intent?: RotationIntent;
 }
 
 /** Key Vault: the secret value and the rotation state of each connection. */
@@ -151,6 +176,24 @@ export interface SecretStateStore {
   putSecret(record: RotationRecord, value: string): Promise<RotationRecord>;
   /** Changes the record (tags) of the latest version; the value stays. */
   updateRecord(record: RotationRecord): Promise<RotationRecord>;
+  /**
+   * Notes, before a credential is added, which rotation is about to add it: on `current` (the live
+   * record) when there is one, else as a record holding only the intent (no value of use). Never
+   * over a soft-deleted record (that one is recovered first).
+   */
+  recordIntent(
+    connectionId: string,
+    organization: string,
+    intent: RotationIntent,
+    current: RotationRecord | undefined,
+  ): Promise<void>;
+  /**
+   * The connection's state in one or two reads: its live record, a live intent only, or (when
+   * nothing is live) its soft-deleted secret. Requires secrets/get.
+   */
+  readState(connectionId: string): Promise<RecordState>;
+  /** Recovers a soft-deleted record and returns it (undefined when there was none). Requires secrets/recover. */
+  recoverRecord(connectionId: string): Promise<RotationRecord | undefined>;
   /**
    * Every connection's record, page by page as a paged listing returns them, by lower-cased
    * connection id (an `Error` for one that cannot be read as a record): a run reads all records in

@@ -57,6 +57,8 @@ export type DiagnosisKind =
   | 'throttled'
   | 'operation-in-progress'
   | 'entra-error'
+  | 'rotation-state-lost'
+  | 'rotation-state-deleted'
   | 'unknown';
 
 /** Why a connection is broken, and what to do about it. Never carries a secret value. */

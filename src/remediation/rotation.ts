@@ -25,17 +25,20 @@ import type {
   FederatedCredentialsClient,
   GraphApplicationsClient,
   LockProvider,
+  RecordState,
   PasswordCredentialInfo,
   PasswordPolicy,
   RotationPhase,
   RetirementLedger,
+  RotationIntent,
   RotationRecord,
   SecretStateStore,
   ServiceConnection,
   TokenProbe,
 } from './ports';
 import { judgeRemovals, type AppUsage } from './census';
-import { credentialMarker, parseMarker, toManualUpdateBody } from './transform';
+import { judgeMarked } from './orphans';
+import { credentialMarker, isMarkedFor, parseMarker, toManualUpdateBody } from './transform';
 
 export interface EngineDeps {
   devops: AzureDevOpsClient;
@@ -115,6 +118,7 @@ export type EngineErrorCode =
   | 'not-converted'
   | 'revert-window-closed'
   | 'not-retirable'
+  | 'state-lost'
   | 'service-error';
 
 export interface EngineResult {
@@ -287,9 +291,14 @@ async function runRotation(
   if (!appId)
     throw new EngineFailure('not-a-secret-connection', 'The connection names no service principal.');
   const app = reusableApp(target, appId, deps, settings) ?? (await readApp(appId, deps));
-  const existing = await deps.store.getRecord(target.connectionId).catch((err: unknown) => {
+  // Missing state is unknown state: a soft-deleted record comes back before anything is decided,
+  // and an intent noted before an earlier addPassword is the evidence about orphans.
+  const state = await resolveMissingRecord(target.connectionId, deps, true).catch((err: unknown) => {
     throw classify(err, 'reading the rotation state from Key Vault');
   });
+  const existing = state.record;
+  const intent = state.missing?.intent ?? existing?.intent;
+  if (state.recovered) result.steps.push('recovered the soft-deleted rotation record from Key Vault');
   if (
     target.plannedFrom !== undefined &&
     (existing?.rotationId !== target.plannedFrom?.rotationId || existing?.phase !== target.plannedFrom?.phase)
@@ -316,8 +325,17 @@ async function runRotation(
     redactor.register(value);
     result.steps.push(`resumed rotation ${record.rotationId} at phase ${record.phase}`);
   } else {
-    await removeOrphans(target.connectionId, app, existing, deps, result);
-    ({ record, value } = await createCredential(target, connection, app, existing, deps, settings, result));
+    await removeOrphans(target.connectionId, app, existing, intent, deps, settings, result);
+    ({ record, value } = await createCredential(
+      target,
+      connection,
+      app,
+      existing,
+      intent,
+      deps,
+      settings,
+      result,
+    ));
   }
   result.rotationId = record.rotationId;
   result.keyId = record.keyId;
@@ -367,25 +385,59 @@ function reusableApp(
   return age >= 0 && age <= (settings.lockSeconds ?? 60) * 500 ? read.info : undefined;
 }
 
-/** Credentials carrying our marker for this connection that Key Vault never recorded (a crash between Graph and Key Vault). */
+/**
+ * What Key Vault holds for a connection: its live record, or, when it has none, what stands in for
+ * it. A soft-deleted record is recovered when `recover` (never in a dry run) and returned as the
+ * record; otherwise `missing` says what there is (soft-deleted, an intent, or nothing). Requires
+ * secrets/get (and secrets/recover).
+ */
+export async function resolveMissingRecord(
+  connectionId: string,
+  deps: Pick<EngineDeps, 'store' | 'log'>,
+  recover: boolean,
+): Promise<{ record?: RotationRecord; missing?: RecordState; recovered: boolean }> {
+  const missing = await deps.store.readState(connectionId);
+  if (missing.softDeleted && recover) {
+    const record = await deps.store.recoverRecord(connectionId);
+    deps.log.warn('Recovered a soft-deleted rotation record from Key Vault', { connectionId });
+    if (record) return { record, recovered: true };
+    return { missing: await deps.store.readState(connectionId), recovered: true };
+  }
+  if (missing.record && !missing.softDeleted) return { record: missing.record, missing, recovered: false };
+  return { missing, recovered: false };
+}
+
+/**
+ * Removes credentials marked for this connection whose value provably never reached Key Vault
+ * (orphans.ts: the rotation that added them noted its intent and no record stores it). A live marked
+ * credential with no record accounting for it is a lost state: nothing is removed or created.
+ */
 async function removeOrphans(
   connectionId: string,
   app: ApplicationInfo,
   existing: RotationRecord | undefined,
+  intent: RotationIntent | undefined,
   deps: EngineDeps,
+  settings: RotationSettings,
   result: EngineResult,
 ): Promise<void> {
-  for (const credential of app.passwordCredentials) {
-    const marker = parseMarker(credential.displayName);
-    if (!marker || marker.connectionId !== connectionId) continue;
-    if (existing && credential.keyId === existing.keyId) continue;
-    if (existing?.phase === 'completed' && existing.previousKeyIds.includes(credential.keyId)) continue;
+  const judged = judgeMarked(app.passwordCredentials, connectionId, {
+    record: existing,
+    intent,
+    now: deps.clock.now(),
+  });
+  if (judged.lost.length > 0)
+    throw new EngineFailure(
+      'state-lost',
+      `Rotation state lost: credential(s) ${judged.lost.map((c) => c.keyId).join(', ')} carry this service's marker for this connection but no Key Vault record exists; nothing was removed or added.`,
+    );
+  for (const credential of judged.orphans) {
     await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
       throw classify(err, 'removing an orphaned credential');
     });
     result.removedKeyIds.push(credential.keyId);
     result.steps.push(
-      `removed orphaned credential ${credential.keyId} (rotation ${marker.rotationId} never reached Key Vault)`,
+      `removed orphaned credential ${credential.keyId} (rotation ${parseMarker(credential.displayName)?.rotationId ?? '?'} never reached Key Vault)`,
     );
   }
 }
@@ -395,6 +447,7 @@ async function createCredential(
   connection: ServiceConnection,
   app: ApplicationInfo,
   existing: RotationRecord | undefined,
+  intent: RotationIntent | undefined,
   deps: EngineDeps,
   settings: RotationSettings,
   result: EngineResult,
@@ -411,11 +464,41 @@ async function createCredential(
   const now = deps.clock.now();
   // Stay a minute inside a policy cap: the directory compares against its own clock.
   const endMs = now.getTime() + lifetimeDays * DAY_MS - (policy.maxLifetimeDays !== undefined ? 60_000 : 0);
-  const rotationId = newRotationId();
+  // An intent noted earlier whose credential does not exist (its addPassword was refused, or its
+  // orphan was just removed) is used again: the evidence stands, and no write is repeated.
+  const unusedIntent =
+    intent &&
+    intent.rotationId !== existing?.rotationId &&
+    !app.passwordCredentials.some(
+      (c) =>
+        !result.removedKeyIds.includes(c.keyId) &&
+        isMarkedFor(c.displayName, target.connectionId) &&
+        parseMarker(c.displayName)?.rotationId === intent.rotationId,
+    );
+  const rotationId = unusedIntent ? intent.rotationId : newRotationId();
 
   // What the connection uses now: the credential we recorded last time, else what assessment knew.
   const previousKeyIds = new Set<string>(target.previousKeyIds);
   if (existing && existing.appId === app.appId) previousKeyIds.add(existing.keyId);
+
+  // The intent goes to Key Vault before the credential exists: should the value never get there
+  // (a crash, a refused write), the marked credential is then an orphan by evidence (invariant 4).
+  if (!unusedIntent)
+    await deps.store
+      .recordIntent(
+        target.connectionId,
+        target.organizationUrl,
+        { rotationId, at: now.toISOString() },
+        existing,
+      )
+      .catch((err: unknown) => {
+        throw new EngineFailure(
+          'key-vault-write-failed',
+          `Key Vault refused the rotation's intent (nothing was added): ${errorMessage(err)}`,
+          true,
+          err,
+        );
+      });
 
   const created = await deps.graph
     .addPassword(app.id, {
@@ -756,15 +839,44 @@ export async function removeOrphanCredentials(
     if (!appId)
       throw new EngineFailure('not-a-secret-connection', 'The connection names no service principal.');
     const app = await readApp(appId, deps);
-    const record = await deps.store.getRecord(target.connectionId);
-    for (const credential of app.passwordCredentials) {
-      if (!orphanKeyIds.includes(credential.keyId) || credential.keyId === record?.keyId) continue;
-      // Re-check the marker under the lock: only our own credentials are ever removed here.
-      if (parseMarker(credential.displayName)?.connectionId !== target.connectionId) continue;
+    let record = await deps.store.getRecord(target.connectionId);
+    let intent = record?.intent;
+    if (!record) {
+      const found = await resolveMissingRecord(target.connectionId, deps, true);
+      record = found.record;
+      intent = found.missing?.intent ?? record?.intent;
+    }
+    // Judged again under the lock: only credentials still proven orphans are removed.
+    const { orphans } = judgeMarked(app.passwordCredentials, target.connectionId, {
+      record,
+      intent,
+      now: deps.clock.now(),
+    });
+    for (const credential of orphans) {
+      if (!orphanKeyIds.includes(credential.keyId)) continue;
       await deps.graph.removePassword(app.id, credential.keyId);
       result.removedKeyIds.push(credential.keyId);
       result.steps.push(`removed orphaned credential ${credential.keyId}`);
     }
+  });
+}
+
+/**
+ * Recovers a connection's soft-deleted rotation record (DESIGN invariant 10): the next assessment
+ * decides with it. Needs: Key Vault secrets/recover (Key Vault Secrets Officer).
+ */
+export async function recoverRotationRecord(
+  target: ConnectionTarget,
+  deps: EngineDeps,
+): Promise<EngineResult> {
+  const result: EngineResult = { outcome: 'failed', action: 'repair', removedKeyIds: [], steps: [] };
+  return underConnectionLock(target, deps, result, 'recovering the rotation record', async () => {
+    const record = await deps.store.recoverRecord(target.connectionId);
+    result.steps.push(
+      record
+        ? `recovered the soft-deleted rotation record (rotation ${record.rotationId}, phase ${record.phase})`
+        : 'recovered the soft-deleted rotation intent',
+    );
   });
 }
 

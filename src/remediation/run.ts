@@ -22,11 +22,14 @@ import {
   type PolicyDecision,
   type RemediationPolicy,
 } from './policy';
-import type { ApplicationInfo, ConversionRecord, PasswordPolicy, RotationRecord } from './ports';
+import type { ApplicationInfo, ConversionRecord, RecordState, PasswordPolicy, RotationRecord } from './ports';
+import { isMarkedFor } from './transform';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
 import {
+  recoverRotationRecord,
   removeOrphanCredentials,
   repairConnection,
+  resolveMissingRecord,
   rotateConnection,
   type ConnectionTarget,
   type EngineDeps,
@@ -173,6 +176,8 @@ interface PrepareContext {
   runId: string;
   /** Every record, listed once for the run (undefined: each connection reads its own). */
   records?: RecordListing;
+  /** A dry run: a soft-deleted record is reported, not recovered (no write). */
+  dryRun?: boolean;
   /**
    * Client ids (lower-cased) of apps that several connections of this run use: a rotation reads those again under
    * its lock (another connection's rotation may have changed the app since the plan's read).
@@ -329,8 +334,28 @@ async function prepare(
   if (connection.authorization.scheme === 'ServicePrincipal' && appId)
     app = await lookupApp(apps, appId, deps);
   const read = await recordRead;
-  const record = read.record;
+  let record = read.record;
   let recordError = read.error;
+  // No record but credentials marked for this connection: a soft-deleted record is recovered (not
+  // in a dry run) before anything is decided; an intent is evidence about orphans (invariant 10).
+  let missingRecord: RecordState | undefined;
+  let recovered = false;
+  if (
+    !record &&
+    !recordError &&
+    app &&
+    !isAppLookupError(app) &&
+    app.passwordCredentials.some((c) => isMarkedFor(c.displayName, connection.id))
+  ) {
+    try {
+      const found = await resolveMissingRecord(connection.id, deps, !context.dryRun);
+      record = found.record;
+      missingRecord = found.missing;
+      recovered = found.recovered;
+    } catch (err) {
+      recordError = errorMessage(err);
+    }
+  }
   const input = {
     connection,
     organizationUrl: discovered.organizationUrl,
@@ -338,6 +363,7 @@ async function prepare(
     projects: discovered.projects,
     app,
     record,
+    ...(missingRecord ? { missingRecord } : {}),
     settings: {
       rotateDaysBeforeExpiry: settings.rotateDaysBeforeExpiry,
       oldSecretRetentionHours: settings.oldSecretRetentionHours,
@@ -394,6 +420,8 @@ async function prepare(
   }
   if (decision.retirable) report.retirable = true;
   if (conversion) report.conversion = conversionSummary(conversion);
+  if (recovered)
+    report.steps = ['recovered the soft-deleted rotation record from Key Vault', ...(report.steps ?? [])];
   if (recordError) {
     // Without the rotation record a rotation could lose track of a secret: never act blind.
     report.finding = 'error';
@@ -500,6 +528,7 @@ async function execute(
         deps,
       );
     case 'repair': {
+      if (thePlan.repair === 'recover-record') return recoverRotationRecord(target, deps);
       if (thePlan.repair === 'remove-orphans')
         return removeOrphanCredentials(target, thePlan.orphanKeyIds, deps);
       const repaired = await repairConnection(target, deps);
@@ -545,6 +574,12 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
   report.error = error.message;
   if (result.outcome !== 'failed') return;
   // What the failure says about the connection, for the operator.
+  if (error.code === 'state-lost') {
+    // Found under the lock (the plan did not see it): the same verdict as assessment's.
+    report.finding = 'error';
+    report.diagnosis = diagnosisOf('rotation-state-lost');
+    return;
+  }
   if (error.code === 'blocked-by-policy') {
     report.finding = 'blocked-by-policy';
     // Graph says so only in words: no code tells the password-count limit apart.
@@ -678,6 +713,7 @@ export async function runRemediation(
             runId,
             records,
             sharedApps,
+            dryRun,
           });
           report = prepared.report;
           if (!dryRun && report.outcome === 'planned') {

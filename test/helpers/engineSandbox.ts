@@ -7,6 +7,7 @@
 import type { Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord, RequestLogEntry, VaultSecretVersion } from '../../sandbox/model';
 import { stableGuid } from '../../sandbox/scenario';
+import { INTENT_CONTENT_TYPE } from '../../src/clients/keyVaultStateStore';
 import { buildEngine, type Engine } from '../../src/composition';
 import { loadConfig } from '../../src/config';
 import type { Clock } from '../../src/remediation/ports';
@@ -111,11 +112,32 @@ export function writesFor(sandbox: Sandbox, c: ScenarioCase, from = 0): RequestL
   );
 }
 
-/** The latest Key Vault version of a connection's rotation secret, if any. */
+/**
+ * The latest Key Vault version of a connection's rotation record, if any (a version holding only a
+ * rotation's intent, noted before its addPassword, is no record).
+ */
 export function vaultVersion(sandbox: Sandbox, connectionId: string): VaultSecretVersion | undefined {
   const secret = sandbox.state.vault.secrets.get(`sc-remediator-${connectionId}`.toLowerCase());
   if (!secret || secret.deleted) return undefined;
-  return secret.versions[secret.versions.length - 1];
+  const latest = secret.versions[secret.versions.length - 1];
+  return latest?.contentType === INTENT_CONTENT_TYPE ? undefined : latest;
+}
+
+/** Versions of a connection's secret that hold a credential (not only an intent). */
+export function storedVersions(sandbox: Sandbox, connectionId: string): VaultSecretVersion[] {
+  const secret = sandbox.state.vault.secrets.get(`sc-remediator-${connectionId}`.toLowerCase());
+  return (secret?.versions ?? []).filter((v) => v.contentType !== INTENT_CONTENT_TYPE);
+}
+
+/**
+ * Writes for a connection, less the one that noted a rotation's intent in Key Vault when nothing
+ * else reached Key Vault (an addPassword Graph refused): that note is the evidence of invariant 4.
+ */
+export function writesBesidesIntent(sandbox: Sandbox, c: ScenarioCase, from = 0): RequestLogEntry[] {
+  const onlyIntent = storedVersions(sandbox, c.connectionId).length === 0;
+  return writesFor(sandbox, c, from).filter(
+    (w) => !(onlyIntent && w.service === 'keyvault' && w.method === 'PUT'),
+  );
 }
 
 /** A deep copy of a sandbox record, to compare with later. */

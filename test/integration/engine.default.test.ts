@@ -25,7 +25,9 @@ import {
   sandboxClock,
   scenarioCases,
   snapshot,
+  storedVersions,
   vaultVersion,
+  writesBesidesIntent,
   writesFor,
   type ScenarioCase,
 } from '../helpers/engineSandbox';
@@ -199,7 +201,8 @@ describe('default scenario: one remediation run through the real clients (retent
   /** Nothing changed: no write names the connection or its app, and both read as before. */
   function expectUntouched(label: string): void {
     const c = caseOf(cases, label);
-    expect(writesFor(sandbox, c)).toEqual([]);
+    // At most the rotation's intent was noted in Key Vault (before an addPassword Graph refused).
+    expect(writesBesidesIntent(sandbox, c)).toEqual([]);
     expect(c.endpoint).toEqual(endpointsBefore.get(c.connectionId));
     if (c.app) expect(c.app).toEqual(appsBefore.get(c.app.id));
     expect(vaultVersion(sandbox, c.connectionId)).toBeUndefined();
@@ -212,7 +215,9 @@ describe('default scenario: one remediation run through the real clients (retent
     const touching = requestsTouching(sandbox, [c.connectionId, app.id], runFrom);
     expect(count(touching, 'POST', /\/addPassword$/)).toBe(1);
     expect(count(touching, 'PUT', /\/_apis\/serviceendpoint\/endpoints\//)).toBe(1);
-    expect(count(touching, 'PUT', /^\/secrets\//)).toBe(1);
+    // The rotation's intent (before addPassword), then the value: one version holds a credential.
+    expect(count(touching, 'PUT', /^\/secrets\//)).toBe(2);
+    expect(storedVersions(sandbox, c.connectionId)).toHaveLength(1);
     const e = entryFor(run.report, c.connectionId);
     expect(e.phase).toBe('completed');
     expect(e.cleanupDueAt).toBeUndefined();
@@ -572,7 +577,15 @@ describe('default scenario: one remediation run through the real clients (retent
       expectNoSecrets(JSON.stringify(report), leaks, 'the report');
       expectNoSecrets(captured.lines.join('\n'), leaks, 'log lines');
       expect(captured.lines.join('\n')).toContain('proxy echoed the request');
-      expect(sandbox.state.writes().filter((w) => sandbox.state.requestLog.indexOf(w) >= from)).toEqual([]);
+      // Nothing, but maybe the rotation's intent, noted in Key Vault before the refused addPassword.
+      const intentOnly = storedVersions(sandbox, c.connectionId).length === 0;
+      expect(
+        sandbox.state
+          .writes()
+          .filter((w) => sandbox.state.requestLog.indexOf(w) >= from)
+          .filter((w) => !(intentOnly && w.service === 'keyvault' && w.method === 'PUT')),
+      ).toEqual([]);
+      expect(vaultVersion(sandbox, c.connectionId)).toBeUndefined();
     });
   });
 });
@@ -778,15 +791,20 @@ describe('Key Vault refuses the new secret', () => {
     const app = appOf(c);
     const appBefore = snapshot(app);
     const endpointBefore = snapshot(c.endpoint);
-    // RBAC refuses setSecret (the identity may read secrets, not write them).
-    sandbox.faults.addRule({
-      service: 'keyvault',
-      method: 'PUT',
-      path: '^/secrets/',
-      kind: 'server-error',
-      status: 403,
-      rate: 1,
-    });
+    // RBAC refuses setSecret (the identity may read secrets, not write them) once the rotation's
+    // intent is noted (were that refused, nothing would be added at all: no compensation to test).
+    sandbox.state.onRequestHandled = (entry) => {
+      if (entry.service !== 'keyvault' || entry.method !== 'PUT') return;
+      sandbox.state.onRequestHandled = undefined;
+      sandbox.faults.addRule({
+        service: 'keyvault',
+        method: 'PUT',
+        path: '^/secrets/',
+        kind: 'server-error',
+        status: 403,
+        rate: 1,
+      });
+    };
     const settings = storage({ OLD_SECRET_RETENTION_HOURS: '0' });
     const engine = engineFor(
       sandbox,
@@ -810,6 +828,7 @@ describe('Key Vault refuses the new secret', () => {
     expect(
       touching.filter((r) => r.method !== 'GET').map((r) => `${r.service} ${r.method} ${r.status}`),
     ).toEqual([
+      'keyvault PUT 200', // the rotation's intent
       'graph POST 200', // addPassword
       'keyvault PUT 403', // refused
       'graph POST 204', // removePassword: compensation
@@ -899,9 +918,11 @@ describe('API calls one rotation costs (retention 0)', () => {
       'graph GET': 2,
       'graph POST addPassword': 1,
       'graph POST removePassword': 1,
-      // record (assess), record (rotation), the value, phase applied / verified / completed
-      'keyvault GET': 2,
-      'keyvault PUT': 1,
+      // record (assess), record and soft-deleted record (rotation: none live, so a deleted one is
+      // looked for), the value, phase applied / verified / completed; the rotation's intent before
+      // addPassword (no record yet: a version of its own), then the value
+      'keyvault GET': 3,
+      'keyvault PUT': 2,
       'keyvault PATCH': 3,
       // connection (rotation), PUT, TestConnection, read back
       'devops GET': 2,

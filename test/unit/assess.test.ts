@@ -217,12 +217,13 @@ describe('assess: which credential the connection uses', () => {
       'marker',
     ],
     [
-      'a marked credential without record is an orphan while an unmarked one is alive',
+      // No evidence that k2 never reached Key Vault (no intent): not an orphan, the marker decides.
+      'a marked credential without record nor intent, while an unmarked one is alive',
       [password('k1', 300), password('k2', 100, mine('r9'))],
       undefined,
-      'k1',
+      'k2',
       'inferred',
-      'only-credential',
+      'marker',
     ],
     [
       'credentials marked for another connection are ignored',
@@ -348,39 +349,90 @@ describe('assess: rotations in progress', () => {
 });
 
 describe('assess: orphans (crash between Graph and Key Vault)', () => {
-  it('with a record: a marked credential it does not know is an orphan', () => {
+  const intent = (rotationId: string) => ({ rotationId, at: inDays(-1) });
+
+  it('with a record: a marked credential of the rotation it noted as intended, never stored, is an orphan', () => {
     const a = assess(
       input({
         app: app([password('k-new', 80, mine('r1')), password('k-orphan', 90, mine('r2'))]),
-        record: record(),
+        record: record({ intent: intent('r2') }),
       }),
     );
     expect(a.orphanKeyIds).toEqual(['k-orphan']);
     expect(a.credential?.keyId).toBe('k-new');
   });
 
+  it("with a record: a marked credential it does not know, without the intent's evidence, is kept (no orphan)", () => {
+    const a = assess(
+      input({
+        app: app([password('k-new', 80, mine('r1')), password('k-earlier', 90, mine('r0'))]),
+        record: record(),
+      }),
+    );
+    expect(a.orphanKeyIds).toEqual([]);
+    expect(a.recordState).toBeUndefined();
+  });
+
   it('with a record: recorded previous credentials are not orphans', () => {
     const a = assess(
       input({
         app: app([password('k-old', 5, mine('r0')), password('k-new', 80, mine('r1'))]),
-        record: record({ phase: 'verified' }),
+        record: record({ phase: 'verified', intent: intent('r0') }),
       }),
     );
     expect(a.orphanKeyIds).toEqual([]);
   });
 
-  it('without a record: a marked credential never reached Key Vault, so the connection uses another', () => {
-    const a = assess(input({ app: app([password('k-ado', 20), password('k-orphan', 90, mine('r1'))]) }));
+  it("without a record: the first rotation's intent proves its credential never reached Key Vault", () => {
+    const a = assess(
+      input({
+        app: app([password('k-ado', 20), password('k-orphan', 90, mine('r1'))]),
+        missingRecord: { softDeleted: false, intent: intent('r1') },
+      }),
+    );
     expect(a.orphanKeyIds).toEqual(['k-orphan']);
     expect(a.credential).toMatchObject({ keyId: 'k-ado', basis: 'only-credential' });
     expect(a.finding).toBe('expiring');
   });
 
-  it('without a record: a working connection whose only live credential is marked uses it', () => {
-    const a = assess(input({ app: app([password('k-ado', -20), password('k-mine', 60, mine('r1'))]) }));
+  it('without a record nor intent: even a credential younger than the lock window is no orphan (its record may have been purged)', () => {
+    const young = { ...password('k-mine', 90, mine('r1')), startDateTime: inDays(-20 / 86_400) };
+    const a = assess(input({ app: app([password('k-ado', 20), young]) }));
     expect(a.orphanKeyIds).toEqual([]);
-    expect(a.credential).toMatchObject({ keyId: 'k-mine', basis: 'marker' });
-    expect(a.finding).toBe('healthy');
+    expect(a.recordState).toBe('lost');
+  });
+
+  it('without a record nor intent: a live marked credential is a lost state, reported, never healthy nor removed', () => {
+    for (const ready of [true, false]) {
+      const a = assess(
+        input({
+          connection: ready ? connection() : failed('AADSTS7000215: invalid'),
+          app: app([password('k-ado', -20), password('k-mine', 60, mine('r1'))]),
+        }),
+      );
+      expect(a.orphanKeyIds).toEqual([]);
+      expect(a).toMatchObject({ finding: 'error', recordState: 'lost', lostKeyIds: ['k-mine'] });
+      expect(a.diagnosis?.kind).toBe('rotation-state-lost');
+      expect(a.diagnosis?.cause).toContain('k-mine');
+      expect(a.diagnosis?.nextStep).toContain(`sc-remediator-${CONNECTION_ID}`);
+    }
+  });
+
+  it('without a record: expired marked credentials are harmless (no lost state)', () => {
+    const a = assess(input({ app: app([password('k-ado', 200), password('k-mine', -2, mine('r1'))]) }));
+    expect(a.recordState).toBeUndefined();
+    expect(a.finding).not.toBe('error');
+  });
+
+  it('a soft-deleted record: not healthy, nothing judged until it is recovered', () => {
+    const a = assess(
+      input({
+        app: app([password('k-new', 80, mine('r1')), password('k-x', 90, mine('r2'))]),
+        missingRecord: { softDeleted: true, record: record() },
+      }),
+    );
+    expect(a).toMatchObject({ finding: 'error', recordState: 'soft-deleted', orphanKeyIds: [] });
+    expect(a.diagnosis?.kind).toBe('rotation-state-deleted');
   });
 
   it("never counts another connection's credentials as orphans", () => {

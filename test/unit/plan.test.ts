@@ -133,7 +133,7 @@ describe('plan: decision table', () => {
         'healthy with an orphan credential',
         {
           app: app([password('k-new', 80, mine('r1')), password('k-orphan', 90, mine('r2'))]),
-          record: record(),
+          record: record({ intent: { rotationId: 'r2', at: inDays(-1) } }),
         },
         'repair',
         { repair: 'remove-orphans', orphanKeyIds: ['k-orphan'] },
@@ -269,12 +269,34 @@ describe('plan: steps', () => {
 
   it('an orphan is removed before anything else', () => {
     const p = plan(
-      assessed({ app: app([password('k-ado', 10), password('k-orphan', 90, mine('r1'))]) }),
+      assessed({
+        app: app([password('k-ado', 10), password('k-orphan', 90, mine('r1'))]),
+        missingRecord: { softDeleted: false, intent: { rotationId: 'r1', at: inDays(-1) } },
+      }),
       SETTINGS,
     );
     expect(p.action).toBe('rotate-secret');
     expect(p.steps[0]).toMatch(/Remove orphan credential\(s\) k-orphan/);
     expect(p.orphanKeyIds).toEqual(['k-orphan']);
+  });
+
+  it('a lost rotation state is reported, never rotated nor cleaned up', () => {
+    const p = plan(
+      assessed({ app: app([password('k-ado', 10), password('k-mine', 20, mine('r1'))]) }),
+      SETTINGS,
+    );
+    expect(p).toMatchObject({ action: 'report', orphanKeyIds: [], previousKeyIds: [] });
+  });
+
+  it('a soft-deleted record is recovered before anything else', () => {
+    const p = plan(
+      assessed({
+        app: app([password('k-new', 10, mine('r1'))]),
+        missingRecord: { softDeleted: true, record: record() },
+      }),
+      SETTINGS,
+    );
+    expect(p).toMatchObject({ action: 'repair', repair: 'recover-record' });
   });
 
   it('resuming from created starts at the PUT', () => {

@@ -1,0 +1,179 @@
+/**
+ * A lost or soft-deleted Key Vault record never deletes a live credential (issue 10 §3, DESIGN
+ * invariant 10). The connection is rotated (retention 0: its old secret removed), its app keeps
+ * another consumer's live password; then a person deletes the connection's Key Vault secret:
+ * - soft delete: a scan does not say healthy, the next run recovers the record before deciding
+ *   anything, the live credential stays and the connection keeps working;
+ * - delete and purge: the marked credential stays, the report says the rotation state is lost
+ *   (finding `error`, diagnosis `rotation-state-lost`), and the next scan is not healthy either.
+ * Before the fix both removed the connection's credential as an "orphan" (another live password
+ * made it look unused: plan `repair`, remove-orphans) and the connection broke with AADSTS7000215. The real SDK clients talk to
+ * the sandbox throughout, the deletion included.
+ */
+import { SecretClient } from '@azure/keyvault-secrets';
+import { checkClientSecret } from '../../sandbox/credentials';
+import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
+import { stableGuid } from '../../sandbox/scenario';
+import { runRemediation } from '../../src/remediation/run';
+import type { RunReport } from '../../src/remediation/report';
+import { createLogger } from '../../src/telemetry';
+import { engineFor, entryFor, passwordKeyId, sandboxClock } from '../helpers/engineSandbox';
+import { identityCredential } from '../helpers/sandboxCredentials';
+
+jest.setTimeout(60_000);
+
+const SCENARIO: Scenario = {
+  name: 'lost-record',
+  description: 'One expiring connection whose app also holds another consumer’s live password.',
+  productIdentity: 'remediator',
+  passwordReplicationDelaySeconds: 0,
+  identities: [
+    {
+      key: 'remediator',
+      displayName: 'sc-remediator',
+      kind: 'servicePrincipal',
+      graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
+      vaultWriter: true,
+    },
+    { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
+  ],
+  apps: [
+    {
+      key: 'deploy',
+      displayName: 'sp-contoso-api-deploy',
+      owners: ['remediator', 'alice'],
+      passwords: [
+        { key: 'pipeline', displayName: 'azure-devops api-deploy', startInDays: -80, endInDays: 10 },
+        { key: 'etl', displayName: 'adf-etl-prod (do not delete)', startInDays: -35, endInDays: 330 },
+      ],
+    },
+  ],
+  organizations: [
+    {
+      name: 'contoso',
+      projects: [{ name: 'api' }],
+      members: [
+        { identity: 'remediator', endpointAdministrator: true },
+        { identity: 'alice', endpointAdministrator: true },
+      ],
+      connections: [
+        {
+          key: 'api-deploy',
+          name: 'api-deploy',
+          projects: ['api'],
+          scheme: 'ServicePrincipal',
+          creationMode: 'Manual',
+          app: 'deploy',
+          secret: 'pipeline',
+          createdBy: 'alice',
+        },
+      ],
+    },
+  ],
+} as Scenario;
+
+const CONNECTION_ID = stableGuid('endpoint', 'contoso', 'api-deploy');
+const SECRET_NAME = `sc-remediator-${CONNECTION_ID}`;
+
+let sandbox: Sandbox | undefined;
+
+afterEach(async () => {
+  await sandbox?.stop();
+  sandbox = undefined;
+});
+
+function run(s: Sandbox, dryRun = false): Promise<RunReport> {
+  const engine = engineFor(
+    s,
+    createLogger(() => undefined),
+    {
+      settings: { OLD_SECRET_RETENTION_HOURS: '0' },
+      clock: sandboxClock(s, true),
+    },
+  );
+  return runRemediation(engine.deps, engine.settings, { dryRun }).then((r) => r.report);
+}
+
+/** A person with the Key Vault Secrets Officer role, through the real SDK. */
+function vault(s: Sandbox): SecretClient {
+  return new SecretClient(s.urls.keyVault, identityCredential(s, 'remediator'), {
+    disableChallengeResourceVerification: true,
+  });
+}
+
+function app(s: Sandbox) {
+  return s.state.appByAppId(stableGuid('app', 'deploy'))!;
+}
+
+/** Rotates the connection once; returns the key id of its new (marked) credential. */
+async function rotated(s: Sandbox): Promise<string> {
+  const report = await run(s);
+  expect(entryFor(report, CONNECTION_ID)).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
+  const marked = app(s).passwordCredentials.find((p) => p.displayName?.startsWith('sc-remediator '));
+  // Eleven days on, the password the connection used before has ended: only the other consumer's
+  // password and the marked one are live, so the connection looks healthy whatever it holds.
+  s.state.advanceClock(11 * 24 * 3600 * 1000);
+  return marked!.keyId;
+}
+
+/** The connection works: its secret gets a token and TestConnection passes through the product's client. */
+async function expectConnectionWorks(s: Sandbox, keyId: string): Promise<void> {
+  expect(app(s).passwordCredentials.map((p) => p.keyId)).toContain(keyId);
+  const endpoint = s.state.organization('contoso')!.endpoints.get(CONNECTION_ID)!;
+  const value = endpoint.authorization.parameters['serviceprincipalkey'] ?? undefined;
+  expect(checkClientSecret(s.state, app(s).appId, value).ok).toBe(true);
+  const engine = engineFor(
+    s,
+    createLogger(() => undefined),
+  );
+  const orgUrl = s.organizationUrls[0]!;
+  const connection = await engine.deps.devops.getConnection(orgUrl, 'api', CONNECTION_ID);
+  expect(await engine.deps.devops.testConnection(orgUrl, 'api', connection!)).toMatchObject({ ok: true });
+}
+
+test('a soft-deleted record is recovered before anything is decided; the live credential stays', async () => {
+  sandbox = await startSandbox({ scenario: SCENARIO, seed: 'soft-deleted-record' });
+  const s = sandbox;
+  const keyId = await rotated(s);
+  await (await vault(s).beginDeleteSecret(SECRET_NAME, { intervalInMs: 10 })).pollUntilDone();
+
+  // A scan (dry run): not healthy by accident, recovery planned, nothing written.
+  const writesBefore = s.state.writes().length;
+  const scan = entryFor(await run(s, true), CONNECTION_ID);
+  expect(scan).toMatchObject({ finding: 'error', action: 'repair', outcome: 'planned' });
+  expect(scan.diagnosis?.kind).toBe('rotation-state-deleted');
+  expect(s.state.writes().slice(writesBefore)).toEqual([]);
+
+  // The next run recovers the record first, then finds the connection healthy on its evidence.
+  const next = entryFor(await run(s), CONNECTION_ID);
+  expect(next).toMatchObject({ finding: 'healthy', credentialSource: 'recorded' });
+  expect(next.steps ?? []).toContain('recovered the soft-deleted rotation record from Key Vault');
+  const secret = s.state.vault.secrets.get(SECRET_NAME.toLowerCase())!;
+  expect(secret.deleted).toBeUndefined();
+  expect(secret.versions.at(-1)!.tags['keyId']).toBe(keyId);
+  await expectConnectionWorks(s, keyId);
+  expect(app(s).passwordCredentials.map((p) => p.keyId)).toContain(passwordKeyId('deploy', 'etl'));
+});
+
+test('a purged record: the marked credential stays, the state is reported lost, and the next scan is not healthy', async () => {
+  sandbox = await startSandbox({ scenario: SCENARIO, seed: 'purged-record' });
+  const s = sandbox;
+  const keyId = await rotated(s);
+  const kv = vault(s);
+  await (await kv.beginDeleteSecret(SECRET_NAME, { intervalInMs: 10 })).pollUntilDone();
+  await kv.purgeDeletedSecret(SECRET_NAME);
+
+  const graphWritesBefore = s.state.writes('graph').length;
+  const next = entryFor(await run(s), CONNECTION_ID);
+  expect(next).toMatchObject({ finding: 'error', action: 'report', outcome: 'skipped' });
+  expect(next.diagnosis?.kind).toBe('rotation-state-lost');
+  expect(next.diagnosis?.cause).toContain(keyId);
+  expect(next.diagnosis?.nextStep).toContain(SECRET_NAME);
+  expect(s.state.writes('graph').slice(graphWritesBefore)).toEqual([]);
+  await expectConnectionWorks(s, keyId);
+
+  const scan = entryFor(await run(s, true), CONNECTION_ID);
+  expect(scan.finding).not.toBe('healthy');
+  expect(scan.diagnosis?.kind).toBe('rotation-state-lost');
+  await expectConnectionWorks(s, keyId);
+});
