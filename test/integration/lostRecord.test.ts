@@ -70,7 +70,7 @@ const SCENARIO: Scenario = {
       ],
     },
   ],
-} as Scenario;
+};
 
 const CONNECTION_ID = stableGuid('endpoint', 'contoso', 'api-deploy');
 const SECRET_NAME = `sc-remediator-${CONNECTION_ID}`;
