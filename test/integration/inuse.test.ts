@@ -11,7 +11,12 @@ import { Writable } from 'node:stream';
 import { checkClientSecret } from '../../sandbox/credentials';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
 import { stableGuid } from '../../sandbox/scenario';
+import { startAzurite, type Azurite } from '../../sandbox/azurite';
 import { runCli } from '../../src/cli/main';
+import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
+import { createBlobRunLedger } from '../../src/clients/runLedger';
+import { parseWorkItem } from '../../src/functions/workQueue';
+import { planRun, processWorkItem, type FanOutContext } from '../../src/remediation/fanOut';
 import { runRemediation } from '../../src/remediation/run';
 import type { ConnectionReport, RunReport } from '../../src/remediation/report';
 import { createLogger } from '../../src/telemetry';
@@ -85,10 +90,15 @@ function scenario(where: Where, fabrikamUnreadable = false): Scenario {
 }
 
 let sandbox: Sandbox | undefined;
+let azurite: Azurite | undefined;
 
 afterEach(async () => {
   await sandbox?.stop();
   sandbox = undefined;
+});
+
+afterAll(async () => {
+  await azurite?.stop();
 });
 
 interface Subject {
@@ -220,5 +230,37 @@ test('the other connection rotated by this service holds its own credential: the
   expect(entryFor(report, s.secondId).outcome).toBe('succeeded');
   expect(app(s).passwordCredentials.map((p) => p.keyId)).not.toContain(s.commonKeyId);
   expect(app(s).passwordCredentials).toHaveLength(2);
+  await expectSecondWorks(s);
+});
+
+test('the nightly fan-out: the work item carries the census, and the worker keeps the shared credential', async () => {
+  const s = await subject('other-project');
+  azurite = await startAzurite({ blob: true, queue: false });
+  const engine = engineFor(
+    s.sandbox,
+    createLogger(() => undefined),
+    {
+      settings: { OLD_SECRET_RETENTION_HOURS: '0', AZDO_PROJECTS: 'api' },
+      clock: sandboxClock(s.sandbox, true),
+    },
+  );
+  const blobs = createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString });
+  const ctx: FanOutContext = {
+    deps: engine.deps,
+    settings: engine.settings,
+    ledger: createBlobRunLedger(blobs.getContainerClient(`ledger-${Date.now().toString(36)}`)),
+    events: () => undefined,
+    onRunFinished: () => Promise.resolve(),
+  };
+  const planned = await planRun(ctx, { trigger: 'timer' });
+  expect(planned.messages.map((m) => m.connectionId)).toEqual([s.firstId]);
+  // Through the queue's contract: what the worker accepts still names the other connection.
+  const parsed = await parseWorkItem(JSON.stringify(planned.messages[0]));
+  if (!parsed.ok) throw new Error(parsed.problem);
+  expect(parsed.item.usage?.others.map((u) => u.connectionId)).toEqual([s.secondId]);
+
+  const outcome = await processWorkItem(ctx, parsed.item, { dequeueCount: 1, maxDequeueCount: 5 });
+  if (outcome.status !== 'recorded') throw new Error(`work item ${outcome.status}`);
+  expectRotatedAndKept(s, outcome.report);
   await expectSecondWorks(s);
 });
