@@ -417,7 +417,7 @@ export class KeyVaultStateStore implements SecretStateStore {
    * Key Vault REST spec, "Azure Key Vault soft-delete overview" on learn.microsoft.com), or a live
    * version holding only an intent. Requires secrets/get.
    */
-  async readState(connectionId: string): Promise<RecordState> {
+  async readState(connectionId: string, options: { lookForDeleted?: boolean } = {}): Promise<RecordState> {
     const name = secretNameFor(connectionId);
     try {
       try {
@@ -428,6 +428,7 @@ export class KeyVaultStateStore implements SecretStateStore {
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
+      if (options.lookForDeleted === false) return { softDeleted: false };
       let deleted;
       try {
         deleted = await this.client.getDeletedSecret(name);

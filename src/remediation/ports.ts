@@ -189,9 +189,9 @@ export interface SecretStateStore {
   ): Promise<void>;
   /**
    * The connection's state in one or two reads: its live record, a live intent only, or (when
-   * nothing is live) its soft-deleted secret. Requires secrets/get.
+   * nothing is live and `lookForDeleted` is not false) its soft-deleted secret. Requires secrets/get.
    */
-  readState(connectionId: string): Promise<RecordState>;
+  readState(connectionId: string, options?: { lookForDeleted?: boolean }): Promise<RecordState>;
   /** Recovers a soft-deleted record and returns it (undefined when there was none). Requires secrets/recover. */
   recoverRecord(connectionId: string): Promise<RotationRecord | undefined>;
   /**

@@ -293,7 +293,10 @@ async function runRotation(
   const app = reusableApp(target, appId, deps, settings) ?? (await readApp(appId, deps));
   // Missing state is unknown state: a soft-deleted record comes back before anything is decided,
   // and an intent noted before an earlier addPassword is the evidence about orphans.
-  const state = await resolveMissingRecord(target.connectionId, deps, true).catch((err: unknown) => {
+  // Without a credential marked for the connection a soft-deleted record matters only to the intent
+  // write, which Key Vault then refuses (409): that case is handled there, saving a read here.
+  const marked = app.passwordCredentials.some((c) => isMarkedFor(c.displayName, target.connectionId));
+  const state = await resolveMissingRecord(target.connectionId, deps, true, marked).catch((err: unknown) => {
     throw classify(err, 'reading the rotation state from Key Vault');
   });
   const existing = state.record;
@@ -395,8 +398,9 @@ export async function resolveMissingRecord(
   connectionId: string,
   deps: Pick<EngineDeps, 'store' | 'log'>,
   recover: boolean,
+  lookForDeleted = true,
 ): Promise<{ record?: RotationRecord; missing?: RecordState; recovered: boolean }> {
-  const missing = await deps.store.readState(connectionId);
+  const missing = await deps.store.readState(connectionId, { lookForDeleted });
   if (missing.softDeleted && recover) {
     const record = await deps.store.recoverRecord(connectionId);
     deps.log.warn('Recovered a soft-deleted rotation record from Key Vault', { connectionId });
@@ -491,7 +495,17 @@ async function createCredential(
         { rotationId, at: now.toISOString() },
         existing,
       )
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
+        if (err instanceof ServiceError && err.code === 'ObjectIsDeletedButRecoverable') {
+          // The record was soft-deleted (not looked for: no marked credential): bring it back, and
+          // let the next run decide with it.
+          await deps.store.recoverRecord(target.connectionId);
+          throw new EngineFailure(
+            'state-changed',
+            "The connection's Key Vault record was soft-deleted; it was recovered and nothing else was done: the next run decides with it.",
+            true,
+          );
+        }
         throw new EngineFailure(
           'key-vault-write-failed',
           `Key Vault refused the rotation's intent (nothing was added): ${errorMessage(err)}`,

@@ -918,10 +918,9 @@ describe('API calls one rotation costs (retention 0)', () => {
       'graph GET': 2,
       'graph POST addPassword': 1,
       'graph POST removePassword': 1,
-      // record (assess), record and soft-deleted record (rotation: none live, so a deleted one is
-      // looked for), the value, phase applied / verified / completed; the rotation's intent before
-      // addPassword (no record yet: a version of its own), then the value
-      'keyvault GET': 3,
+      // record (assess), record (rotation), the value, phase applied / verified / completed; the
+      // rotation's intent before addPassword (no record yet: a version of its own), then the value
+      'keyvault GET': 2,
       'keyvault PUT': 2,
       'keyvault PATCH': 3,
       // connection (rotation), PUT, TestConnection, read back

@@ -177,3 +177,32 @@ test('a purged record: the marked credential stays, the state is reported lost, 
   expect(scan.diagnosis?.kind).toBe('rotation-state-lost');
   await expectConnectionWorks(s, keyId);
 });
+
+test('a soft-deleted record the intent write runs into is recovered, and the next run decides with it', async () => {
+  sandbox = await startSandbox({ scenario: SCENARIO, seed: 'soft-deleted-no-marker' });
+  const s = sandbox;
+  const keyId = await rotated(s);
+  // A person deletes the marked credential (the connection breaks), then the record (soft delete).
+  app(s).passwordCredentials = app(s).passwordCredentials.filter((p) => p.keyId !== keyId);
+  const endpoint = s.state.organization('contoso')!.endpoints.get(CONNECTION_ID)!;
+  endpoint.isReady = false;
+  endpoint.operationStatus = {
+    state: 'Failed',
+    statusMessage: 'AADSTS7000215: Invalid client secret provided.',
+  };
+  await (await vault(s).beginDeleteSecret(SECRET_NAME, { intervalInMs: 10 })).pollUntilDone();
+
+  const first = entryFor(await run(s), CONNECTION_ID);
+  expect(first).toMatchObject({ action: 'rotate-secret', outcome: 'skipped' });
+  expect(first.error).toMatch(/soft-deleted; it was recovered/);
+  const secret = s.state.vault.secrets.get(SECRET_NAME.toLowerCase())!;
+  expect(secret.deleted).toBeUndefined();
+  expect(secret.versions.at(-1)!.tags['keyId']).toBe(keyId);
+  // Nothing was added meanwhile.
+  expect(app(s).passwordCredentials.filter((p) => p.displayName?.startsWith('sc-remediator '))).toEqual([]);
+
+  const second = entryFor(await run(s), CONNECTION_ID);
+  expect(second).toMatchObject({ action: 'rotate-secret', outcome: 'succeeded', phase: 'completed' });
+  const current = s.state.vault.secrets.get(SECRET_NAME.toLowerCase())!.versions.at(-1)!.tags['keyId']!;
+  await expectConnectionWorks(s, current);
+});
