@@ -743,6 +743,8 @@ export async function repairConnection(target: ConnectionTarget, deps: EngineDep
     const appId = appIdOf(connection);
     const record = await deps.store.getRecord(target.connectionId);
     let value: string | undefined;
+    // Invariant 8: the secret goes back only into the connection it was verified in, and only while
+    // that connection still names the same app (the record is its proof of entitlement).
     if (
       record &&
       appId &&
