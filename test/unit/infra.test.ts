@@ -865,7 +865,11 @@ describe('scripts/add-owner.sh and scripts/grant-graph-permissions.sh (against a
   const POLICY_READ_ID = '246dd0d5-5bd0-4def-940b-0421030a5b68';
 
   /** A fake `az` on PATH that answers what the scripts ask and records every call. */
-  function withStubAz(script: string, args: string[]): { status: number; stdout: string; calls: string[] } {
+  function withStubAz(
+    script: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ): { status: number; stdout: string; calls: string[] } {
     const dir = mkdtempSync(join(tmpdir(), 'az-stub-'));
     const log = join(dir, 'calls.log');
     writeFileSync(
@@ -889,7 +893,7 @@ describe('scripts/add-owner.sh and scripts/grant-graph-permissions.sh (against a
       { mode: 0o755 },
     );
     const run = spawnSync('bash', [join(ROOT, 'scripts', script), ...args], {
-      env: { PATH: `${dir}:${process.env['PATH'] ?? ''}`, HOME: dir },
+      env: { PATH: `${dir}:${process.env['PATH'] ?? ''}`, HOME: dir, ...env },
       encoding: 'utf8',
     });
     const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
@@ -898,17 +902,34 @@ describe('scripts/add-owner.sh and scripts/grant-graph-permissions.sh (against a
   }
 
   test('add-owner: adds the identity where it is missing, skips apps it already owns', () => {
-    const r = withStubAz('add-owner.sh', [NOT_OWNED, IDENTITY]);
+    const r = withStubAz('add-owner.sh', ['--owner', IDENTITY, NOT_OWNED]);
     expect(r.status).toBe(0);
     expect(r.calls).toContain(`ad app owner add --id ${NOT_OWNED} --owner-object-id ${IDENTITY}`);
-    const again = withStubAz('add-owner.sh', [OWNED, IDENTITY]);
+    const again = withStubAz('add-owner.sh', [OWNED, '--owner', IDENTITY]);
     expect(again.stdout).toContain('already owned');
     expect(again.calls.filter((c) => c.startsWith('ad app owner add'))).toEqual([]);
   });
 
+  test('add-owner app1 app2: both are apps, the owner is the identity (never the second app)', () => {
+    const r = withStubAz('add-owner.sh', [NOT_OWNED, OWNED], { SC_REMEDIATOR_IDENTITY_OBJECT_ID: IDENTITY });
+    expect(r.status).toBe(0);
+    expect(r.calls.filter((c) => c.startsWith('ad app owner list'))).toEqual([
+      `ad app owner list --id ${NOT_OWNED} --query [].id -o tsv`,
+      `ad app owner list --id ${OWNED} --query [].id -o tsv`,
+    ]);
+    expect(r.calls.filter((c) => c.startsWith('ad app owner add'))).toEqual([
+      `ad app owner add --id ${NOT_OWNED} --owner-object-id ${IDENTITY}`,
+    ]);
+    // Without a known identity, two apps are a usage error before any az call, not "app2 owns app1".
+    expect(withStubAz('add-owner.sh', [NOT_OWNED, OWNED])).toMatchObject({ status: 2, calls: [] });
+  });
+
   test('add-owner: a bad identity id is a usage error before any az call; --dry-run changes nothing', () => {
-    expect(withStubAz('add-owner.sh', [NOT_OWNED, 'not-a-guid'])).toMatchObject({ status: 2, calls: [] });
-    const dry = withStubAz('add-owner.sh', ['--dry-run', NOT_OWNED, IDENTITY]);
+    expect(withStubAz('add-owner.sh', ['--owner', 'not-a-guid', NOT_OWNED])).toMatchObject({
+      status: 2,
+      calls: [],
+    });
+    const dry = withStubAz('add-owner.sh', ['--dry-run', NOT_OWNED, '--owner', IDENTITY]);
     expect(dry.stdout).toContain('would run az ad app owner add');
     expect(dry.calls.filter((c) => c.startsWith('ad app owner add'))).toEqual([]);
   });
