@@ -53,8 +53,12 @@ if [ -z "$owner" ]; then
   fi
 fi
 [ ${#apps[@]} -gt 0 ] || usage
+if [ -z "$owner" ]; then
+  echo "add-owner: no identity: pass --owner <identity object id> or set SC_REMEDIATOR_IDENTITY_OBJECT_ID (every other argument is an app id)." >&2
+  exit 2
+fi
 if ! [[ "$owner" =~ $guid ]]; then
-  echo "add-owner: the identity's object id is missing or not a GUID ('$owner'): pass it, or set SC_REMEDIATOR_IDENTITY_OBJECT_ID." >&2
+  echo "add-owner: the identity's object id is not a GUID ('$owner')." >&2
   exit 2
 fi
 

@@ -245,9 +245,18 @@ export interface CheckResult {
 
 export async function checkInfra(dir = BUILD_DIR): Promise<CheckResult> {
   const config = prepareCiConfig(dir);
-  const [versionRun, ...runs] = await Promise.all([
+  // The first compile unpacks the extension into the Bicep cache; CLIs started side by side before
+  // that race for it (and miss the Graph types), so the build goes first, alone.
+  const build = await bicepAsync([
+    'build',
+    join(INFRA, 'main.bicep'),
+    '--outfile',
+    join(dir, 'main.json'),
+    '--config',
+    config,
+  ]);
+  const [versionRun, ...others] = await Promise.all([
     bicepAsync(['--version']),
-    bicepAsync(['build', join(INFRA, 'main.bicep'), '--outfile', join(dir, 'main.json'), '--config', config]),
     bicepAsync(
       [
         'build-params',
@@ -263,6 +272,7 @@ export async function checkInfra(dir = BUILD_DIR): Promise<CheckResult> {
     // parameter file against it).
     bicepAsync(['lint', join(INFRA, 'main.bicep'), '--config', config]),
   ]);
+  const runs = [build, ...others];
   const version = versionRun.stdout.trim();
   const seen = new Map<string, Diagnostic>();
   for (const d of runs.flatMap((r) => r.diagnostics))

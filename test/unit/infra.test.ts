@@ -944,3 +944,68 @@ describe('scripts/add-owner.sh and scripts/grant-graph-permissions.sh (against a
     expect(r.stdout).toContain('Policy.Read.All: already granted');
   });
 });
+
+describe('scripts/provision.sh: a first provision that meets Entra ID replication (against a recording azd stub)', () => {
+  // The message ARM relays from the Graph extension when the identity created in the same deployment
+  // is not yet on the replica that serves the app role assignment (msgraph-bicep-types#193).
+  const REPLICATION =
+    'ERROR: deployment failed: {"code":"BadRequest","target":"/resources/identityOwnedBy","message":"Not a valid reference update. Graph client request id: 0. "}';
+
+  /** A fake `azd` that fails with each of `failures` in turn, then succeeds, recording its arguments. */
+  function provision(failures: string[], args: string[] = [], attempts = '3') {
+    const dir = mkdtempSync(join(tmpdir(), 'azd-stub-'));
+    const log = join(dir, 'calls.log');
+    writeFileSync(join(dir, 'failures'), failures.map((f) => `${f}\n`).join(''));
+    writeFileSync(
+      join(dir, 'azd'),
+      [
+        '#!/usr/bin/env bash',
+        `echo "$*" >> '${log}'`,
+        `n=$(wc -l < '${log}')`,
+        `line=$(sed -n "\${n}p" '${join(dir, 'failures')}')`,
+        'if [ -n "$line" ]; then echo "$line" >&2; exit 1; fi',
+        'echo "SUCCESS: Your application was provisioned in Azure."',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const run = spawnSync('bash', [join(ROOT, 'scripts', 'provision.sh'), ...args], {
+      env: {
+        PATH: `${dir}:${process.env['PATH'] ?? ''}`,
+        HOME: dir,
+        PROVISION_RETRY_SECONDS: '0',
+        PROVISION_ATTEMPTS: attempts,
+      },
+      encoding: 'utf8',
+    });
+    const calls = readFileSync(log, 'utf8').trim().split('\n');
+    rmSync(dir, { recursive: true, force: true });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr, calls };
+  }
+
+  test('provisions again after a replication failure, with the same arguments, and succeeds', () => {
+    const r = provision([REPLICATION], ['--environment', 'prod']);
+    expect(r.status).toBe(0);
+    expect(r.calls).toEqual(['provision --environment prod', 'provision --environment prod']);
+    expect(r.stderr).toContain('provisioning again');
+    expect(r.stdout).toContain('SUCCESS');
+  });
+
+  test('any other failure is returned at once, with azd’s exit code', () => {
+    const r = provision(['ERROR: InsufficientPrivileges: Authorization_RequestDenied']);
+    expect(r.status).toBe(1);
+    expect(r.calls).toEqual(['provision']);
+  });
+
+  test('gives up after PROVISION_ATTEMPTS', () => {
+    const r = provision([REPLICATION, REPLICATION, REPLICATION], [], '2');
+    expect(r.status).toBe(1);
+    expect(r.calls).toHaveLength(2);
+  });
+
+  test('npm run provision runs it; docs/deploy.md and azure.yaml point to it', () => {
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['provision']).toBe('bash scripts/provision.sh');
+    expect(read('docs', 'deploy.md')).toContain('npm run provision');
+    expect(read('azure.yaml')).toContain('npm run provision');
+  });
+});
