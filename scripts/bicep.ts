@@ -81,7 +81,7 @@ function restore(): void {
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')
     throw new BicepUnavailable(
       'The .NET SDK (`dotnet`) is not on PATH, so the Bicep CLI cannot be restored from NuGet. Install the .NET SDK 10 ' +
-        '(README, "Compile and lint the templates"), then run `dotnet restore tools/bicep/bicep.csproj`; ' +
+        '(docs/deploy.md, "Compile and lint the templates"), then run `dotnet restore tools/bicep/bicep.csproj`; ' +
         'or point BICEP_CLI at an installed Bicep CLI (e.g. `az bicep install` puts one in ~/.azure/bin/bicep).',
     );
   if (r.status !== 0)
