@@ -118,6 +118,8 @@ test('two rotations of one connection at once, each instance with its own lease 
     previousKeyIds: [s.originalKeyId],
     // The run's usage census (invariant 9): no other connection names the app.
     usage: { others: [], gaps: [] },
+    // What the plan's entitlement gate found (the connection holds a working secret of its app).
+    entitlement: { appId: s.app.appId, how: 'proof:test-connection-ok' },
   };
   // A new container: both instances also race to create it and the lock blob.
   const container = `locks-${randomUUID().slice(0, 8)}`;
