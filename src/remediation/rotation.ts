@@ -61,6 +61,9 @@ export interface RotationSettings {
   verifyAttempts?: number;
   verifyInitialDelayMs?: number;
   verifyMaxDelayMs?: number;
+  /** Polling of Azure DevOps' own conversion while it is InProgress (defaults 5 s, 15 min). */
+  conversionPollInitialDelayMs?: number;
+  conversionPollBudgetMs?: number;
 }
 
 export interface ConnectionTarget {

@@ -555,7 +555,7 @@ describe('retirement', () => {
     expect(w.sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(true);
   });
 
-  test('ENABLE_RETIREMENT: recorded in the ledger (no secret), flipped to Manual, deleted with deep=false', async () => {
+  test('ENABLE_RETIREMENT: recorded in the ledger (no secret), deleted directly with deep=false (no switch to Manual)', async () => {
     const c = caseOf(w, 'app-deleted');
     const definitionBefore = snapshot(c.endpoint);
     expect(definitionBefore.data['creationMode']).toBe('Automatic');
@@ -566,8 +566,9 @@ describe('retirement', () => {
     expect(e.retired?.deletedAt).toBeDefined();
     expect(w.sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(false);
     const writes = requestsTouching(w.sandbox, [c.connectionId], from).filter((x) => x.write);
-    expect(writes.map((x) => `${x.method} ${x.status}`)).toEqual(['PUT 200', 'DELETE 204']);
-    const del = writes[1]!;
+    // deep=false leaves Azure alone, so even an Automatic connection whose app is gone goes directly.
+    expect(writes.map((x) => `${x.method} ${x.status}`)).toEqual(['DELETE 204']);
+    const del = writes[0]!;
     expect(del.query).toMatchObject({
       deep: 'false',
       projectIds: definitionBefore.serviceEndpointProjectReferences[0]!.projectReference.id,

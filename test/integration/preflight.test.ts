@@ -138,7 +138,7 @@ describe('default scenario', () => {
     expect(find(report, 'organization access', orgUrl('contoso')).detail).toBe('3 projects visible');
     expect(find(report, 'connection Administrator', orgUrl('contoso'))).toMatchObject({
       status: 'ok',
-      detail: 'Administrator of all 12 Azure Resource Manager connections',
+      detail: 'Administrator of all 12 Azure Resource Manager connections (organization level)',
     });
     expect(find(report, 'connection Administrator', orgUrl('fabrikam')).status).toBe('ok');
   });
@@ -245,6 +245,29 @@ describe('each prerequisite, removed, turns its own check red with its own fix',
       for (const a of apps) expect(a.fix).toContain('Application.ReadWrite.OwnedBy');
     } finally {
       permissions.push(...saved);
+    }
+  });
+
+  test('a project-level Administrator only: listed by actionFilter=manage, yet missing the organization-level role', async () => {
+    const org = sandbox.state.organization('fabrikam')!;
+    const member = org.members.find((m) => m.identity === product().key)!;
+    member.endpointAdministrator = false;
+    member.projectAdministratorOf = org.projects.map((p) => p.name);
+    try {
+      const { code, report } = await checkJson();
+      const c = find(report, 'connection Administrator (organization level)', orgUrl('fabrikam'));
+      expect(c.status).toBe('missing');
+      expect(c.detail).toMatch(
+        /^Administrator of \d+ connections? at project level only \(listed by actionFilter=manage/,
+      );
+      expect(c.fix).toMatch(/Administrator role .* at organization level/);
+      expect(find(report, 'connection Administrator', orgUrl('fabrikam')).status).toBe('missing');
+      expect(code).toBe(1);
+      // contoso, where the identity is an organization-level Administrator, stays ok.
+      expect(find(report, 'connection Administrator', orgUrl('contoso')).status).toBe('ok');
+    } finally {
+      member.endpointAdministrator = true;
+      delete member.projectAdministratorOf;
     }
   });
 

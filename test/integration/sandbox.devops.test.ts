@@ -16,6 +16,8 @@ const ALICE_PAT = 'alice-pat-0c1d6f5e9b7a4c2d8e3f';
 const BOB_PAT = 'bob-pat-7e2a9c4b1d6f3e8a5c0b';
 const CAROL_PAT = 'carol-pat-3b8e1f6a9c2d5e7b4a0f';
 const UNKNOWN_PAT = 'expired-pat-9f8e7d6c5b4a3210';
+const DANA_PAT = 'dana-pat-5c1e8b3f7a2d9e4c6b0a';
+const ERIN_PAT = 'erin-pat-8a4d2c7e1b9f3a6d5e0c';
 
 const scenario: Scenario = {
   name: 'devops-fidelity',
@@ -25,6 +27,8 @@ const scenario: Scenario = {
     { key: 'alice', displayName: 'Alice Lee', kind: 'user', pats: [ALICE_PAT] },
     { key: 'bob', displayName: 'Bob Reader', kind: 'user', pats: [BOB_PAT] },
     { key: 'carol', displayName: 'Carol Outsider', kind: 'user', pats: [CAROL_PAT] },
+    { key: 'dana', displayName: 'Dana ProjectAdmin', kind: 'user', pats: [DANA_PAT] },
+    { key: 'erin', displayName: 'Erin NoView', kind: 'user', pats: [ERIN_PAT] },
   ],
   apps: [
     { key: 'manual', displayName: 'sp-manual', passwords: [{ key: 'cur', endInDays: 200 }] },
@@ -39,6 +43,7 @@ const scenario: Scenario = {
       passwords: [{ key: 'cur', endInDays: 90 }],
     },
     { key: 'gone', displayName: 'sp-gone', deleted: true, passwords: [{ key: 'cur', endInDays: 90 }] },
+    { key: 'gone2', displayName: 'sp-gone2', deleted: true, passwords: [{ key: 'cur', endInDays: 90 }] },
     { key: 'shared', displayName: 'sp-shared', passwords: [{ key: 'cur', endInDays: 200 }] },
     {
       key: 'auto',
@@ -69,6 +74,8 @@ const scenario: Scenario = {
         { identity: 'remediator', endpointAdministrator: true },
         { identity: 'alice', endpointAdministrator: true },
         { identity: 'bob', endpointAdministrator: false },
+        { identity: 'dana', endpointAdministrator: false, projectAdministratorOf: ['web'] },
+        { identity: 'erin', endpointAdministrator: false, viewConnections: false },
       ],
       connections: [
         c('manual-ok', 'manual', { name: 'web-manual' }),
@@ -85,6 +92,9 @@ const scenario: Scenario = {
         c('automatic-deep', 'auto3', { creationMode: 'Automatic', secret: 'ado' }),
         c('deletable', 'deletable'),
         c('convert', 'convert', { creationMode: 'Automatic', secret: 'ado' }),
+        c('wrong-key', 'manual'),
+        c('auto-gone', 'gone2', { creationMode: 'Automatic' }),
+        c('hidden', 'manual'),
         {
           key: 'wif',
           name: 'wif',
@@ -144,7 +154,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sandbox?.stop();
-  const secrets = sandbox.state.allSecretValues().concat([ALICE_PAT, BOB_PAT, CAROL_PAT, UNKNOWN_PAT]);
+  const secrets = sandbox.state
+    .allSecretValues()
+    .concat([ALICE_PAT, BOB_PAT, CAROL_PAT, UNKNOWN_PAT, DANA_PAT, ERIN_PAT]);
   const leaked = errorMessages.filter((m) => secrets.some((s) => m.includes(s)));
   expect(leaked.length).toBe(0);
 });
@@ -426,21 +438,27 @@ describe('confidential parameters', () => {
     expect(texts.filter((t) => secrets.some((s) => t.includes(s)))).toHaveLength(0);
   });
 
-  test('a PUT with serviceprincipalkey null or absent keeps the stored key', async () => {
+  test('a PUT with serviceprincipalkey null keeps the stored key; leaving the required key out is a 400', async () => {
     const ep = endpoint('keep-key');
     const before = ep.authorization.parameters['serviceprincipalkey'];
     expect(before).toBeTruthy();
 
     const got = await get(ep.id);
-    await client.updateConnection(org, { ...got, description: 'key null' });
+    const updated = await client.updateConnection(org, { ...got, description: 'key null' });
     expect(storedKeyIs(ep, before ?? undefined)).toBe(true);
+    expect(updated).toMatchObject({ description: 'key null', isReady: true });
+    expect((await client.testConnection(org, 'web', updated)).ok).toBe(true);
 
     const withoutKey = structuredClone(got);
     delete withoutKey.authorization.parameters['serviceprincipalkey'];
-    const updated = await client.updateConnection(org, { ...withoutKey, description: 'key absent' });
+    const err = await failure(() =>
+      client.updateConnection(org, { ...withoutKey, description: 'key absent' }),
+    );
+    expect(err.status).toBe(400);
+    expect(err.code).toBe('ArgumentException');
+    expect(err.message).toContain('serviceprincipalkey');
+    expect(ep.description).toBe('key null');
     expect(storedKeyIs(ep, before ?? undefined)).toBe(true);
-    expect(updated).toMatchObject({ description: 'key absent', isReady: true });
-    expect((await client.testConnection(org, 'web', updated)).ok).toBe(true);
   });
 });
 
