@@ -151,9 +151,11 @@ export function rateLimitPacingPolicy(
       if (retryAfter !== undefined && retryAfter > 0)
         notBefore = Math.max(notBefore, answeredAt + Math.min(retryAfter, maxWaitMs));
       const delaySeconds = Number(response.headers.get('x-ratelimit-delay') ?? '');
-      if (Number.isFinite(delaySeconds) && delaySeconds > 0)
+      if (Number.isFinite(delaySeconds) && delaySeconds > 0) {
         spacingMs = Math.min(MAX_SPACING_MS, Math.max(spacingMs, Math.round(delaySeconds * 1000)));
-      else if (spacingMs > 0) spacingMs = spacingMs < 10 ? 0 : Math.floor(spacingMs / 2);
+        // The next start waits that long after this answer too (a sequential caller slows down as well).
+        nextStart = Math.max(nextStart, answeredAt + spacingMs);
+      } else if (spacingMs > 0) spacingMs = spacingMs < 10 ? 0 : Math.floor(spacingMs / 2);
       return response;
     },
   };

@@ -5,12 +5,17 @@
  * One test per behaviour in DESIGN.md "Behaviour of the real services".
  */
 import { ClientSecretCredential } from '@azure/identity';
-import { AzureDevOpsRestClient, AZURE_DEVOPS_SCOPE } from '../../src/clients/azureDevOps';
+import {
+  AzureDevOpsRestClient,
+  AZURE_DEVOPS_SCOPE,
+  type PacingClock,
+  type PacingStats,
+} from '../../src/clients/azureDevOps';
 import { AuthenticationError, ServiceError } from '../../src/errors';
 import type { ServiceConnection } from '../../src/remediation/ports';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
 import { guidToBase64Url } from '../../sandbox/federation';
-import type { EndpointRecord } from '../../sandbox/model';
+import type { EndpointRecord, HttpExchange } from '../../sandbox/model';
 
 const ALICE_PAT = 'alice-pat-0c1d6f5e9b7a4c2d8e3f';
 const BOB_PAT = 'bob-pat-7e2a9c4b1d6f3e8a5c0b';
@@ -65,6 +70,8 @@ const scenario: Scenario = {
     { key: 'deletable', displayName: 'sp-deletable', passwords: [{ key: 'cur', endInDays: 200 }] },
     { key: 'wif', displayName: 'sp-wif' },
     { key: 'convert', displayName: 'contoso-web-convert', passwords: [{ key: 'ado', endInDays: 30 }] },
+    { key: 'convertslow', displayName: 'contoso-web-slow', passwords: [{ key: 'ado', endInDays: 30 }] },
+    { key: 'convertsp', displayName: 'contoso-web-sp', passwords: [{ key: 'ado', endInDays: 30 }] },
   ],
   organizations: [
     {
@@ -93,6 +100,8 @@ const scenario: Scenario = {
         c('deletable', 'deletable'),
         c('convert', 'convert', { creationMode: 'Automatic', secret: 'ado' }),
         c('wrong-key', 'manual'),
+        c('convert-slow', 'convertslow', { creationMode: 'Automatic', secret: 'ado' }),
+        c('convert-sp', 'convertsp', { creationMode: 'Automatic', secret: 'ado' }),
         c('auto-gone', 'gone2', { creationMode: 'Automatic' }),
         c('hidden', 'manual'),
         {
@@ -164,7 +173,20 @@ afterAll(async () => {
 beforeEach(() => {
   sandbox.faults.clear();
   sandbox.state.requestLog.length = 0;
+  delete sandbox.state.onExchange;
 });
+
+/** The request log is written when an answer finishes sending, a moment after the client has it. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Captures the exchanges (bodies and headers) from now on, for this test. */
+function capture(): HttpExchange[] {
+  const exchanges: HttpExchange[] = [];
+  sandbox.state.onExchange = (x) => exchanges.push(x);
+  return exchanges;
+}
 
 /** Runs `fn`, expecting it to throw; records the message for the leak check. */
 async function failure(fn: () => Promise<unknown>): Promise<ServiceError> {
@@ -558,6 +580,58 @@ describe('operation=ConvertAuthenticationScheme', () => {
   });
 });
 
+describe('ConvertAuthenticationScheme that takes a while, or is refused to a non-user', () => {
+  test('with a delay the answer is still on the secret, InProgress; later reads show it converted', async () => {
+    const contoso = sandbox.state.organization('contoso')!;
+    contoso.conversionDelayMs = 3 * 60_000;
+    try {
+      const ep = endpoint('convert-slow');
+      const got = await get(ep.id);
+      const answer = await client.updateConnection(
+        org,
+        { ...got, authorization: { ...got.authorization, scheme: 'WorkloadIdentityFederation' } },
+        'ConvertAuthenticationScheme',
+      );
+      expect(answer).toMatchObject({
+        authorization: { scheme: 'ServicePrincipal' },
+        operationStatus: { state: 'InProgress', statusMessage: 'converting_scheme' },
+      });
+      expect((await get(ep.id)).authorization.scheme).toBe('ServicePrincipal');
+      sandbox.state.advanceClock(3 * 60_000);
+      const later = await get(ep.id);
+      expect(later).toMatchObject({
+        isReady: true,
+        authorization: { scheme: 'WorkloadIdentityFederation' },
+        operationStatus: { state: 'Ready' },
+      });
+      expect(later.data['revertSchemeDeadline']).toBeDefined();
+    } finally {
+      delete contoso.conversionDelayMs;
+    }
+  });
+
+  test('conversionRequiresUser: a service principal is refused (400), nothing changes', async () => {
+    const contoso = sandbox.state.organization('contoso')!;
+    contoso.conversionRequiresUser = true;
+    try {
+      const ep = endpoint('convert-sp');
+      const got = await get(ep.id);
+      const err = await failure(() =>
+        client.updateConnection(
+          org,
+          { ...got, authorization: { ...got.authorization, scheme: 'WorkloadIdentityFederation' } },
+          'ConvertAuthenticationScheme',
+        ),
+      );
+      expect(err.status).toBe(400);
+      expect(err.message).toMatch(/not supported for a service principal or managed identity/);
+      expect(ep.authorization.scheme).toBe('ServicePrincipal');
+    } finally {
+      delete contoso.conversionRequiresUser;
+    }
+  });
+});
+
 describe('accesstoken', () => {
   test.each([
     ['null', null],
@@ -646,6 +720,128 @@ describe('TestConnection (endpointproxy)', () => {
   });
 });
 
+describe('TestConnection tests what is sent', () => {
+  async function verifyWith(
+    ep: EndpointRecord,
+    parameters: Record<string, string | null> | undefined,
+  ): Promise<{ statusCode: string; errorMessage: string }> {
+    const res = await fetch(
+      `${org}/web/_apis/serviceendpoint/endpointproxy?endpointId=${ep.id}&api-version=7.1`,
+      {
+        method: 'POST',
+        headers: { ...(await bearer()), 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          dataSourceDetails: { dataSourceName: 'TestConnection' },
+          ...(parameters
+            ? {
+                serviceEndpointDetails: {
+                  type: ep.type,
+                  url: ep.url,
+                  data: ep.data,
+                  authorization: { scheme: 'ServicePrincipal', parameters },
+                },
+              }
+            : {}),
+        }),
+      },
+    );
+    return (await res.json()) as { statusCode: string; errorMessage: string };
+  }
+
+  test('present and null → the stored secret; left out → no secret (AADSTS7000216); a value → that value', async () => {
+    const ep = endpoint('web-manual');
+    const base = {
+      tenantid: ep.authorization.parameters['tenantid']!,
+      serviceprincipalid: ep.authorization.parameters['serviceprincipalid']!,
+      authenticationType: 'spnKey',
+    };
+    expect((await verifyWith(ep, { ...base, serviceprincipalkey: null })).statusCode).toBe('ok');
+    const absent = await verifyWith(ep, base);
+    expect(absent.statusCode).toBe('unauthorized');
+    expect(absent.errorMessage).toContain('AADSTS7000216');
+    const wrong = await verifyWith(ep, { ...base, serviceprincipalkey: 'not-the-secret-of-this-app' });
+    expect(wrong.errorMessage).toContain('AADSTS7000215');
+    // No details at all: the stored connection.
+    expect((await verifyWith(ep, undefined)).statusCode).toBe('ok');
+  });
+
+  test('the adapter tests the STORED secret, even from a listed connection (the list leaves the key out)', async () => {
+    const ep = endpoint('web-manual');
+    const listed = (await client.listAzureRmConnections(org, 'web')).find((e) => e.id === ep.id)!;
+    expect(Object.keys(listed.authorization.parameters)).not.toContain('serviceprincipalkey');
+    const exchanges = capture();
+    expect(await client.testConnection(org, 'web', listed)).toEqual({
+      ok: true,
+      statusCode: 'ok',
+      errorMessage: '',
+    });
+    const sent = exchanges.find((x) => x.method === 'POST')!.requestBody as {
+      serviceEndpointDetails: { authorization: { parameters: Record<string, unknown> } };
+    };
+    expect(sent.serviceEndpointDetails.authorization.parameters).toHaveProperty('serviceprincipalkey', null);
+  });
+
+  test('the result tells an invalid stored secret (7000215) from an expired one (7000222)', async () => {
+    const wrong = endpoint('wrong-key');
+    wrong.authorization.parameters['serviceprincipalkey'] = 'not-the-secret-of-this-app';
+    const invalid = await client.testConnection(org, 'web', await get(wrong.id));
+    expect(invalid).toMatchObject({ ok: false, statusCode: 'unauthorized', aadsts: '7000215' });
+    const expired = await client.testConnection(org, 'web', await get(endpoint('expired').id));
+    expect(expired).toMatchObject({ ok: false, statusCode: 'unauthorized', aadsts: '7000222' });
+  });
+});
+
+describe('project-level vs organization-level Administrators', () => {
+  test('actionFilter=manage lists the connection to a project Administrator, whose PUT gets 403; the role assignments tell them apart', async () => {
+    const ep = endpoint('deletable');
+    const dana = new AzureDevOpsRestClient({ pat: DANA_PAT, retry: fastRetry });
+    const managed = await dana.listAzureRmConnections(org, 'web', { actionFilter: 'manage' });
+    expect(managed.map((e) => e.id)).toContain(ep.id);
+    expect(await dana.listAzureRmConnections(org, 'data', { actionFilter: 'manage' })).toEqual([]);
+    const got = await dana.getConnection(org, 'web', ep.id);
+    const put = await failure(() => dana.updateConnection(org, { ...got!, description: 'dana was here' }));
+    expect(put.status).toBe(403);
+    expect(ep.description).not.toBe('dana was here');
+
+    expect(await dana.connectionRoles(org, ep.id, { organization: true })).toEqual({
+      callerRoles: [],
+      groupAdministrators: [],
+    });
+    expect((await dana.connectionRoles(org, ep.id, { projectId: projectId('web') })).callerRoles).toEqual([
+      'Administrator',
+    ]);
+    expect((await client.connectionRoles(org, ep.id, { organization: true })).callerRoles).toEqual([
+      'Administrator',
+    ]);
+    const reads = devopsLog('GET').filter((e) => e.path.includes('securityroles'));
+    expect(reads.map((e) => e.query['api-version'])).toEqual([
+      '7.1-preview.1',
+      '7.1-preview.1',
+      '7.1-preview.1',
+    ]);
+    expect(reads[0]!.path).toMatch(
+      /\/_apis\/securityroles\/scopes\/distributedtask\.collection\.serviceendpointrole\/roleassignments\/resources\/collection_/,
+    );
+  });
+});
+
+describe('a caller who may not view the connection', () => {
+  test('GET answers {id, name} only; the adapter says so (403-class, ConnectionDetailsHidden) instead of a half connection', async () => {
+    const ep = endpoint('hidden');
+    const raw = await fetch(`${org}/web/_apis/serviceendpoint/endpoints/${ep.id}?api-version=7.1`, {
+      headers: basic(ERIN_PAT),
+    });
+    expect(raw.status).toBe(200);
+    expect(await raw.json()).toEqual({ id: ep.id, name: ep.name });
+    const erin = new AzureDevOpsRestClient({ pat: ERIN_PAT, retry: fastRetry });
+    const err = await failure(() => erin.getConnection(org, 'web', ep.id));
+    expect(err.status).toBe(403);
+    expect(err.code).toBe('ConnectionDetailsHidden');
+    expect(err.transient).toBe(false);
+    expect(err.message).toMatch(/may not view this connection/);
+  });
+});
+
 describe('DELETE', () => {
   test('projectIds is required (400 ArgumentNullException)', async () => {
     const res = await fetch(
@@ -676,6 +872,16 @@ describe('DELETE', () => {
     expect(await client.getConnection(org, 'web', ep.id)).toBeUndefined();
     expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(false);
     expect(sandbox.state.appByAppId(appId)).toBeDefined();
+  });
+
+  test('an Automatic connection whose app is gone: deep=true is refused, deep=false deletes it directly', async () => {
+    const ep = endpoint('auto-gone');
+    const deep = await failure(() => client.deleteConnection(org, ep.id, [projectId('web')], true));
+    expect(deep.status).toBe(400);
+    expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(true);
+    await client.deleteConnection(org, ep.id, [projectId('web')], false);
+    expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(false);
+    expect(devopsLog('PUT')).toHaveLength(0);
   });
 
   test('deep=true deletes the app registration Azure DevOps created for an Automatic connection', async () => {
@@ -755,13 +961,93 @@ describe('errors and retries', () => {
     );
   });
 
-  test('X-RateLimit-Remaining: 0 paces the next request until X-RateLimit-Reset instead of hitting a 429', async () => {
-    sandbox.faults.setRules([{ service: 'devops', budget: { requests: 2, windowSeconds: 2 } }]);
-    const paced = new AzureDevOpsRestClient({ credential, retry: fastRetry });
-    for (let i = 0; i < 3; i++) await paced.listProjects(org);
+  /** A pacing clock that records each wait (and how many requests had been answered) instead of sleeping. */
+  function recordingClock(): {
+    clock: PacingClock;
+    waits: { ms: number; answeredBefore: number }[];
+    answered: () => void;
+  } {
+    let offset = 0;
+    let answeredCount = 0;
+    const waits: { ms: number; answeredBefore: number }[] = [];
+    return {
+      waits,
+      answered: () => {
+        answeredCount += 1;
+      },
+      clock: {
+        now: () => Date.now() + offset,
+        sleep: (ms) => {
+          waits.push({ ms, answeredBefore: answeredCount });
+          offset += ms;
+          return Promise.resolve();
+        },
+      },
+    };
+  }
+
+  test('X-RateLimit-Remaining: 0 with a reset minutes away never stalls a run: 120 projects, waits bounded by the delays', async () => {
+    // Over the budget every answer is delayed 20 ms (X-RateLimit-Delay: 0.020, Remaining 0) and
+    // X-RateLimit-Reset is up to five minutes away: a time usage would fall to zero, not a wait.
+    sandbox.faults.setRules([
+      { service: 'devops', budget: { requests: 5, windowSeconds: 300, delayMs: 20, hardLimit: 100_000 } },
+    ]);
+    const { clock, waits } = recordingClock();
+    const stats: PacingStats = { waits: [], totalWaitMs: 0 };
+    const paced = new AzureDevOpsRestClient({
+      credential,
+      retry: fastRetry,
+      pacingClock: clock,
+      pacingStats: stats,
+    });
+    const bigco = `${sandbox.urls.devops}/bigco`;
+    const projects = (await paced.listProjects(bigco)).slice(0, 120);
+    expect(projects).toHaveLength(120);
+    const exchanges = capture();
+    for (const p of projects) await paced.listAzureRmConnections(bigco, p.id);
+    await settled();
+
+    const calls = devopsLog('GET');
+    expect(calls).toHaveLength(3 + 120); // three pages of projects, one list per project, no retry
+    expect(calls.every((e) => e.status === 200)).toBe(true);
+    const reset = Number(exchanges.at(-1)!.responseHeaders['x-ratelimit-reset']);
+    expect(reset * 1000 - Date.now()).toBeGreaterThan(60_000); // the reset really is minutes away
+    // It slowed down (spacing ≈ the delay), and no wait came near the reset.
+    expect(stats.totalWaitMs).toBeGreaterThan(0);
+    expect(Math.max(...waits.map((w) => w.ms))).toBeLessThanOrEqual(100);
+    expect(stats.totalWaitMs).toBeLessThanOrEqual(calls.length * 100);
+    expect(stats.waits.every((w) => w.reason === 'delay')).toBe(true);
+  });
+
+  test('Retry-After on a 200 is honoured before the next request', async () => {
+    sandbox.faults.setRules([
+      {
+        service: 'devops',
+        budget: { requests: 1, windowSeconds: 300, delayMs: 10, hardLimit: 1000, retryAfterSeconds: 2 },
+      },
+    ]);
+    const { clock, waits, answered } = recordingClock();
+    const stats: PacingStats = { waits: [], totalWaitMs: 0 };
+    const paced = new AzureDevOpsRestClient({
+      credential,
+      retry: fastRetry,
+      pacingClock: clock,
+      pacingStats: stats,
+    });
+    const exchanges = capture();
+    for (let i = 0; i < 3; i++) {
+      await paced.listProjects(org);
+      answered();
+    }
+    await settled();
     const calls = devopsLog('GET');
     expect(calls.map((e) => e.status)).toEqual([200, 200, 200]);
-    expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(500);
+    expect(exchanges[1]!.responseHeaders['retry-after']).toBe('2');
+    // After the second answer (a delayed 200 with Retry-After: 2), the third waited two seconds first.
+    const held = waits.find((w) => w.answeredBefore === 2);
+    expect(held?.ms).toBeGreaterThanOrEqual(1900);
+    expect(held?.ms).toBeLessThanOrEqual(2000);
+    expect(stats.waits.some((w) => w.reason === 'retry-after' && w.ms >= 1900)).toBe(true);
   });
 
   test('503 and a dropped connection are retried; after the retries the error is transient', async () => {
