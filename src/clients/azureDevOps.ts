@@ -7,9 +7,9 @@
  *   408, dropped connections). 400/401/403/404 are never retried.
  * - Pacing (Learn, "Rate and usage limits" for Azure DevOps): a `Retry-After` on any answer, a 200
  *   included, holds every following request for that long; `X-RateLimit-Delay` (how long the
- *   service delayed this request) spaces the following requests by about as much, and the spacing
- *   decays once answers come undelayed. `X-RateLimit-Reset` is when usage would fall to zero if all
- *   requests stopped, not a time to wait for: it is never waited on.
+ *   service delayed this request) halves the requests kept in flight, widened again one by one as
+ *   answers come undelayed. `X-RateLimit-Reset` is when usage would fall to zero if all requests
+ *   stopped, not a time to wait for: it is never waited on.
  * - A 2xx answer that is not JSON is Azure DevOps' sign-in page (HTTP 203): an authentication
  *   failure, reported as such.
  *
@@ -91,16 +91,20 @@ export interface PacingClock {
   sleep(ms: number, signal?: PipelineRequest['abortSignal']): Promise<void>;
 }
 
-/** What the pacing policy did: every wait it imposed before a request, in ms, and why. */
+/** What the pacing policy did: every clock wait it imposed before a request, and the concurrency cuts. */
 export interface PacingStats {
-  waits: { ms: number; reason: 'retry-after' | 'delay' }[];
+  waits: { ms: number; reason: 'retry-after' }[];
   totalWaitMs: number;
+  /** Times the in-flight limit was halved after a delayed answer. */
+  concurrencyCuts: number;
+  /** Lowest in-flight limit reached (Infinity: never limited). */
+  lowestConcurrency: number;
 }
 
 const realClock: PacingClock = { now: () => Date.now(), sleep };
 
-/** Spacing between request starts never grows beyond this, whatever X-RateLimit-Delay says. */
-const MAX_SPACING_MS = 5_000;
+/** Above this in-flight limit the pacing lets the caller's own concurrency decide again. */
+const UNLIMITED_ABOVE = 64;
 
 /** `Retry-After` in ms: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or bad. */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
@@ -115,9 +119,10 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
  * Paces requests the way Azure DevOps asks to (Learn, "Rate and usage limits", Azure DevOps):
  * - `Retry-After` (on a 429, and on a 200 of a delayed request as well): no request starts before
  *   it has passed. The retry policy retries the 429 itself; this holds the other requests too.
- * - `X-RateLimit-Delay` ("how long the request was delayed"): the service is slowing the caller;
- *   request starts are spaced by about that much (at most 5 s), which cuts the rate adaptively. The
- *   spacing halves with each undelayed answer.
+ * - `X-RateLimit-Delay` ("how long the request was delayed"): the service is already slowing each
+ *   request down; the client adds no sleep of its own but halves how many requests it keeps in
+ *   flight (at most once per delay period), and widens it again by one per undelayed answer
+ *   (additive increase, multiplicative decrease), so a throttled run slows down without stalling.
  * - `X-RateLimit-Reset` ("time at which, if all resource consumption stopped immediately, tracked
  *   usage would return to 0") is not a wait: waiting for it stalled whole runs.
  * Placed after the retry policy, so retries are paced too. One policy (one state) per client.
@@ -127,35 +132,63 @@ export function rateLimitPacingPolicy(
 ): PipelinePolicy {
   const clock = options.clock ?? realClock;
   const maxWaitMs = options.maxWaitMs ?? 60_000;
+  const stats = options.stats;
   let notBefore = 0;
-  let spacingMs = 0;
-  let nextStart = 0;
+  let limit = Number.POSITIVE_INFINITY;
+  let inFlight = 0;
+  let lastCut = Number.NEGATIVE_INFINITY;
+  const queue: (() => void)[] = [];
+
+  const admit = (): void => {
+    while (inFlight < limit && queue.length > 0) {
+      inFlight += 1;
+      queue.shift()?.();
+    }
+  };
+  const acquire = (): Promise<void> => {
+    if (inFlight < limit && queue.length === 0) {
+      inFlight += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => queue.push(resolve));
+  };
+
   return {
     name: rateLimitPacingPolicyName,
     async sendRequest(request, next) {
-      // The start slot is reserved before waiting, so concurrent requests queue up behind each other.
-      const now = clock.now();
-      const spaced = spacingMs > 0 ? Math.max(now, nextStart) : now;
-      const start = Math.min(Math.max(spaced, notBefore), now + maxWaitMs);
-      if (spacingMs > 0) nextStart = start + spacingMs;
-      const wait = start - now;
-      if (wait > 0) {
-        const reason = notBefore > spaced ? 'retry-after' : 'delay';
-        options.stats?.waits.push({ ms: wait, reason });
-        if (options.stats) options.stats.totalWaitMs += wait;
-        await clock.sleep(wait, request.abortSignal);
+      await acquire();
+      let response: PipelineResponse;
+      try {
+        const now = clock.now();
+        const wait = Math.min(notBefore, now + maxWaitMs) - now;
+        if (wait > 0) {
+          stats?.waits.push({ ms: wait, reason: 'retry-after' });
+          if (stats) stats.totalWaitMs += wait;
+          await clock.sleep(wait, request.abortSignal);
+        }
+        response = await next(request);
+      } finally {
+        inFlight -= 1;
+        admit();
       }
-      const response = await next(request);
       const answeredAt = clock.now();
       const retryAfter = parseRetryAfter(response.headers.get('retry-after'), answeredAt);
       if (retryAfter !== undefined && retryAfter > 0)
         notBefore = Math.max(notBefore, answeredAt + Math.min(retryAfter, maxWaitMs));
-      const delaySeconds = Number(response.headers.get('x-ratelimit-delay') ?? '');
-      if (Number.isFinite(delaySeconds) && delaySeconds > 0) {
-        spacingMs = Math.min(MAX_SPACING_MS, Math.max(spacingMs, Math.round(delaySeconds * 1000)));
-        // The next start waits that long after this answer too (a sequential caller slows down as well).
-        nextStart = Math.max(nextStart, answeredAt + spacingMs);
-      } else if (spacingMs > 0) spacingMs = spacingMs < 10 ? 0 : Math.floor(spacingMs / 2);
+      const delayMs = Number(response.headers.get('x-ratelimit-delay') ?? '') * 1000;
+      if (Number.isFinite(delayMs) && delayMs > 0) {
+        if (answeredAt - lastCut >= delayMs) {
+          limit = Math.max(1, Math.floor(Math.min(limit, inFlight + 1) / 2));
+          lastCut = answeredAt;
+          if (stats) {
+            stats.concurrencyCuts += 1;
+            stats.lowestConcurrency = Math.min(stats.lowestConcurrency, limit);
+          }
+        }
+      } else if (Number.isFinite(limit)) {
+        limit = limit + 1 > UNLIMITED_ABOVE ? Number.POSITIVE_INFINITY : limit + 1;
+      }
+      admit();
       return response;
     },
   };

@@ -195,14 +195,19 @@ async function verify(ctx: Ctx, connection: ServiceConnection): Promise<string |
   let delay = settings.verifyInitialDelayMs ?? 2000;
   let lastProblem = 'not tried';
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const test = await deps.devops.testConnection(target.organizationUrl, target.project, connection);
+    // The connection as it is now: TestConnection sends the parameters as read.
+    const reread = await deps.devops.getConnection(
+      target.organizationUrl,
+      target.project,
+      target.connectionId,
+    );
+    const test = await deps.devops.testConnection(
+      target.organizationUrl,
+      target.project,
+      reread ?? connection,
+    );
     if (!test.ok) lastProblem = `TestConnection answered ${test.statusCode}: ${test.errorMessage}`;
     else {
-      const reread = await deps.devops.getConnection(
-        target.organizationUrl,
-        target.project,
-        target.connectionId,
-      );
       if (reread?.isReady) {
         ctx.result.steps.push(`verified: TestConnection and isReady (attempt ${attempt})`);
         return undefined;
