@@ -588,8 +588,11 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       const actionFilter = lower(queryString(req, 'actionFilter') ?? 'none');
       // `manage` keeps what the caller may administer, and a project-level Administrator of the
       // connections may administer them in the project: the filter passes them too, although the
-      // organization-level PUT/DELETE then answer 403 (Learn, "Manage service connections", "Set
-      // service connection security": project-level vs organization-level permissions).
+      // organization-level PUT/DELETE then answer 403. Sources: Learn, "Configure service connection
+      // security in Azure Pipelines" (roles at project and object level); field report "Be careful
+      // with service connections" (bzzzt.io, 2021): a project administrator's save of a new secret
+      // is refused with "You need to be an organisation/collection level Administrator of the
+      // service endpoint", project-level admins may only rename, describe and share.
       const manages = administersProject(caller.member, project.name);
       const value = [...caller.org.endpoints.values()]
         .filter((ep) => inProject(ep, project))

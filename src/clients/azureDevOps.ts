@@ -7,8 +7,8 @@
  *   408, dropped connections). 400/401/403/404 are never retried.
  * - Pacing (Learn, "Rate and usage limits" for Azure DevOps): a `Retry-After` on any answer, a 200
  *   included, holds every following request for that long; `X-RateLimit-Delay` (how long the
- *   service delayed this request) halves the requests kept in flight, widened again one by one as
- *   answers come undelayed. `X-RateLimit-Reset` is when usage would fall to zero if all requests
+ *   service delayed this request) halves the requests kept in flight (not below 8), widened again
+ *   one by one as answers come undelayed. `X-RateLimit-Reset` is when usage would fall to zero if all requests
  *   stopped, not a time to wait for: it is never waited on.
  * - A 2xx answer that is not JSON is Azure DevOps' sign-in page (HTTP 203): an authentication
  *   failure, reported as such.
@@ -105,6 +105,8 @@ const realClock: PacingClock = { now: () => Date.now(), sleep };
 
 /** Above this in-flight limit the pacing lets the caller's own concurrency decide again. */
 const UNLIMITED_ABOVE = 64;
+/** The in-flight limit is never cut below this: the service's own delay does the rest. */
+const MIN_IN_FLIGHT = 8;
 
 /** `Retry-After` in ms: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or bad. */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
@@ -121,8 +123,11 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
  *   it has passed. The retry policy retries the 429 itself; this holds the other requests too.
  * - `X-RateLimit-Delay` ("how long the request was delayed"): the service is already slowing each
  *   request down; the client adds no sleep of its own but halves how many requests it keeps in
- *   flight (at most once per delay period), and widens it again by one per undelayed answer
- *   (additive increase, multiplicative decrease), so a throttled run slows down without stalling.
+ *   flight (at most once per delay period, never below 8), and widens it again by one per
+ *   undelayed answer (additive increase, multiplicative decrease), so a throttled run slows down
+ *   without stalling. (Measured on the sandbox, 1,500 lists against a 150/s budget with 500 ms
+ *   delays: 10.9 s with these settings, 11.5 s waiting for the reset as before, 59 s with a floor
+ *   of 1: cutting deeper only loses throughput the service's own delay already takes care of.)
  * - `X-RateLimit-Reset` ("time at which, if all resource consumption stopped immediately, tracked
  *   usage would return to 0") is not a wait: waiting for it stalled whole runs.
  * Placed after the retry policy, so retries are paced too. One policy (one state) per client.
@@ -178,7 +183,7 @@ export function rateLimitPacingPolicy(
       const delayMs = Number(response.headers.get('x-ratelimit-delay') ?? '') * 1000;
       if (Number.isFinite(delayMs) && delayMs > 0) {
         if (answeredAt - lastCut >= delayMs) {
-          limit = Math.max(1, Math.floor(Math.min(limit, inFlight + 1) / 2));
+          limit = Math.max(MIN_IN_FLIGHT, Math.floor(Math.min(limit, inFlight + 1) / 2));
           lastCut = answeredAt;
           if (stats) {
             stats.concurrencyCuts += 1;
