@@ -61,7 +61,9 @@ import type {
   ServiceConnection,
 } from './ports';
 import {
+  assertEntitled,
   classify,
+  recordBinding,
   EngineFailure,
   type ConnectionTarget,
   type EngineDeps,
@@ -271,6 +273,21 @@ async function awaitConversion(
   }
 }
 
+/**
+ * The engine's own entitlement check (`assertEntitled`); the rotation record, its evidence, is read
+ * only when the plan's entitlement does not cover the app.
+ */
+async function requireEntitled(ctx: Ctx, connection: ServiceConnection, appId: string): Promise<void> {
+  const planned = ctx.target.entitlement;
+  const record =
+    planned && planned.appId.toLowerCase() === appId.toLowerCase()
+      ? undefined
+      : await ctx.deps.store.getRecord(ctx.target.connectionId).catch((err: unknown) => {
+          throw classify(err, 'reading the rotation state from Key Vault');
+        });
+  await assertEntitled(ctx.target, connection, appId, record, ctx.deps);
+}
+
 /** The verified Key Vault secret of the connection, when its credential still exists on the app. */
 async function fallbackSecret(
   ctx: Ctx,
@@ -297,8 +314,9 @@ async function ensureFederatedCredential(
   ctx: Ctx,
   app: ApplicationInfo,
   record: ConversionRecord,
-  connectionName: string,
+  connection: ServiceConnection,
 ): Promise<ConversionRecord> {
+  const connectionName = connection.name;
   const federation = requireFederation(ctx.deps);
   if (!record.issuer || !record.subject)
     throw fail(
@@ -313,6 +331,14 @@ async function ensureFederatedCredential(
     ctx.result.steps.push(`the app already has the federated credential '${match.name}'`);
     return record;
   }
+  // Invariant 8: the federated credential only for a connection entitled to this app, and only to
+  // the app the conversion began with (a connection edited to name another app since gets nothing).
+  if (record.appId.toLowerCase() !== app.appId.toLowerCase())
+    throw fail(
+      'not-entitled',
+      `The conversion began for app ${record.appId}, but the connection now names app ${app.appId}; nothing was added.`,
+    );
+  await requireEntitled(ctx, connection, app.appId);
   const name = federatedCredentialName(ctx.target.connectionId);
   // Our own credential with other values (the connection was converted before): replaced.
   const stale = existing.find((f) => f.name.toLowerCase() === name.toLowerCase());
@@ -484,6 +510,8 @@ export async function convertConnection(
           'not-convertible',
           `The connection authenticates with ${connection.authorization.scheme}.`,
         );
+      // Invariant 8: either path gives the connection a federated credential of its app.
+      await requireEntitled(ctx, connection, app.appId);
       const inFlight =
         target.path === 'azure-devops' &&
         record?.phase === 'started' &&
@@ -518,6 +546,7 @@ export async function convertConnection(
         });
         record = started;
         result.steps.push('recorded the conversion in Key Vault (phase started)');
+        await recordBinding(target, app.appId, deps, result);
         const updated =
           target.path === 'azure-devops'
             ? await deps.devops
@@ -600,7 +629,7 @@ export async function convertConnection(
       let problem: string | undefined;
       try {
         if (record.path === 'federated-credential')
-          record = await ensureFederatedCredential(ctx, app, record, connection.name);
+          record = await ensureFederatedCredential(ctx, app, record, connection);
         problem = await verify(ctx, connection);
       } catch (err) {
         problem = classify(err, 'conversion').message;
