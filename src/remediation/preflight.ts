@@ -142,7 +142,7 @@ const fixes = {
   administrator: (org: string, who: Who): string =>
     `In ${org}, give the identity (client id ${who.appId}) the Administrator role on these service connections at organization level: on each connection, ⋮ → Security → User permissions → Add → role Administrator (for every connection of a project: Project settings → Service connections → ⋮ → Security). Project Administrators membership is not enough: project administrators cannot change a connection's credentials.`,
   owner: (appId: string, who: Who): string =>
-    `Make the identity an owner of the app: scripts/add-owner.sh ${appId} ${who.objectId} (runs az ad app owner add --id ${appId} --owner-object-id ${who.objectId}); needs an existing owner of the app or a Cloud Application Administrator.`,
+    `Make the identity an owner of the app: scripts/add-owner.sh --owner ${who.objectId} ${appId} (runs az ad app owner add --id ${appId} --owner-object-id ${who.objectId}); needs an existing owner of the app or a Cloud Application Administrator.`,
   appRead: (who: Who): string => fixes.graphPermission(who, OWNED_BY),
   vaultRole: (url: string, who: Who): string =>
     `Assign the Key Vault Secrets Officer role on the vault to the identity: az role assignment create --role "Key Vault Secrets Officer" --assignee-object-id ${who.objectId} --assignee-principal-type ServicePrincipal --scope "$(az keyvault show --name ${vaultName(url)} --query id -o tsv)". The vault must use Azure RBAC (enableRbacAuthorization: true); the Bicep in infra/ assigns this role.`,

@@ -120,7 +120,7 @@ describe('default scenario', () => {
     const c = find(report, 'app owned by identity', new RegExp(app.appId));
     expect(c.status).toBe('missing');
     expect(c.detail).toMatch(/not an owner/);
-    expect(c.fix).toContain(`scripts/add-owner.sh ${app.appId} ${product().objectId}`);
+    expect(c.fix).toContain(`scripts/add-owner.sh --owner ${product().objectId} ${app.appId}`);
     expect(c.fix).toContain(`az ad app owner add --id ${app.appId} --owner-object-id ${product().objectId}`);
   });
 
@@ -179,7 +179,7 @@ test('human output: a table, then each missing item with its fix; exit 1', async
   expect(stdout).toMatch(/│ MISSING │ azure-devops │ connection Administrator/);
   expect(stdout).toContain('What to do:');
   expect(stdout).toContain(
-    `fix: Make the identity an owner of the app: scripts/add-owner.sh ${appOf('data-ml-workspace').appId}`,
+    `fix: Make the identity an owner of the app: scripts/add-owner.sh --owner ${product().objectId} ${appOf('data-ml-workspace').appId}`,
   );
   expect(stdout).toMatch(/Summary: \d+ ok · 2 missing · 1 warning · 0 skipped/);
   for (const secret of sandbox.state.allSecretValues()) expect(stdout.includes(secret)).toBe(false);
