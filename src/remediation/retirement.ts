@@ -14,6 +14,7 @@ import { errorMessage } from '../telemetry';
 import { toRetirementBody, withoutSecrets } from './federation';
 import type { ProjectRef, RetiredConnectionRecord } from './ports';
 import {
+  assertLeaseHeld,
   classify,
   EngineFailure,
   type ConnectionTarget,
@@ -88,6 +89,7 @@ export async function retireConnection(target: RetirementTarget, deps: EngineDep
     result.steps.push('recorded the full definition (no secret) in the run ledger');
 
     if ((connection.data['creationMode'] ?? '').toLowerCase() !== 'manual') {
+      await assertLeaseHeld('switching the connection to Manual', lease);
       await deps.devops
         .updateConnection(target.organizationUrl, toRetirementBody(connection))
         .catch((err: unknown) => {
@@ -97,6 +99,7 @@ export async function retireConnection(target: RetirementTarget, deps: EngineDep
     }
     const projectIds = record.projects.map((p) => p.id);
     if (projectIds.length === 0) projectIds.push(target.project);
+    await assertLeaseHeld('deleting the connection', lease);
     await deps.devops
       .deleteConnection(target.organizationUrl, connection.id, projectIds, false)
       .catch((err: unknown) => {
