@@ -15,6 +15,7 @@ import type { AppRecord, EndpointRecord, RequestLogEntry, TenantState } from '..
 import {
   BlobLeaseLockProvider,
   createBlobServiceClient,
+  DEFAULT_LOCK_CONTAINER,
   lockBlobName,
 } from '../../src/clients/blobLeaseLock';
 import { MemoryLockProvider } from '../../src/clients/memoryLock';
@@ -24,7 +25,9 @@ import { loadConfig } from '../../src/config';
 import type { Lease } from '../../src/remediation/ports';
 import { retireConnection } from '../../src/remediation/retirement';
 import { rotateConnection, type ConnectionTarget } from '../../src/remediation/rotation';
-import { createLogger } from '../../src/telemetry';
+import { runRemediation } from '../../src/remediation/run';
+import { createLogger, silentLogger } from '../../src/telemetry';
+import { engineFor, entryFor, sandboxClock, scenarioCases } from '../helpers/engineSandbox';
 import { expectNoLeak, expectSameSecret } from '../helpers/sandboxCredentials';
 
 jest.setTimeout(60_000);
@@ -312,5 +315,84 @@ describe('Lease.stillHeld', () => {
     expect(await lease.stillHeld()).toBe(true);
     await lease.release();
     expect(await lease.stillHeld()).toBe(false);
+  });
+});
+
+describe('conversion and repair (default scenario, through the run)', () => {
+  const engineWithLocks = (s: Sandbox) =>
+    engineFor(s, silentLogger, {
+      settings: { AzureWebJobsStorage: azurite.connectionString, OLD_SECRET_RETENTION_HOURS: '0' },
+      clock: sandboxClock(s, true),
+    });
+
+  async function breakDefaultLease(connectionId: string): Promise<void> {
+    await BlobServiceClient.fromConnectionString(azurite.connectionString)
+      .getContainerClient(DEFAULT_LOCK_CONTAINER)
+      .getBlobClient(lockBlobName(`connection-${connectionId}`))
+      .getBlobLeaseClient()
+      .breakLease(0);
+  }
+
+  test('conversion: lease broken once the conversion is recorded: the connection is not converted; a re-run converts it', async () => {
+    sandbox = await startSandbox({ scenario: 'default', seed: 'lease-lost-wif' });
+    const c = scenarioCases(sandbox).get('automatic-expiring-other-password')!;
+    const engine = engineWithLocks(sandbox);
+    const conversions = engine.deps.conversions!;
+    const putConversion = conversions.putConversion.bind(conversions);
+    let broken = false;
+    conversions.putConversion = async (record) => {
+      const saved = await putConversion(record);
+      if (!broken) {
+        broken = true;
+        await breakDefaultLease(c.connectionId);
+      }
+      return saved;
+    };
+
+    const lost = await runRemediation(engine.deps, engine.settings, {
+      connectionId: c.connectionId,
+      intent: 'convert',
+    });
+    const entry = entryFor(lost.report, c.connectionId);
+    expect(entry).toMatchObject({ action: 'convert-to-wif', outcome: 'failed' });
+    expect(entry.error).toMatch(/lock on this connection was lost before updating the connection/);
+    expect(c.endpoint.authorization.scheme).toBe('ServicePrincipal');
+    expect(sandbox.state.writes('devops')).toEqual([]);
+
+    conversions.putConversion = putConversion;
+    const again = await runRemediation(engine.deps, engine.settings, {
+      connectionId: c.connectionId,
+      intent: 'convert',
+    });
+    expect(entryFor(again.report, c.connectionId)).toMatchObject({ outcome: 'succeeded' });
+    expect(c.endpoint.authorization.scheme).toBe('WorkloadIdentityFederation');
+  });
+
+  test('repair: lease broken before the PUT: the connection is left as it was; a re-run repairs it', async () => {
+    sandbox = await startSandbox({ scenario: 'default', seed: 'lease-lost-repair' });
+    const c = scenarioCases(sandbox).get('accesstoken-null')!;
+    expect('accesstoken' in c.endpoint.authorization.parameters).toBe(true);
+    const engine = engineWithLocks(sandbox);
+    const locks = engine.deps.locks;
+    // The lease is broken as soon as the repair holds it: its reads go ahead, its PUT must not.
+    engine.deps.locks = {
+      tryAcquire: async (key, seconds) => {
+        const lease = await locks.tryAcquire(key, seconds);
+        if (lease) await breakDefaultLease(c.connectionId);
+        return lease;
+      },
+    };
+
+    const lost = await runRemediation(engine.deps, engine.settings, { connectionId: c.connectionId });
+    const entry = entryFor(lost.report, c.connectionId);
+    expect(entry).toMatchObject({ action: 'repair', outcome: 'failed' });
+    expect(entry.error).toMatch(/lock on this connection was lost before updating the connection/);
+    expect('accesstoken' in c.endpoint.authorization.parameters).toBe(true);
+    expect(sandbox.state.writes('devops')).toEqual([]);
+
+    engine.deps.locks = locks;
+    const again = await runRemediation(engine.deps, engine.settings, { connectionId: c.connectionId });
+    expect(entryFor(again.report, c.connectionId)).toMatchObject({ action: 'repair', outcome: 'succeeded' });
+    expect('accesstoken' in c.endpoint.authorization.parameters).toBe(false);
   });
 });
