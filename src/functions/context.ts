@@ -37,8 +37,10 @@ export interface FunctionSettings {
   /**
    * App Service Authentication fronts the app: `WEBSITE_AUTH_ENABLED`, which the platform injects
    * when it is on ("Environment variables and app settings in Azure App Service",
-   * https://learn.microsoft.com/azure/app-service/reference-app-settings). Only then is
-   * `x-ms-client-principal` trusted and roles enforced.
+   * https://learn.microsoft.com/azure/app-service/reference-app-settings; Microsoft.Identity.Web's
+   * `AppServicesAuthenticationInformation` reads it the same way). Only then is
+   * `x-ms-client-principal` trusted and roles enforced (failing closed otherwise, as acmebot does
+   * since polymind-inc/acmebot#170).
    */
   authEnabled: boolean;
   /**

@@ -1,10 +1,10 @@
 /**
- * A rotation that loses its lease lock stops before its next write (DESIGN invariant 5): the blob
+ * An operation that loses its lease lock stops before its next write (DESIGN invariant 5): the blob
  * lease on Azurite is broken from outside (as `az storage blob lease break` or an expiry during a
- * stall would) between two phases of a real rotation against the sandbox, and sometimes taken by
- * another holder. The rotation ends `failed` with `lock-lost`, writes nothing more, and a re-run
- * converges. Also the lease port itself: `stillHeld` renews, and answers false once the lease is
- * broken or taken.
+ * stall would) between two phases of a real rotation, retirement, conversion or repair against the
+ * sandbox, and sometimes taken by another holder. The operation ends `failed` with `lock-lost`,
+ * writes nothing more, and a re-run converges. Also the lease port itself: `stillHeld` renews, and
+ * answers false once the lease is broken or taken.
  */
 import { randomUUID } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
