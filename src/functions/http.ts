@@ -21,10 +21,10 @@ const MAX_PRINCIPAL_CHARS = 16 * 1024;
 
 /**
  * Claim types an app role arrives in. App Service passes Entra ID app roles as claims of type
- * `roles` (its principal declares `role_typ` as the long role URI even so: Azure/azure-functions-host
- * #3898, AzureAD/microsoft-identity-web #2166); the long URI is accepted too, being the other name
- * the role claim goes by after claims mapping. Both are fixed here: a principal's own `role_typ`
- * never chooses which claims count as roles.
+ * `roles`, while its principal declares `role_typ` as the long role URI (Azure/azure-functions-host
+ * #3898, AzureAD/microsoft-identity-web #2166). The long URI (what .NET claim mapping makes of
+ * `roles`) is accepted too: no public source shows App Service sending it, but being fixed it widens
+ * nothing. Both are constants: a principal's own `role_typ` never chooses which claims count.
  */
 const ROLE_CLAIM_TYPES: ReadonlySet<string> = new Set([
   'roles',
