@@ -72,6 +72,11 @@ export interface ScenarioConnection {
   app?: string;
   /** Password key (of `app`) whose value the connection stores. */
   secret?: string;
+  /**
+   * A literal value the connection stores instead (a wrong secret, as anyone who may create a
+   * connection can type one): Entra ID answers AADSTS7000215 unless it happens to be a password.
+   */
+  storedSecret?: string;
   /** `authorization.parameters.accesstoken` set to null (the UI bug that breaks connections). */
   accessTokenNull?: boolean;
   /**
@@ -90,8 +95,19 @@ export interface ScenarioConnection {
 export interface ScenarioOrganization {
   name: string;
   projects: { name: string; id?: string }[];
-  members: { identity: string; endpointAdministrator: boolean }[];
+  members: {
+    identity: string;
+    endpointAdministrator: boolean;
+    /** Project names where the member administers connections at project level only. */
+    projectAdministratorOf?: string[];
+    /** False: GET of a connection answers only `{id, name}` to this member. */
+    viewConnections?: boolean;
+  }[];
   connections: ScenarioConnection[];
+  /** Seconds Azure DevOps' ConvertAuthenticationScheme stays InProgress (default 0). */
+  conversionDelaySeconds?: number;
+  /** Azure DevOps refuses ConvertAuthenticationScheme from a non-user caller (default false). */
+  conversionRequiresUser?: boolean;
 }
 
 export interface Scenario {
@@ -246,7 +262,7 @@ export function loadScenario(scenario: Scenario): TenantState {
         parameters['authenticationType'] = 'spnKey';
         const secret = c.secret && c.app ? secretsByKey.get(`${c.app}/${c.secret}`) : undefined;
         if (c.secret && !secret) throw new Error(`Connection '${c.key}': unknown secret '${c.secret}'.`);
-        parameters['serviceprincipalkey'] = secret ?? null;
+        parameters['serviceprincipalkey'] = secret ?? c.storedSecret ?? null;
       } else if (c.scheme === 'WorkloadIdentityFederation') {
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
         // The federated credential Azure DevOps generated, and (a working connection) the app's match.
@@ -305,6 +321,8 @@ export function loadScenario(scenario: Scenario): TenantState {
       projects,
       members: org.members,
       endpoints,
+      ...(org.conversionDelaySeconds ? { conversionDelayMs: org.conversionDelaySeconds * 1000 } : {}),
+      ...(org.conversionRequiresUser ? { conversionRequiresUser: true } : {}),
     });
   }
   computedStates.set(state, computed);

@@ -141,6 +141,14 @@ function referenceProblems(s: Scenario): string[] {
             `${cat}/secret: only ServicePrincipal connections store a secret (scheme is ${c.scheme})`,
           );
       }
+      if (c.storedSecret !== undefined) {
+        if (c.secret)
+          problems.push(`${cat}/storedSecret: a connection stores either 'secret' or 'storedSecret'`);
+        if (c.scheme !== 'ServicePrincipal')
+          problems.push(
+            `${cat}/storedSecret: only ServicePrincipal connections store a secret (scheme is ${c.scheme})`,
+          );
+      }
       if (c.scheme === 'ServicePrincipal' && !c.app)
         problems.push(`${cat}/app: a ServicePrincipal connection needs an app`);
       if (c.createdBy && !identities.has(c.createdBy))

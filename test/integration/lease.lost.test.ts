@@ -97,6 +97,8 @@ async function subject(): Promise<Subject> {
       project: 'api',
       connectionId: endpoint.id,
       previousKeyIds: [app.passwordCredentials[0]!.keyId],
+      // What the plan's entitlement gate found (the connection holds a working secret of its app).
+      entitlement: { appId: app.appId, how: 'proof:test-connection-ok' },
     },
     container,
     engine,
