@@ -166,10 +166,13 @@ export const SETTING_ORDER = [
 ] as const;
 
 /** Shows a value in an error, shortened; never for a secret setting. */
+function clip(value: string): string {
+  return value.length > 80 ? `${value.slice(0, 77)}...` : value;
+}
+
 function shown(setting: string, value: string): string {
   if (SECRET_SETTINGS.has(setting)) return '';
-  const v = value.length > 80 ? `${value.slice(0, 77)}...` : value;
-  return ` (got '${v}')`;
+  return ` (got '${clip(value)}')`;
 }
 
 /**
@@ -406,7 +409,10 @@ function parseOrganizations(value: string | undefined, fail: Fail): Organization
     fail('is missing', ORG_EXPECTED);
     return [];
   }
-  const seen = new Set<string>();
+  // By name: `https://dev.azure.com/contoso` and `https://contoso.visualstudio.com` are one
+  // organization, and the API, the run ledger and the reports tell organizations apart by name. Two
+  // entries for one name would scan it twice or act on the wrong one: refused, naming both.
+  const seen = new Map<string, string>();
   const orgs: OrganizationSetting[] = [];
   for (const item of items) {
     const org = parseOrganizationUrl(item);
@@ -414,9 +420,16 @@ function parseOrganizations(value: string | undefined, fail: Fail): Organization
       fail(org.problem, ORG_EXPECTED);
       continue;
     }
-    const key = org.url.toLowerCase();
-    if (seen.has(key)) continue;
-    seen.add(key);
+    const key = org.name.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) {
+      fail(
+        `names organization '${org.name}' twice: '${clip(first)}' and '${clip(item)}' (list each organization once)`,
+        ORG_EXPECTED,
+      );
+      continue;
+    }
+    seen.set(key, item);
     orgs.push(org);
   }
   return orgs;

@@ -201,6 +201,8 @@ var contractSettings = {
   REMEDIATION_POLICY: empty(policySecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${policySecretName})'
   ENABLE_RETIREMENT: enableRetirement ? 'true' : 'false'
   RETIRE_FAILED_AFTER_DAYS: string(retireFailedAfterDays)
+  // Never key-only in Azure: without App Service Authentication the API answers 401 (fail closed).
+  API_UNSAFE_ALLOW_KEY_ONLY_ACCESS: 'false'
 }
 
 // The webhook URL embeds a token: it lives in Key Vault, the app setting only references it.

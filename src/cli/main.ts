@@ -16,6 +16,7 @@ import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { buildEngine, buildPreflight } from '../composition';
 import { ConfigError, loadConfig } from '../config';
+import { terminalSafeJson, withoutControls } from '../escaping';
 import { PreconditionError } from '../errors';
 import { ApprovalError, approveConnection } from '../remediation/entitlement';
 import { runPreflight } from '../remediation/preflight';
@@ -74,7 +75,10 @@ async function runCommand(
   const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
   const config = loadConfig(env);
   const minLevel: LogLevel = flags.verbose ? 'info' : 'warn';
-  const log = createLogger((level, line) => io.stderr.write(`${level}: ${line}\n`), minLevel);
+  const log = createLogger(
+    (level, line) => io.stderr.write(`${level}: ${withoutControls(line)}\n`),
+    minLevel,
+  );
   const engine = buildEngine(config, log);
   const progress = flags.json ? undefined : createProgress(io.stderr);
   const options: RunOptions = {
@@ -102,13 +106,13 @@ async function runCommand(
   const excluded = result.excluded ?? [];
   if (flags.json) {
     io.stdout.write(
-      `${redactor.redact(JSON.stringify({ ...report, problems, ...(excluded.length ? { excluded } : {}) }, null, 2))}\n`,
+      `${terminalSafeJson(redactor.redact(JSON.stringify({ ...report, problems, ...(excluded.length ? { excluded } : {}) }, null, 2)))}\n`,
     );
   } else {
     io.stdout.write(`${formatReport(report, problems, io.stdout.columns ?? 120)}\n`);
     if (excluded.length > 0)
       io.stdout.write(
-        `Excluded by policy (not assessed): ${excluded.map((e) => `${e.organization}/${e.connectionName}`).join(', ')}\n`,
+        `Excluded by policy (not assessed): ${withoutControls(excluded.map((e) => `${e.organization}/${e.connectionName}`).join(', '))}\n`,
       );
   }
   if (flags.connection && excluded.length > 0 && report.connections.length === 0) {
@@ -135,7 +139,7 @@ async function checkCommand(
   const report = await runPreflight(deps, settings);
   io.stdout.write(
     flags.json
-      ? `${redactor.redact(JSON.stringify(report, null, 2))}\n`
+      ? `${terminalSafeJson(redactor.redact(JSON.stringify(report, null, 2)))}\n`
       : `${formatPreflight(report, io.stdout.columns ?? 120)}\n`,
   );
   return report.ok ? EXIT.ok : EXIT.attention;
@@ -340,7 +344,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`${err.message}\n`);
       return EXIT.usage;
     }
-    io.stderr.write(`sc-remediator: ${errorMessage(err)}\n`);
+    io.stderr.write(`sc-remediator: ${withoutControls(errorMessage(err))}\n`);
     return EXIT.attention;
   }
 }

@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
+import { withoutControls, withoutControlsDeep } from '../escaping';
 import type { DiscoveryProblem } from '../remediation/discovery';
 import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from '../remediation/report';
 import type { RunProgress } from '../remediation/run';
@@ -48,7 +49,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
           bar.start(p.connections, 0, { name: '' });
         }
       } else if (p.stage === 'remediating') {
-        if (bar) bar.update(p.done, { name: p.connectionName.slice(0, 40) });
+        if (bar) bar.update(p.done, { name: withoutControls(p.connectionName).slice(0, 40) });
         else {
           const decile = Math.floor((p.done / Math.max(1, p.total)) * 10);
           if (decile !== lastDecile) {
@@ -83,8 +84,18 @@ function detail(c: ConnectionReport): string {
   return c.reason ?? '';
 }
 
-/** The report as text: one table per finding, then what needs a person, then the summary. */
-export function formatReport(report: RunReport, problems: DiscoveryProblem[], width = 120): string {
+/**
+ * The report as text: one table per finding, then what needs a person, then the summary. Names and
+ * messages come from the services: their control characters (terminal escape sequences) are
+ * removed first, and the text is redacted last.
+ */
+export function formatReport(
+  unsafeReport: RunReport,
+  unsafeProblems: DiscoveryProblem[],
+  width = 120,
+): string {
+  const report = withoutControlsDeep(unsafeReport);
+  const problems = withoutControlsDeep(unsafeProblems);
   const out: string[] = [];
   const orgs = [...new Set(report.connections.map((c) => c.organization))];
   out.push(

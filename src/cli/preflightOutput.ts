@@ -3,6 +3,7 @@
  * exact fix, then a one-line summary.
  */
 import Table from 'cli-table3';
+import { withoutControlsDeep } from '../escaping';
 import type { CheckStatus, PreflightReport } from '../remediation/preflight';
 import { redactor } from '../telemetry';
 
@@ -13,7 +14,9 @@ const MARK: Record<CheckStatus, string> = {
   skipped: 'skipped',
 };
 
-export function formatPreflight(report: PreflightReport, width = 120): string {
+/** Names and messages come from the services: their control characters are removed first. */
+export function formatPreflight(unsafeReport: PreflightReport, width = 120): string {
+  const report = withoutControlsDeep(unsafeReport);
   const out: string[] = [];
   const id = report.identity;
   out.push(

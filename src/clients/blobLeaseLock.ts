@@ -213,6 +213,29 @@ class HeldBlobLease implements BlobLease {
     }
   }
 
+  /**
+   * Renews the lease now: true when the service still knows it as ours. A refusal (409 lease
+   * broken, or expired and taken; 404 blob gone) marks it lost. Any other failure (the SDK already
+   * retried) answers false without marking it lost: the lease is not proven ours, so no write
+   * should follow, but background renewal goes on.
+   */
+  async stillHeld(): Promise<boolean> {
+    if (this.released || this.lost) return false;
+    await this.inFlight;
+    if (this.released || this.lost) return false;
+    try {
+      await this.client.renewLease({ abortSignal: AbortSignal.timeout(this.durationSeconds * 1000) });
+      this.renewals += 1;
+      this.lastRenewedAt = this.timers.now();
+      return !this.released && !this.lost;
+    } catch (err) {
+      const { statusCode } = storageError(err);
+      if (!this.released && (statusCode === 409 || statusCode === 404 || statusCode === 412))
+        this.markLost(`renewal refused (${describe(err)})`);
+      return false;
+    }
+  }
+
   release(): Promise<void> {
     this.released ??= (async () => {
       if (this.timer !== undefined) this.timers.clearTimeout(this.timer);

@@ -20,6 +20,7 @@ export class MemoryLockProvider implements LockProvider {
         released = true;
         return Promise.resolve();
       },
+      stillHeld: () => Promise.resolve(!released && this.held.get(key) === token),
     });
   }
 

@@ -10,8 +10,11 @@
  *
  * Best effort (acmebot's `WebhookInvoker`): a short timeout, one attempt, and `notify` never throws
  * or rejects; a failing webhook never fails a run. The URL is a secret (it embeds a token): it is
- * registered with the redactor and never logged. Everything sent is redacted.
+ * registered with the redactor and never logged. Everything sent is redacted, then escaped for the
+ * format: a notification's texts are plain text (connection names and errors are anyone's input),
+ * and only the markup added here is markup.
  */
+import { slackText, teamsMarkdown, withoutControls, withoutControlsDeep } from '../escaping';
 import { redactor, type Logger } from '../telemetry';
 import type { ConnectionReport, RunReport } from '../remediation/report';
 import { needsAttention } from '../remediation/report';
@@ -72,8 +75,17 @@ const COLOURS: Record<NotificationKind, string> = {
 };
 const MAX_ITEMS = 20;
 
-/** The request body for a format. Pure; the text is redacted. */
-export function webhookPayload(format: WebhookFormat, n: Notification): unknown {
+/** Plain text as MessageCard markdown (markdown and limited HTML). */
+const card = (text: string) => teamsMarkdown(text, { html: true });
+/** Plain text as Adaptive Card markdown (no HTML). */
+const adaptive = (text: string) => teamsMarkdown(text);
+
+/**
+ * The request body for a format. Pure. The text loses its control characters, is redacted, and only
+ * then escaped for the format (an escaped secret would no longer match the redactor).
+ */
+export function webhookPayload(format: WebhookFormat, notification: Notification): unknown {
+  const n = redactor.redactValue(withoutControlsDeep(notification));
   const items = n.items.slice(0, MAX_ITEMS);
   const more = n.items.length - items.length;
   const moreText = more > 0 ? `… and ${more} more` : undefined;
@@ -83,17 +95,17 @@ export function webhookPayload(format: WebhookFormat, n: Notification): unknown 
       payload = {
         '@type': 'MessageCard',
         '@context': 'https://schema.org/extensions',
-        summary: n.title,
+        summary: withoutControls(n.title),
         themeColor: COLOURS[n.kind],
-        title: n.title,
-        text: n.text,
+        title: card(n.title),
+        text: card(n.text),
         sections: [
-          { facts: n.facts },
+          { facts: n.facts.map((f) => ({ name: card(f.name), value: card(f.value) })) },
           ...(items.length > 0
             ? [
                 {
                   text: [
-                    ...items.map((i) => `**${i.title}**: ${i.detail}`),
+                    ...items.map((i) => `**${card(i.title)}**: ${card(i.detail)}`),
                     ...(moreText ? [moreText] : []),
                   ].join('\n\n'),
                 },
@@ -116,15 +128,22 @@ export function webhookPayload(format: WebhookFormat, n: Notification): unknown 
               body: [
                 {
                   type: 'TextBlock',
-                  text: n.title,
+                  text: adaptive(n.title),
                   weight: 'Bolder',
                   size: 'Medium',
                   wrap: true,
                   color: n.kind === 'failure' ? 'Attention' : n.kind === 'attention' ? 'Warning' : 'Good',
                 },
-                { type: 'TextBlock', text: n.text, wrap: true },
-                { type: 'FactSet', facts: n.facts.map((f) => ({ title: f.name, value: f.value })) },
-                ...items.map((i) => ({ type: 'TextBlock', text: `**${i.title}**: ${i.detail}`, wrap: true })),
+                { type: 'TextBlock', text: adaptive(n.text), wrap: true },
+                {
+                  type: 'FactSet',
+                  facts: n.facts.map((f) => ({ title: adaptive(f.name), value: adaptive(f.value) })),
+                },
+                ...items.map((i) => ({
+                  type: 'TextBlock',
+                  text: `**${adaptive(i.title)}**: ${adaptive(i.detail)}`,
+                  wrap: true,
+                })),
                 ...(moreText ? [{ type: 'TextBlock', text: moreText, isSubtle: true, wrap: true }] : []),
               ],
             },
@@ -135,10 +154,10 @@ export function webhookPayload(format: WebhookFormat, n: Notification): unknown 
     case 'slack':
       payload = {
         text: [
-          `*${n.title}*`,
-          n.text,
-          n.facts.map((f) => `${f.name}: ${f.value}`).join(' · '),
-          ...items.map((i) => `• *${i.title}*: ${i.detail}`),
+          `*${slackText(n.title)}*`,
+          slackText(n.text),
+          n.facts.map((f) => `${slackText(f.name)}: ${slackText(f.value)}`).join(' · '),
+          ...items.map((i) => `• *${slackText(i.title)}*: ${slackText(i.detail)}`),
           ...(moreText ? [moreText] : []),
         ]
           .filter((line) => line !== '')

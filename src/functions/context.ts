@@ -34,8 +34,20 @@ export const MAX_DEQUEUE_COUNT = 5;
 export interface FunctionSettings {
   /** `REMEDIATION_JITTER_SECONDS` (120, 0..300): random delay before the nightly run starts. */
   jitterSeconds: number;
-  /** App Service Authentication fronts the app (`WEBSITE_AUTH_ENABLED`): roles are enforced. */
+  /**
+   * App Service Authentication fronts the app: `WEBSITE_AUTH_ENABLED`, which the platform injects
+   * when it is on ("Environment variables and app settings in Azure App Service",
+   * https://learn.microsoft.com/azure/app-service/reference-app-settings; Microsoft.Identity.Web's
+   * `AppServicesAuthenticationInformation` reads it the same way). Only then is
+   * `x-ms-client-principal` trusted and roles enforced (failing closed otherwise, as acmebot does
+   * since polymind-inc/acmebot#170).
+   */
   authEnabled: boolean;
+  /**
+   * `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS` (false): without App Service Authentication, a function key
+   * alone gives full (operator) access. Unsafe; without it such an app answers every call 401.
+   */
+  keyOnlyAccess: boolean;
 }
 
 export interface ServicesOptions {
@@ -133,7 +145,20 @@ export class Services {
         ]);
       jitterSeconds = Number(raw);
     }
-    return { jitterSeconds, authEnabled: isTrue(this.env['WEBSITE_AUTH_ENABLED']) };
+    const keyOnlyRaw = this.env['API_UNSAFE_ALLOW_KEY_ONLY_ACCESS']?.trim().toLowerCase();
+    if (keyOnlyRaw && !['true', 'false', '1', '0', 'yes', 'no'].includes(keyOnlyRaw))
+      throw new ConfigError([
+        {
+          setting: 'API_UNSAFE_ALLOW_KEY_ONLY_ACCESS',
+          problem: `is not a boolean (got '${keyOnlyRaw.slice(0, 20)}')`,
+          expected: 'true or false (default false)',
+        },
+      ]);
+    return {
+      jitterSeconds,
+      authEnabled: isTrue(this.env['WEBSITE_AUTH_ENABLED']),
+      keyOnlyAccess: isTrue(keyOnlyRaw),
+    };
   });
 
   /** The engine: every SDK client, built from the config. */

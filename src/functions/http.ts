@@ -1,6 +1,8 @@
 /**
  * HTTP plumbing shared by the API functions: JSON responses, JSON errors, bounded body reading,
- * query validation and role enforcement from App Service Authentication's `x-ms-client-principal`.
+ * query validation and role enforcement from App Service Authentication's `x-ms-client-principal`
+ * (fail closed: without App Service Authentication every call is a 401 unless key-only access is
+ * explicitly allowed).
  *
  * Every answer is JSON (`{ "error": { "code", "message" } }` on failure), redacted, and never a
  * 5xx for bad input; an unexpected failure is a 500 that names the invocation, never the cause.
@@ -9,13 +11,25 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { errorMessage, redactor } from '../telemetry';
 import { services, withInvocation } from './context';
 
-/** App roles (app registration `appRoles`) checked when App Service Authentication is on. */
+/** App roles (app registration `appRoles`) a signed-in caller needs. */
 export const ROLES = { reader: 'Remediation.Reader', operator: 'Remediation.Operator' } as const;
 export type Role = (typeof ROLES)[keyof typeof ROLES];
 
 /** Largest request body accepted (the API's bodies are a few bytes). */
 export const MAX_BODY_BYTES = 4096;
 const MAX_PRINCIPAL_CHARS = 16 * 1024;
+
+/**
+ * Claim types an app role arrives in. App Service passes Entra ID app roles as claims of type
+ * `roles`, while its principal declares `role_typ` as the long role URI (Azure/azure-functions-host
+ * #3898, AzureAD/microsoft-identity-web #2166). The long URI (what .NET claim mapping makes of
+ * `roles`) is accepted too: no public source shows App Service sending it, but being fixed it widens
+ * nothing. Both are constants: a principal's own `role_typ` never chooses which claims count.
+ */
+const ROLE_CLAIM_TYPES: ReadonlySet<string> = new Set([
+  'roles',
+  'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
+]);
 
 export class HttpError extends Error {
   constructor(
@@ -48,7 +62,13 @@ export function errorResponse(
   return json(status, { error: { code, message: redactor.redact(message), ...details } });
 }
 
-/** The caller's roles from `x-ms-client-principal` (App Service or Static Web Apps shape). */
+/**
+ * The caller's app roles from App Service Authentication's `x-ms-client-principal` (base64 JSON
+ * `{ auth_typ, claims: [{ typ, val }], name_typ, role_typ }`, "Work with user identities in Azure
+ * App Service authentication", https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities):
+ * the values of its role claims (`ROLE_CLAIM_TYPES`). Undefined when the header is not such a
+ * principal. Static Web Apps' `userRoles` are not app roles and are not read.
+ */
 export function principalRoles(header: string): string[] | undefined {
   if (header.length > MAX_PRINCIPAL_CHARS) return undefined;
   let data: unknown;
@@ -58,37 +78,46 @@ export function principalRoles(header: string): string[] | undefined {
     return undefined;
   }
   if (!data || typeof data !== 'object' || Array.isArray(data)) return undefined;
-  const p = data as { claims?: unknown; role_typ?: unknown; userRoles?: unknown };
+  const claims = (data as { claims?: unknown }).claims;
+  if (!Array.isArray(claims)) return undefined;
   const roles = new Set<string>();
-  if (Array.isArray(p.userRoles)) for (const r of p.userRoles) if (typeof r === 'string') roles.add(r);
-  if (Array.isArray(p.claims)) {
-    const roleTypes = new Set([
-      'roles',
-      'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
-      ...(typeof p.role_typ === 'string' ? [p.role_typ] : []),
-    ]);
-    for (const claim of p.claims) {
-      if (!claim || typeof claim !== 'object') continue;
-      const { typ, val } = claim as { typ?: unknown; val?: unknown };
-      if (typeof typ === 'string' && typeof val === 'string' && roleTypes.has(typ)) roles.add(val);
-    }
-  } else if (!Array.isArray(p.userRoles)) {
-    return undefined;
+  for (const claim of claims) {
+    if (!claim || typeof claim !== 'object') continue;
+    const { typ, val } = claim as { typ?: unknown; val?: unknown };
+    if (typeof typ === 'string' && typeof val === 'string' && ROLE_CLAIM_TYPES.has(typ)) roles.add(val);
   }
   return [...roles];
 }
 
+/** How callers are authenticated (`FunctionSettings`). */
+export interface ApiAccess {
+  /** App Service Authentication fronts the app (`WEBSITE_AUTH_ENABLED`, set by the platform). */
+  authEnabled: boolean;
+  /** `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS`: without App Service Authentication, a function key alone is enough. */
+  keyOnlyAccess: boolean;
+}
+
 /**
- * Enforces `role` when App Service Authentication fronts the app (or a principal is presented):
- * 401 without a valid principal, 403 without the role. `Remediation.Operator` includes reading.
+ * Fails closed. With App Service Authentication in front, the caller must present its principal
+ * (401 without one or with a malformed one) holding `role` (403 without it; `Remediation.Operator`
+ * includes reading). App Service sets `x-ms-client-principal` itself and does not let external
+ * requests set it (Learn, "Work with user identities in Azure App Service authentication"), so it
+ * is trusted only then: without App Service Authentication anyone holding a function key could
+ * forge it. There every call is a 401, unless `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS` makes the function
+ * key the only gate (every key holder an operator; the header is ignored).
  */
-export function authorize(request: HttpRequest, role: Role, authEnabled: boolean): void {
-  const header = request.headers.get('x-ms-client-principal');
-  if (header === null) {
-    if (authEnabled)
-      throw new HttpError(401, 'unauthenticated', 'Sign-in required: no client principal was presented.');
-    return; // The function key is the gate.
+export function authorize(request: HttpRequest, role: Role, access: ApiAccess): void {
+  if (!access.authEnabled) {
+    if (access.keyOnlyAccess) return;
+    throw new HttpError(
+      401,
+      'authentication-required',
+      'App Service Authentication is not enabled on this app, so no caller can be signed in (see docs/functions.md, "Access").',
+    );
   }
+  const header = request.headers.get('x-ms-client-principal');
+  if (header === null)
+    throw new HttpError(401, 'unauthenticated', 'Sign-in required: no client principal was presented.');
   const roles = principalRoles(header);
   if (!roles) throw new HttpError(401, 'invalid-principal', 'The x-ms-client-principal header is not valid.');
   const ok = roles.includes(role) || (role === ROLES.reader && roles.includes(ROLES.operator));
@@ -114,6 +143,24 @@ export function booleanQuery(request: HttpRequest, name: string): boolean | unde
   if (values.length > 1 || (value !== 'true' && value !== 'false' && value !== '1' && value !== '0'))
     throw new HttpError(400, 'invalid-query', `Query parameter '${name}' must be true or false.`);
   return value === 'true' || value === '1';
+}
+
+const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
+
+/**
+ * Every POST declares `Content-Type: application/json`, with a body or without (415 otherwise). A
+ * browser sends a cross-site form (`application/x-www-form-urlencoded`, `multipart/form-data`,
+ * `text/plain`) without asking; a JSON content type needs a CORS preflight, which this app never
+ * grants, so no other site can make a signed-in browser act on the API.
+ */
+export function requireJsonContentType(request: HttpRequest): void {
+  const type = request.headers.get('content-type');
+  if (type === null || !JSON_CONTENT_TYPE.test(type.trim()))
+    throw new HttpError(
+      415,
+      'unsupported-media-type',
+      'POST requests must be sent with Content-Type: application/json (also without a body).',
+    );
 }
 
 /**
@@ -143,7 +190,7 @@ export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYT
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;
   const type = request.headers.get('content-type');
-  if (type !== null && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type.trim()))
+  if (type !== null && !JSON_CONTENT_TYPE.test(type.trim()))
     throw new HttpError(415, 'unsupported-media-type', 'The request body must be JSON (application/json).');
   try {
     return JSON.parse(text) as unknown;
@@ -201,7 +248,8 @@ export async function organizationParam(request: HttpRequest): Promise<{ url: st
 export type ApiHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
 /**
- * Wraps an API handler: runs it as the invocation, enforces `role` (unless anonymous), maps
+ * Wraps an API handler: runs it as the invocation, enforces `role` (unless anonymous) and a JSON
+ * content type on POST, maps
  * `HttpError` and `ConfigError` to JSON answers and anything else to a 500 that names the
  * invocation, and flushes telemetry.
  */
@@ -210,7 +258,8 @@ export function apiHandler(role: Role | 'anonymous', handler: ApiHandler): ApiHa
     withInvocation(context, async () => {
       const svc = services();
       try {
-        if (role !== 'anonymous') authorize(request, role, (await svc.functionSettings()).authEnabled);
+        if (role !== 'anonymous') authorize(request, role, await svc.functionSettings());
+        if (request.method.toUpperCase() === 'POST') requireJsonContentType(request);
         return await handler(request, context);
       } catch (err) {
         if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.details);

@@ -1,6 +1,7 @@
 /**
- * The HTTP API (JSON, `authLevel: function`; behind App Service Authentication, `Remediation.Reader`
- * reads and `Remediation.Operator` writes):
+ * The HTTP API (JSON, `authLevel: function`, POST only as `application/json`; a caller signed in
+ * through App Service Authentication, `Remediation.Reader` reads and `Remediation.Operator` writes;
+ * without App Service Authentication a 401, see `authorize` in `./http`):
  *
  *   GET  /api/connections                                   latest run's report (?refresh=true: assess now)
  *   GET  /api/connections/{organization}/{connectionId}     one connection, assessed now

@@ -3,16 +3,17 @@
  * finding, secret expiry timeline, last runs, and what to do for each connection that needs a
  * person). Thin: read the run ledger, render (`src/status/render.ts`), add strict headers.
  *
- * Function key (`authLevel: 'function'`). When App Service Authentication fronts the app
- * (`WEBSITE_AUTH_ENABLED`) or a principal is presented, the caller also needs the app role
- * `Remediation.Reader` (or `Remediation.Operator`): the same check as the HTTP API (`./http`).
+ * Function key (`authLevel: 'function'`) and, as for the HTTP API (`./http`, fail closed), a caller
+ * signed in through App Service Authentication with the app role `Remediation.Reader` (or
+ * `Remediation.Operator`); without App Service Authentication a 401 unless
+ * `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS` is set.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import type { RunLedger } from '../clients/runLedger';
 import { renderStatusPage } from '../status/render';
 import { errorMessage } from '../telemetry';
 import { services, withInvocation } from './context';
-import { HttpError, ROLES, authorize } from './http';
+import { HttpError, ROLES, authorize, type ApiAccess } from './http';
 
 /** How many runs the page lists. */
 export const STATUS_RUN_LIMIT = 20;
@@ -34,14 +35,14 @@ export const STATUS_HEADERS: Readonly<Record<string, string>> = {
 export interface StatusPageDeps {
   /** The run ledger (only its two reads are used). */
   ledger: () => Promise<Pick<RunLedger, 'latestReport' | 'listRuns'>>;
-  /** Whether App Service Authentication fronts the app, so roles are enforced. */
-  authEnabled: () => Promise<boolean>;
+  /** How callers are authenticated (App Service Authentication, or key-only access allowed). */
+  access: () => Promise<ApiAccess>;
   now: () => Date;
 }
 
 const defaultDeps: StatusPageDeps = {
   ledger: () => services().ledger(),
-  authEnabled: async () => (await services().functionSettings()).authEnabled,
+  access: () => services().functionSettings(),
   now: () => services().clock.now(),
 };
 
@@ -60,16 +61,16 @@ export function createStatusPageHandler(
   const deps: StatusPageDeps = { ...defaultDeps, ...overrides };
   return (request, context) =>
     withInvocation(context, async () => {
-      let authEnabled: boolean;
+      let access: ApiAccess;
       try {
-        authEnabled = await deps.authEnabled();
+        access = await deps.access();
       } catch (err) {
         context.error('Status page: the app settings are invalid', { error: errorMessage(err) });
         return plain(500, 'The status page is unavailable: the app settings are invalid (see the logs).');
       }
       try {
         // The API's role check: 401 without a valid principal, 403 without the role.
-        authorize(request, STATUS_ROLE, authEnabled);
+        authorize(request, STATUS_ROLE, access);
       } catch (err) {
         if (err instanceof HttpError) return plain(err.status, err.message);
         throw err;

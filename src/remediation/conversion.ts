@@ -62,9 +62,11 @@ import type {
 } from './ports';
 import {
   assertEntitled,
+  assertLeaseHeld,
   classify,
   recordBinding,
   EngineFailure,
+  holdingLease,
   type ConnectionTarget,
   type EngineDeps,
   type EngineResult,
@@ -135,7 +137,7 @@ async function withLock(
     return result;
   }
   try {
-    await body();
+    await holdingLease(lease, body);
     result.outcome = 'succeeded';
   } catch (err) {
     const failure = classify(err, during);
@@ -180,6 +182,7 @@ function requireFederation(deps: EngineDeps): FederatedCredentialsClient {
 }
 
 async function save(ctx: Ctx, record: ConversionRecord): Promise<ConversionRecord> {
+  await assertLeaseHeld('writing the conversion state to Key Vault');
   const saved = await ctx.conversions.putConversion(record).catch((err: unknown) => {
     throw classify(err, 'writing the conversion state to Key Vault');
   });
@@ -343,6 +346,7 @@ async function ensureFederatedCredential(
   const name = federatedCredentialName(ctx.target.connectionId);
   // Our own credential with other values (the connection was converted before): replaced.
   const stale = existing.find((f) => f.name.toLowerCase() === name.toLowerCase());
+  await assertLeaseHeld('adding the federated credential');
   if (stale) await federation.removeFederatedCredential(app.id, stale.id);
   const created = await federation
     .addFederatedCredential(app.id, {
@@ -383,6 +387,7 @@ async function backToSecret(
   const now = deps.clock.now();
   const deadline = revertDeadlineOf(connection) ?? record?.revertDeadline;
   let restored: ServiceConnection;
+  await assertLeaseHeld('putting the connection back on its secret');
   if (record?.path !== 'federated-credential' && deadline && Date.parse(deadline) > now.getTime()) {
     restored = await deps.devops
       .updateConnection(target.organizationUrl, toAzureDevOpsRevertBody(connection), CONVERT_OPERATION)
@@ -407,6 +412,7 @@ async function backToSecret(
     );
     const federation = requireFederation(deps);
     for (const id of record.federatedCredentialIds) {
+      await assertLeaseHeld('removing a federated credential');
       await federation.removeFederatedCredential(app.id, id).catch((err: unknown) => {
         throw classify(err, 'removing the federated credential');
       });
@@ -473,6 +479,7 @@ async function cleanUp(ctx: Ctx, record: ConversionRecord): Promise<ConversionRe
         result.steps.push(`kept credential ${credential.keyId}: ${keep}`);
         continue;
       }
+      await assertLeaseHeld('removing the superseded secret');
       await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
         throw classify(err, 'removing the superseded secret');
       });
@@ -562,6 +569,7 @@ export async function convertConnection(
         record = started;
         result.steps.push('recorded the conversion in Key Vault (phase started)');
         await recordBinding(target, app.appId, deps, result);
+        await assertLeaseHeld('updating the connection');
         const updated =
           target.path === 'azure-devops'
             ? await deps.devops

@@ -210,6 +210,13 @@ export interface SecretStateStore {
 
 export interface Lease {
   release(): Promise<void>;
+  /**
+   * Whether this holder still has the lock, asked of the lock's store now (a blob lease: renewed,
+   * so a lease broken, or expired and taken by another holder, answers false). False too when that
+   * cannot be confirmed. Asked before each write phase: a holder that lost its lock writes nothing
+   * more.
+   */
+  stillHeld(): Promise<boolean>;
 }
 
 /** One rotation per connection at a time. */

@@ -16,6 +16,7 @@ import { errorMessage } from '../telemetry';
 import { withoutSecrets } from './federation';
 import type { ProjectRef, RetiredConnectionRecord } from './ports';
 import {
+  assertLeaseHeld,
   classify,
   EngineFailure,
   type ConnectionTarget,
@@ -90,6 +91,7 @@ export async function retireConnection(target: RetirementTarget, deps: EngineDep
 
     const projectIds = record.projects.map((p) => p.id);
     if (projectIds.length === 0) projectIds.push(target.project);
+    await assertLeaseHeld('deleting the connection', lease);
     await deps.devops
       .deleteConnection(target.organizationUrl, connection.id, projectIds, false)
       .catch((err: unknown) => {

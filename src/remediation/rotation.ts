@@ -12,6 +12,7 @@
  * orphans from a crash between Graph and Key Vault found by marker and removed (4); a lease lock per
  * connection (5); no secret value in anything this returns or logs (6, values go through `redactor`).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { PreconditionError, ServiceError } from '../errors';
 import type { Logger } from '../telemetry';
@@ -28,6 +29,7 @@ import type {
   ConversionStateStore,
   FederatedCredentialsClient,
   GraphApplicationsClient,
+  Lease,
   LockProvider,
   RecordState,
   PasswordCredentialInfo,
@@ -118,6 +120,7 @@ export interface ConnectionTarget {
 
 export type EngineErrorCode =
   | 'lock-held'
+  | 'lock-lost'
   | 'state-changed'
   | 'connection-not-found'
   | 'not-a-secret-connection'
@@ -316,7 +319,7 @@ export async function rotateConnection(
     return result;
   }
   try {
-    await runRotation(target, deps, settings, result);
+    await holdingLease(lease, () => runRotation(target, deps, settings, result));
     result.outcome = 'succeeded';
   } catch (err) {
     const failure = classify(err, 'rotation');
@@ -521,6 +524,7 @@ async function removeOrphans(
       `Rotation state lost: credential(s) ${judged.lost.map((c) => c.keyId).join(', ')} carry this service's marker for this connection but no Key Vault record exists; nothing was removed or added.`,
     );
   for (const credential of judged.orphans) {
+    await assertLeaseHeld('removing an orphaned credential');
     await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
       throw classify(err, 'removing an orphaned credential');
     });
@@ -572,7 +576,8 @@ async function createCredential(
 
   // The intent goes to Key Vault before the credential exists: should the value never get there
   // (a crash, a refused write), the marked credential is then an orphan by evidence (invariant 4).
-  if (!unusedIntent)
+  if (!unusedIntent) {
+    await assertLeaseHeld('noting the rotation intent in Key Vault');
     await deps.store
       .recordIntent(
         target.connectionId,
@@ -598,7 +603,9 @@ async function createCredential(
           err,
         );
       });
+  }
 
+  await assertLeaseHeld('adding a password');
   const created = await deps.graph
     .addPassword(app.id, {
       displayName: credentialMarker(target.connectionId, rotationId),
@@ -630,14 +637,20 @@ async function createCredential(
     createdAt: now.toISOString(),
   };
   try {
+    await assertLeaseHeld('storing the new secret in Key Vault');
     // Invariant 1: the value is in Key Vault before it is written anywhere else.
     const stored = await deps.store.putSecret(record, created.secretText);
     result.steps.push('stored the new secret and rotation state in Key Vault');
     return { record: stored, value: created.secretText };
   } catch (err) {
+    // The lock lost before Key Vault got the value (`lock-lost`): not written over another holder's record.
+    const lockLost = err instanceof EngineFailure && err.code === 'lock-lost';
     // Compensate: a credential whose value we could not keep must not stay on the app.
     await deps.graph.removePassword(app.id, created.keyId).then(
-      () => result.steps.push(`removed credential ${created.keyId} again: Key Vault refused the write`),
+      () =>
+        result.steps.push(
+          `removed credential ${created.keyId} again: ${lockLost ? 'the lock was lost before Key Vault got its value' : 'Key Vault refused the write'}`,
+        ),
       (removeErr: unknown) =>
         deps.log.error(
           'Could not remove a credential after Key Vault refused its value; the next run removes it by marker',
@@ -647,6 +660,7 @@ async function createCredential(
           },
         ),
     );
+    if (lockLost) throw err;
     throw new EngineFailure(
       'key-vault-write-failed',
       `Key Vault refused the new secret: ${errorMessage(err)}`,
@@ -665,6 +679,7 @@ async function applyToConnection(
   result: EngineResult,
 ): Promise<RotationRecord> {
   const body = toManualUpdateBody(connection, value);
+  await assertLeaseHeld('updating the connection');
   await deps.devops.updateConnection(target.organizationUrl, body).catch((err: unknown) => {
     if (err instanceof ServiceError && err.status === 400)
       throw new EngineFailure(
@@ -767,6 +782,7 @@ async function verify(
       } else {
         if (reread?.isReady) {
           result.steps.push(`verified: token, TestConnection and isReady (attempt ${attempt})`);
+          await assertLeaseHeld('recording the verification in Key Vault');
           const verified = await deps.store.updateRecord({
             ...record,
             phase: 'verified',
@@ -835,6 +851,7 @@ async function cleanUp(
       result.steps.push(`kept credential ${credential.keyId}: ${keep}`);
       continue;
     }
+    await assertLeaseHeld('removing a superseded credential');
     await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
       throw classify(err, 'removing a superseded credential');
     });
@@ -852,6 +869,7 @@ async function cleanUp(
     // No census: stay verified, so the next full run (which has one) finishes the clean-up.
     if (judge.noCensus) return record;
   }
+  await assertLeaseHeld('recording the completed rotation in Key Vault');
   const completed = await deps.store.updateRecord({
     ...record,
     phase: 'completed',
@@ -898,6 +916,7 @@ export async function repairConnection(target: ConnectionTarget, deps: EngineDep
       }
     }
     const hadAccessToken = 'accesstoken' in connection.authorization.parameters;
+    await assertLeaseHeld('updating the connection');
     await deps.devops
       .updateConnection(target.organizationUrl, toManualUpdateBody(connection, value))
       .catch((err: unknown) => {
@@ -966,6 +985,8 @@ export async function removeOrphanCredentials(
     });
     for (const credential of orphans) {
       if (!orphanKeyIds.includes(credential.keyId)) continue;
+      // Re-checked under the lock above (judgeMarked); the lease is checked before each removal.
+      await assertLeaseHeld('removing an orphaned credential');
       await deps.graph.removePassword(app.id, credential.keyId);
       result.removedKeyIds.push(credential.keyId);
       result.steps.push(`removed orphaned credential ${credential.keyId}`);
@@ -1014,7 +1035,7 @@ async function underConnectionLock(
     return result;
   }
   try {
-    await body();
+    await holdingLease(lease, body);
     result.outcome = 'succeeded';
   } catch (err) {
     result.error = classify(err, during).toError();
@@ -1022,4 +1043,28 @@ async function underConnectionLock(
     await lease.release().catch(() => undefined);
   }
   return result;
+}
+
+const heldLease = new AsyncLocalStorage<Lease>();
+
+/** Runs `body` as the holder of the connection's `lease`, which `assertLeaseHeld` checks. */
+export function holdingLease<T>(lease: Lease, body: () => Promise<T>): Promise<T> {
+  return heldLease.run(lease, body);
+}
+
+/**
+ * Called before each write phase (a credential added or removed, a Key Vault write, a PUT or
+ * DELETE of the connection): stops with `lock-lost` when the connection's lease is no longer this
+ * operation's (broken, or expired during a stall and maybe taken by another run). Nothing more is
+ * written, so two holders never write one connection; what was written stays in Key Vault and the
+ * next run resumes from it. `lease`: the one `holdingLease` runs under, unless given.
+ */
+export async function assertLeaseHeld(before: string, lease = heldLease.getStore()): Promise<void> {
+  if (!lease) throw new EngineFailure('lock-lost', `Not holding the connection's lock before ${before}.`);
+  if (!(await lease.stillHeld()))
+    throw new EngineFailure(
+      'lock-lost',
+      `The lock on this connection was lost before ${before} (broken, or expired and maybe taken by another run): nothing more was written; the next run resumes from the state kept in Key Vault.`,
+      true,
+    );
 }

@@ -16,6 +16,7 @@ import {
   type RunReport,
   type RunSummary,
 } from '../remediation/report';
+import { withoutControls } from '../escaping';
 import { redactor } from '../telemetry';
 
 /**
@@ -186,10 +187,13 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => ENTITIES[ch] ?? ch);
 }
 
-/** A value as safe HTML text: redacted first (secrets never reach the page), then escaped. */
+/**
+ * A value as safe HTML text: control characters removed (bidi overrides would reorder a name as
+ * shown), redacted (secrets never reach the page), then escaped.
+ */
 function t(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
-  return escapeHtml(redactor.redact(String(value)));
+  return escapeHtml(redactor.redact(withoutControls(String(value))));
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

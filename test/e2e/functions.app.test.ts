@@ -147,6 +147,7 @@ test('local.settings.sample.json names every setting, with placeholders', () => 
     'NOTIFY_WEBHOOK_URL',
     'APPLICATIONINSIGHTS_CONNECTION_STRING',
     'WEBSITE_AUTH_ENABLED',
+    'API_UNSAFE_ALLOW_KEY_ONLY_ACCESS',
   ])
     expect(sample.Values).toHaveProperty(key);
 });

@@ -22,7 +22,13 @@ import { remediateConnection } from '../../src/functions/remediateConnection';
 import { workQueueOutput } from '../../src/functions/workQueue';
 import type { WorkItem } from '../../src/remediation/fanOut';
 import { MemoryTelemetrySink } from '../../src/telemetry/sink';
-import { invocation, outputMessages } from '../helpers/functionsHost';
+import {
+  appServicePrincipal,
+  BEHIND_APP_SERVICE_AUTH,
+  invocation,
+  operatorHeaders,
+  outputMessages,
+} from '../helpers/functionsHost';
 
 let sandbox: Sandbox;
 let azurite: Azurite;
@@ -37,6 +43,8 @@ interface Call {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: string;
+  /** Send exactly `headers` (default: a signed-in operator's principal and, on POST, the JSON content type). */
+  bare?: boolean;
 }
 
 interface Answer {
@@ -54,7 +62,7 @@ async function call(handler: HttpHandler, c: Call): Promise<Answer> {
     method: c.method,
     url: `https://sc-remediator.example/api/${c.path}${qs ? `?${qs}` : ''}`,
     params: c.params ?? {},
-    headers: c.headers ?? {},
+    headers: c.bare ? (c.headers ?? {}) : { ...operatorHeaders(c.method), ...c.headers },
     ...(c.body !== undefined ? { body: { string: c.body } } : {}),
   });
   const context = invocation('http');
@@ -76,29 +84,34 @@ function connectionId(name: string): string {
   throw new Error(`no connection ${name}`);
 }
 
-function principal(roles: string[], shape: 'appservice' | 'swa' = 'appservice'): string {
+/** A principal as App Service sets it; the role claims alternate between the two names a role claim goes by. */
+function principal(roles: string[]): string {
   const roleTyp = 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role';
-  const body =
-    shape === 'swa'
-      ? { identityProvider: 'aad', userId: 'u1', userDetails: 'ann@contoso.example', userRoles: roles }
-      : {
-          auth_typ: 'aad',
-          name_typ: 'name',
-          role_typ: roleTyp,
-          claims: [
-            { typ: 'name', val: 'Ann' },
-            ...roles.map((r, i) => ({ typ: i % 2 ? 'roles' : roleTyp, val: r })),
-          ],
-        };
+  const body = {
+    auth_typ: 'aad',
+    name_typ: 'name',
+    role_typ: roleTyp,
+    claims: [
+      { typ: 'name', val: 'Ann' },
+      ...roles.map((r, i) => ({ typ: i % 2 ? 'roles' : roleTyp, val: r })),
+    ],
+  };
   return Buffer.from(JSON.stringify(body)).toString('base64');
 }
+
+const base64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
 
 beforeAll(async () => {
   [sandbox, azurite] = await Promise.all([
     startSandbox({ scenario: 'default', seed: 'http' }),
     startAzurite({ blob: true, queue: false }),
   ]);
-  env = { ...sandbox.env, AzureWebJobsStorage: azurite.connectionString, REMEDIATION_JITTER_SECONDS: '0' };
+  env = {
+    ...sandbox.env,
+    ...BEHIND_APP_SERVICE_AUTH,
+    AzureWebJobsStorage: azurite.connectionString,
+    REMEDIATION_JITTER_SECONDS: '0',
+  };
   configureServices({ env, telemetry: new MemoryTelemetrySink() });
 }, 60_000);
 
@@ -411,29 +424,30 @@ describe('runs', () => {
 });
 
 describe('roles, when App Service Authentication fronts the app', () => {
-  beforeAll(() => {
-    configureServices({
-      env: { ...env, WEBSITE_AUTH_ENABLED: 'true' },
-      telemetry: new MemoryTelemetrySink(),
-    });
-  });
-  afterAll(() => {
-    configureServices({ env, telemetry: new MemoryTelemetrySink() });
+  const asCaller = (headers: Record<string, string>, method = 'GET') => ({
+    bare: true,
+    headers: { ...(method === 'POST' ? { 'content-type': 'application/json' } : {}), ...headers },
   });
 
   test('no principal: 401 (health stays anonymous)', async () => {
-    const a = await call(listConnections, { method: 'GET', path: 'connections' });
+    const a = await call(listConnections, { method: 'GET', path: 'connections', bare: true });
     expect(a.status).toBe(401);
     expect(a.body.error.code).toBe('unauthenticated');
-    expect((await call(health, { method: 'GET', path: 'health' })).status).toBe(200);
+    expect((await call(health, { method: 'GET', path: 'health', bare: true })).status).toBe(200);
   });
 
   test('a malformed principal: 401', async () => {
-    for (const value of ['not base64 json', Buffer.from('[1,2]').toString('base64'), 'e'.repeat(20_000)]) {
+    for (const value of [
+      'not base64 json',
+      Buffer.from('[1,2]').toString('base64'),
+      'e'.repeat(20_000),
+      // Static Web Apps' shape: its userRoles are not app roles, and App Service never sends it.
+      base64({ identityProvider: 'aad', userId: 'u1', userRoles: ['Remediation.Operator'] }),
+    ]) {
       const a = await call(listRuns, {
         method: 'GET',
         path: 'runs',
-        headers: { 'x-ms-client-principal': value },
+        ...asCaller({ 'x-ms-client-principal': value }),
       });
       expect(a.status).toBe(401);
       expect(a.body.error.code).toBe('invalid-principal');
@@ -441,25 +455,30 @@ describe('roles, when App Service Authentication fronts the app', () => {
   });
 
   test('Remediation.Reader reads but cannot write (403)', async () => {
-    for (const shape of ['appservice', 'swa'] as const) {
-      const headers = { 'x-ms-client-principal': principal(['Remediation.Reader'], shape) };
-      expect((await call(listConnections, { method: 'GET', path: 'connections', headers })).status).toBe(200);
-      expect((await call(listRuns, { method: 'GET', path: 'runs', headers })).status).toBe(200);
-      const post = await call(startRun, { method: 'POST', path: 'runs', headers, query: { dryRun: 'true' } });
-      expect(post.status).toBe(403);
-      expect(post.body.error).toEqual({
-        code: 'forbidden',
-        message: "This operation requires the app role 'Remediation.Operator'.",
-      });
-      const id = connectionId('web-sandbox');
-      const remediate = await call(remediateConnectionNow, {
-        method: 'POST',
-        path: `connections/contoso/${id}/remediate`,
-        params: { organization: 'contoso', connectionId: id },
-        headers,
-      });
-      expect(remediate.status).toBe(403);
-    }
+    const reader = { 'x-ms-client-principal': principal(['Remediation.Reader']) };
+    expect(
+      (await call(listConnections, { method: 'GET', path: 'connections', ...asCaller(reader) })).status,
+    ).toBe(200);
+    expect((await call(listRuns, { method: 'GET', path: 'runs', ...asCaller(reader) })).status).toBe(200);
+    const post = await call(startRun, {
+      method: 'POST',
+      path: 'runs',
+      ...asCaller(reader, 'POST'),
+      query: { dryRun: 'true' },
+    });
+    expect(post.status).toBe(403);
+    expect(post.body.error).toEqual({
+      code: 'forbidden',
+      message: "This operation requires the app role 'Remediation.Operator'.",
+    });
+    const id = connectionId('web-sandbox');
+    const remediate = await call(remediateConnectionNow, {
+      method: 'POST',
+      path: `connections/contoso/${id}/remediate`,
+      params: { organization: 'contoso', connectionId: id },
+      ...asCaller(reader, 'POST'),
+    });
+    expect(remediate.status).toBe(403);
   });
 
   test('Remediation.Operator writes and reads; other roles get 403', async () => {
@@ -467,13 +486,161 @@ describe('roles, when App Service Authentication fronts the app', () => {
     const post = await call(startRun, {
       method: 'POST',
       path: 'runs',
-      headers: operator,
+      ...asCaller(operator, 'POST'),
       query: { dryRun: 'true' },
     });
     expect(post.status).toBe(202);
-    expect((await call(listRuns, { method: 'GET', path: 'runs', headers: operator })).status).toBe(200);
+    expect((await call(listRuns, { method: 'GET', path: 'runs', ...asCaller(operator) })).status).toBe(200);
     const other = { 'x-ms-client-principal': principal(['Some.Other']) };
-    expect((await call(listRuns, { method: 'GET', path: 'runs', headers: other })).status).toBe(403);
+    expect((await call(listRuns, { method: 'GET', path: 'runs', ...asCaller(other) })).status).toBe(403);
+  });
+
+  test("a principal's own role_typ never makes another claim a role (403)", async () => {
+    const writes = sandbox.state.writes().length;
+    const id = connectionId('web-sandbox');
+    for (const forged of [
+      { auth_typ: 'aad', role_typ: 'groups', claims: [{ typ: 'groups', val: 'Remediation.Operator' }] },
+      { auth_typ: 'aad', role_typ: 'name', claims: [{ typ: 'name', val: 'Remediation.Operator' }] },
+    ]) {
+      const a = await call(remediateConnectionNow, {
+        method: 'POST',
+        path: `connections/contoso/${id}/remediate`,
+        params: { organization: 'contoso', connectionId: id },
+        ...asCaller({ 'x-ms-client-principal': base64(forged) }, 'POST'),
+      });
+      expect([forged.role_typ, a.status, a.body.error?.code]).toEqual([forged.role_typ, 403, 'forbidden']);
+    }
+    expect(sandbox.state.writes()).toHaveLength(writes);
+  });
+});
+
+describe('without App Service Authentication: fail closed', () => {
+  beforeAll(() => {
+    const { WEBSITE_AUTH_ENABLED: _on, ...withoutAuth } = env;
+    configureServices({ env: withoutAuth, telemetry: new MemoryTelemetrySink() });
+  });
+  afterAll(() => {
+    configureServices({ env, telemetry: new MemoryTelemetrySink() });
+  });
+
+  test('a function key alone, or with a forged principal (any role_typ), is refused with 401; nothing is written', async () => {
+    const id = connectionId('web-sandbox');
+    const writes = sandbox.state.writes().length;
+    const requests = sandbox.state.requestLog.length;
+    const forgedPrincipals = [
+      undefined,
+      appServicePrincipal(['Remediation.Operator']),
+      base64({ auth_typ: 'aad', role_typ: 'x', claims: [{ typ: 'x', val: 'Remediation.Operator' }] }),
+    ];
+    const calls: [HttpHandler, Call][] = [
+      [listConnections, { method: 'GET', path: 'connections' }],
+      [listRuns, { method: 'GET', path: 'runs' }],
+      [startRun, { method: 'POST', path: 'runs' }],
+      [
+        remediateConnectionNow,
+        {
+          method: 'POST',
+          path: `connections/contoso/${id}/remediate`,
+          params: { organization: 'contoso', connectionId: id },
+        },
+      ],
+    ];
+    for (const forged of forgedPrincipals)
+      for (const [handler, c] of calls) {
+        const a = await call(handler, {
+          ...c,
+          query: { code: 'function-key' },
+          bare: true,
+          headers: {
+            'content-type': 'application/json',
+            ...(forged ? { 'x-ms-client-principal': forged } : {}),
+          },
+        });
+        expect([c.path, a.status, a.body.error?.code]).toEqual([c.path, 401, 'authentication-required']);
+      }
+    expect(sandbox.state.writes()).toHaveLength(writes);
+    expect(sandbox.state.requestLog).toHaveLength(requests);
+    expect((await call(health, { method: 'GET', path: 'health', bare: true })).status).toBe(200);
+  });
+
+  test('API_UNSAFE_ALLOW_KEY_ONLY_ACCESS=true: the function key alone is enough (the principal is ignored)', async () => {
+    const { WEBSITE_AUTH_ENABLED: _on, ...withoutAuth } = env;
+    configureServices({
+      env: { ...withoutAuth, API_UNSAFE_ALLOW_KEY_ONLY_ACCESS: 'true' },
+      telemetry: new MemoryTelemetrySink(),
+    });
+    expect((await call(listRuns, { method: 'GET', path: 'runs', bare: true })).status).toBe(200);
+    const post = await call(startRun, {
+      method: 'POST',
+      path: 'runs',
+      query: { dryRun: 'true' },
+      bare: true,
+      headers: {
+        'content-type': 'application/json',
+        'x-ms-client-principal': appServicePrincipal(['Some.Other']),
+      },
+    });
+    expect(post.status).toBe(202);
+  });
+
+  test('an API_UNSAFE_ALLOW_KEY_ONLY_ACCESS that is not a boolean: 503, the settings are invalid', async () => {
+    configureServices({
+      env: { ...env, API_UNSAFE_ALLOW_KEY_ONLY_ACCESS: 'sure' },
+      telemetry: new MemoryTelemetrySink(),
+    });
+    const a = await call(listRuns, { method: 'GET', path: 'runs' });
+    expect(a.status).toBe(503);
+    expect(a.body.error.problems).toEqual([
+      expect.objectContaining({ setting: 'API_UNSAFE_ALLOW_KEY_ONLY_ACCESS' }),
+    ]);
+  });
+});
+
+describe('POST needs Content-Type: application/json (no cross-site form posts)', () => {
+  test('a form or text post, with or without a body, is a 415 and changes nothing', async () => {
+    const id = connectionId('web-sandbox');
+    const writes = sandbox.state.writes().length;
+    const requests = sandbox.state.requestLog.length;
+    const principalHeader = { 'x-ms-client-principal': appServicePrincipal(['Remediation.Operator']) };
+    const types = [
+      undefined,
+      'application/x-www-form-urlencoded',
+      'text/plain',
+      'text/plain; charset=utf-8',
+      'multipart/form-data; boundary=x',
+      'application/jsonx',
+    ];
+    const targets: [HttpHandler, Partial<Call>][] = [
+      [startRun, { path: 'runs' }],
+      [
+        remediateConnectionNow,
+        {
+          path: `connections/contoso/${id}/remediate`,
+          params: { organization: 'contoso', connectionId: id },
+        },
+      ],
+    ];
+    for (const type of types)
+      for (const body of [undefined, '', 'dryRun=false'])
+        for (const [handler, c] of targets) {
+          const a = await call(handler, {
+            method: 'POST',
+            path: c.path ?? '',
+            ...(c.params ? { params: c.params } : {}),
+            bare: true,
+            headers: { ...principalHeader, ...(type ? { 'content-type': type } : {}) },
+            ...(body !== undefined ? { body } : {}),
+          });
+          expect([type, body, a.status, a.body.error?.code]).toEqual([
+            type,
+            body,
+            415,
+            'unsupported-media-type',
+          ]);
+          expect(a.outputs).toEqual([]);
+        }
+    expect(sandbox.state.writes()).toHaveLength(writes);
+    expect(sandbox.state.requestLog).toHaveLength(requests);
   });
 });
 
@@ -484,7 +651,11 @@ describe('invalid settings', () => {
 
   test('503 with the problems (never a value); health 503', async () => {
     configureServices({
-      env: { AZURE_CLIENT_SECRET: 'Sup3rSecretValue!!', KEY_VAULT_URL: 'http://kv' },
+      env: {
+        ...BEHIND_APP_SERVICE_AUTH,
+        AZURE_CLIENT_SECRET: 'Sup3rSecretValue!!',
+        KEY_VAULT_URL: 'http://kv',
+      },
       telemetry: new MemoryTelemetrySink(),
     });
     const a = await call(listRuns, { method: 'GET', path: 'runs' });
@@ -504,8 +675,8 @@ describe('invalid settings', () => {
 test('no answer carried a secret value, and none was a 5xx but the invalid-settings ones', () => {
   const secrets = sandbox.state.allSecretValues();
   expect(answers.length).toBeGreaterThan(50);
-  // The two 503s of the invalid-settings test are the only 5xx answers.
-  expect(statuses.filter((s) => s >= 500)).toEqual([503, 503]);
+  // The 503s of the invalid-settings tests are the only 5xx answers.
+  expect(statuses.filter((s) => s >= 500)).toEqual([503, 503, 503]);
   for (const text of answers)
     for (const secret of secrets)
       if (text.includes(secret)) throw new Error('A secret value leaked into an answer.');

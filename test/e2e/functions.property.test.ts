@@ -128,12 +128,21 @@ const principalArb = fc.oneof(
   fc.constant(undefined),
   fc
     .record({
-      userRoles: fc.array(
+      roles: fc.array(
         fc.oneof(fc.constantFrom('Remediation.Reader', 'Remediation.Operator'), fc.string({ maxLength: 20 })),
         { maxLength: 3 },
       ),
+      roleType: fc.constantFrom('roles', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role', 'x'),
     })
-    .map((p) => Buffer.from(JSON.stringify(p)).toString('base64')),
+    .map(({ roles, roleType }) =>
+      Buffer.from(
+        JSON.stringify({
+          auth_typ: 'aad',
+          role_typ: roleType,
+          claims: roles.map((val) => ({ typ: roleType, val })),
+        }),
+      ).toString('base64'),
+    ),
   fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? '').toString('base64')),
   fc.string({ maxLength: 200 }),
 );
@@ -204,7 +213,8 @@ function checkAnswer(name: string, answer: HttpResponseInit): void {
 }
 
 describe.each([
-  ['App Service Authentication off', {}],
+  ['App Service Authentication off: every call refused', {}],
+  ['App Service Authentication off, key-only access allowed', { API_UNSAFE_ALLOW_KEY_ONLY_ACCESS: 'true' }],
   ['App Service Authentication on', { WEBSITE_AUTH_ENABLED: 'true' }],
 ])('random requests to every handler (%s)', (_label, extra: Record<string, string>) => {
   beforeAll(() => {

@@ -21,7 +21,15 @@ import { workQueueOutput } from '../../src/functions/workQueue';
 import type { WorkItem } from '../../src/remediation/fanOut';
 import { MemoryTelemetrySink } from '../../src/telemetry/sink';
 import { expectNoSecrets, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
-import { drainQueue, invocation, outputMessages, queueClients, sendToQueue } from '../helpers/functionsHost';
+import {
+  BEHIND_APP_SERVICE_AUTH,
+  drainQueue,
+  invocation,
+  operatorHeaders,
+  outputMessages,
+  queueClients,
+  sendToQueue,
+} from '../helpers/functionsHost';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from '../../src/clients/runLedger';
 
@@ -40,6 +48,7 @@ async function call(
     method: c.method,
     url: `https://sc-remediator.example/api/${c.path}${qs ? `?${qs}` : ''}`,
     params: c.params ?? {},
+    headers: operatorHeaders(c.method),
   });
   const response = (await handler(request, invocation('http'))) as HttpResponseInit;
   return { status: response.status ?? 200, body: response.jsonBody };
@@ -148,7 +157,12 @@ describe('the HTTP API', () => {
     ]);
     cases = scenarioCases(sandbox);
     configureServices({
-      env: { ...sandbox.env, AzureWebJobsStorage: azurite.connectionString, REMEDIATION_JITTER_SECONDS: '0' },
+      env: {
+        ...sandbox.env,
+        ...BEHIND_APP_SERVICE_AUTH,
+        AzureWebJobsStorage: azurite.connectionString,
+        REMEDIATION_JITTER_SECONDS: '0',
+      },
       telemetry: new MemoryTelemetrySink(),
     });
   }, 60_000);

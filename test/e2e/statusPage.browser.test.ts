@@ -48,7 +48,25 @@ function headersOf(incoming: IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
-/** Serves the Function handler as the Functions host would: `/api/status` only. */
+/** What App Service Authentication sets for a signed-in reader (overwriting any the client sent). */
+const SIGNED_IN_READER = Buffer.from(
+  JSON.stringify({
+    auth_typ: 'aad',
+    name_typ: 'name',
+    role_typ: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
+    claims: [
+      { typ: 'name', val: 'Ann' },
+      { typ: 'roles', val: 'Remediation.Reader' },
+    ],
+  }),
+).toString('base64');
+/** The app settings of a deployment behind App Service Authentication. */
+const BEHIND_AUTH = { WEBSITE_AUTH_ENABLED: 'true' };
+
+/**
+ * Serves the Function handler as the Functions host behind App Service Authentication would:
+ * `/api/status` only, with the signed-in caller's principal.
+ */
 async function serveHandler(): Promise<void> {
   server = createServer((req, res) => {
     void (async () => {
@@ -60,7 +78,7 @@ async function serveHandler(): Promise<void> {
       const request = new HttpRequest({
         method: req.method ?? 'GET',
         url: url.href,
-        headers: headersOf(req.headers),
+        headers: { ...headersOf(req.headers), 'x-ms-client-principal': SIGNED_IN_READER },
       });
       const context = new InvocationContext({ functionName: 'statusPage', logHandler: () => undefined });
       const response = await statusPage(request, context);
@@ -133,7 +151,7 @@ beforeEach(() => {
 describe('GET /api/status in headless Chromium', () => {
   test('shows the last run: headings, counts, what to do, the expiry timeline and the runs', async () => {
     // The app's own services, with the run ledger in memory: the handler reads it as in Azure.
-    configureServices({ env: {}, ledger: await ledgerWithHistory(report, new Date()) });
+    configureServices({ env: BEHIND_AUTH, ledger: await ledgerWithHistory(report, new Date()) });
     const page = await openPage();
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
@@ -238,7 +256,7 @@ describe('GET /api/status in headless Chromium', () => {
       }),
     ];
     const fixture = reportOf(connections, { summary: summarize(connections) }, new Date());
-    configureServices({ env: {}, ledger: await ledgerWithHistory(fixture, new Date()) });
+    configureServices({ env: BEHIND_AUTH, ledger: await ledgerWithHistory(fixture, new Date()) });
 
     const page = await openPage();
     const dialogs: string[] = [];

@@ -37,7 +37,7 @@ async function call(
   headers: Record<string, string> = {},
 ): Promise<HttpResponseInit> {
   const handler = createStatusPageHandler({
-    authEnabled: () => Promise.resolve(false),
+    access: () => Promise.resolve({ authEnabled: false, keyOnlyAccess: true }),
     now: () => STATUS_NOW,
     ...deps,
   });
@@ -86,7 +86,7 @@ describe('statusPage handler', () => {
   describe('behind App Service Authentication', () => {
     const ledger = createMemoryRunLedger();
     const deps: Partial<StatusPageDeps> = {
-      authEnabled: () => Promise.resolve(true),
+      access: () => Promise.resolve({ authEnabled: true, keyOnlyAccess: false }),
       ledger: () => Promise.resolve(ledger),
     };
 
@@ -117,16 +117,28 @@ describe('statusPage handler', () => {
     });
   });
 
-  test('without App Service Authentication the function key decides; a presented principal is still checked (as the API does)', async () => {
+  test('without App Service Authentication: 401 (fail closed), even with a forged principal holding the role', async () => {
+    const ledger = createMemoryRunLedger();
+    const deps: Partial<StatusPageDeps> = {
+      access: () => Promise.resolve({ authEnabled: false, keyOnlyAccess: false }),
+      ledger: () => Promise.resolve(ledger),
+    };
+    expect((await call(deps)).status).toBe(401);
+    const forged = await call(deps, { 'x-ms-client-principal': principal([STATUS_ROLE]) });
+    expect(forged.status).toBe(401);
+    expect(bodyOf(forged)).toContain('App Service Authentication is not enabled');
+  });
+
+  test('key-only access explicitly allowed (unsafe): the function key decides, a presented principal is ignored', async () => {
     const ledger = createMemoryRunLedger();
     const deps = { ledger: () => Promise.resolve(ledger) };
     expect((await call(deps)).status).toBe(200);
-    expect((await call(deps, { 'x-ms-client-principal': principal(['Something.Else']) })).status).toBe(403);
+    expect((await call(deps, { 'x-ms-client-principal': principal(['Something.Else']) })).status).toBe(200);
   });
 
   test('invalid app settings: 500 without details', async () => {
     const response = await call({
-      authEnabled: () => Promise.reject(new Error('REMEDIATION_JITTER_SECONDS is bad')),
+      access: () => Promise.reject(new Error('REMEDIATION_JITTER_SECONDS is bad')),
     });
     expect(response.status).toBe(500);
     expect(bodyOf(response)).not.toContain('JITTER');

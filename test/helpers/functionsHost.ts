@@ -134,3 +134,30 @@ export async function drainQueue(
   }
   return stats;
 }
+
+/**
+ * The `x-ms-client-principal` App Service Authentication hands the app for a caller holding the app
+ * roles `roles` (its shape: "Work with user identities in Azure App Service authentication"; app
+ * roles arrive as claims of type `roles`).
+ */
+export function appServicePrincipal(roles: string[]): string {
+  return Buffer.from(
+    JSON.stringify({
+      auth_typ: 'aad',
+      name_typ: 'name',
+      role_typ: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
+      claims: [{ typ: 'name', val: 'Ann' }, ...roles.map((val) => ({ typ: 'roles', val }))],
+    }),
+  ).toString('base64');
+}
+
+/** App settings of a deployment behind App Service Authentication (the platform sets this one). */
+export const BEHIND_APP_SERVICE_AUTH = { WEBSITE_AUTH_ENABLED: 'true' } as const;
+
+/** What a signed-in operator's request carries: its principal, and the JSON content type a POST needs. */
+export function operatorHeaders(method: string): Record<string, string> {
+  return {
+    'x-ms-client-principal': appServicePrincipal(['Remediation.Operator']),
+    ...(method.toUpperCase() === 'POST' ? { 'content-type': 'application/json' } : {}),
+  };
+}

@@ -105,15 +105,44 @@ describe('loadConfig: AZDO_ORGANIZATION_URLS', () => {
     expect(load({ AZDO_ORGANIZATION_URLS: input }).organizations).toEqual([{ url, name }]);
   });
 
-  it('splits, trims and dedupes (case-insensitively, after normalising)', () => {
+  it('splits and trims', () => {
     const c = load({
-      AZDO_ORGANIZATION_URLS:
-        'https://dev.azure.com/contoso, https://dev.azure.com/Contoso/ ,,https://fabrikam.visualstudio.com,https://dev.azure.com/contoso',
+      AZDO_ORGANIZATION_URLS: 'https://dev.azure.com/contoso, ,,https://fabrikam.visualstudio.com ',
     });
     expect(c.organizations).toEqual([
       { url: 'https://dev.azure.com/contoso', name: 'contoso' },
       { url: 'https://fabrikam.visualstudio.com', name: 'fabrikam' },
     ]);
+  });
+
+  it.each([
+    ['https://dev.azure.com/contoso', 'https://contoso.visualstudio.com'],
+    ['https://contoso.visualstudio.com/DefaultCollection', 'https://dev.azure.com/contoso'],
+    ['https://dev.azure.com/contoso', 'https://dev.azure.com/Contoso'],
+    ['https://dev.azure.com/contoso', 'https://dev.azure.com/contoso/'],
+    ['https://dev.azure.com/contoso', 'https://dev.azure.com/contoso'],
+    ['https://dev.azure.com/contoso', 'https://CONTOSO.visualstudio.com/'],
+    ['https://dev.azure.com/my%20org', 'https://dev.azure.com/My%20Org/'],
+  ])('rejects one organization listed twice: %s and %s, naming both', (first, second) => {
+    const err = problemsOf({
+      ...BASE,
+      AZDO_ORGANIZATION_URLS: `${first},https://dev.azure.com/fabrikam,${second}`,
+      KEY_VAULT_URL: 'http://kv.example',
+    });
+    const orgProblems = err.problems.filter((p) => p.setting === 'AZDO_ORGANIZATION_URLS');
+    expect(orgProblems).toHaveLength(1);
+    expect(orgProblems[0]?.problem).toContain(`'${first}' and '${second}'`);
+    expect(orgProblems[0]?.problem).toMatch(/names organization '.+' twice/);
+    // Reported together with the other settings' problems.
+    expect(err.problems.map((p) => p.setting)).toContain('KEY_VAULT_URL');
+    expect(err.message).toContain(second);
+  });
+
+  it('tells apart organizations whose names only look alike', () => {
+    const c = load({
+      AZDO_ORGANIZATION_URLS: 'https://dev.azure.com/contoso,https://dev.azure.com/contoso-eu',
+    });
+    expect(c.organizations.map((o) => o.name)).toEqual(['contoso', 'contoso-eu']);
   });
 
   it.each([

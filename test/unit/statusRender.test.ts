@@ -372,3 +372,14 @@ describe('colours and formatting', () => {
     expect(formatDuration(185_000)).toBe('3 min 5 s');
   });
 });
+
+test('control characters of a name never reach the page (bidi overrides would reorder what is shown)', () => {
+  const hostile = 'prod\u202eved\u202c \u001b[31mred\u009b0m\nnext';
+  const connections = allFindingsConnections().map((c, i) =>
+    i === 0 ? { ...c, connectionName: hostile } : c,
+  );
+  const html = renderStatusPage({ latest: reportOf(connections), runs: [], now: STATUS_NOW });
+  // eslint-disable-next-line no-control-regex
+  expect(html).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+  expect(html).toContain('prodved [31mred0m next');
+});
