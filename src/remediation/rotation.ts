@@ -34,6 +34,7 @@ import type {
   ServiceConnection,
   TokenProbe,
 } from './ports';
+import { addPasswordRefusal } from './diagnosis';
 import { credentialMarker, parseMarker, toManualUpdateBody } from './transform';
 
 export interface EngineDeps {
@@ -396,29 +397,47 @@ async function createCredential(
       'blocked-by-policy',
       'An app management policy forbids adding passwords to this app.',
     );
-  const lifetimeDays = Math.min(settings.secretLifetimeDays, policy.maxLifetimeDays ?? Infinity);
   const now = deps.clock.now();
   // Stay a minute inside a policy cap: the directory compares against its own clock.
-  const endMs = now.getTime() + lifetimeDays * DAY_MS - (policy.maxLifetimeDays !== undefined ? 60_000 : 0);
+  const endFor = (maxLifetimeDays: number | undefined): number =>
+    now.getTime() +
+    Math.min(settings.secretLifetimeDays, maxLifetimeDays ?? Infinity) * DAY_MS -
+    (maxLifetimeDays !== undefined ? 60_000 : 0);
+  const endMs = endFor(policy.maxLifetimeDays);
   const rotationId = newRotationId();
 
   // What the connection uses now: the credential we recorded last time, else what assessment knew.
   const previousKeyIds = new Set<string>(target.previousKeyIds);
   if (existing && existing.appId === app.appId) previousKeyIds.add(existing.keyId);
 
-  const created = await deps.graph
-    .addPassword(app.id, {
+  const add = (end: number) =>
+    deps.graph.addPassword(app.id, {
       displayName: credentialMarker(target.connectionId, rotationId),
-      endDateTime: new Date(endMs).toISOString(),
+      endDateTime: new Date(end).toISOString(),
+    });
+  const created = await add(endMs)
+    .catch(async (err: unknown) => {
+      // A lifetime cap the plan did not know (no Policy.Read.All, or a policy changed since): read
+      // the policy again and, when it names a shorter cap, ask once more within it.
+      if (!(err instanceof ServiceError) || addPasswordRefusal(err) !== 'password-lifetime') throw err;
+      const fresh = await deps.graph.getPasswordPolicy(app.id).catch((): PasswordPolicy => policy);
+      const clamped = endFor(fresh.maxLifetimeDays);
+      if (fresh.maxLifetimeDays === undefined || clamped >= endMs) throw err;
+      result.steps.push(
+        `the directory refused ${Math.round((endMs - now.getTime()) / DAY_MS)} days: asked again within the policy's cap of ${fresh.maxLifetimeDays} days`,
+      );
+      return add(clamped);
     })
     .catch((err: unknown) => {
-      if (err instanceof ServiceError && err.status === 400)
+      const refusal = err instanceof ServiceError ? addPasswordRefusal(err) : undefined;
+      if (refusal)
         throw new EngineFailure(
           'blocked-by-policy',
-          `The directory refused a new password: ${errorMessage(err)}`,
+          `The directory refused a new password (${refusal}): ${errorMessage(err)}`,
           false,
           err,
         );
+      // Any other 400 is not a policy: an error, with Graph's code.
       throw classify(err, 'adding a password');
     });
   redactor.register(created.secretText);

@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { PreconditionError } from '../errors';
 import { errorMessage } from '../telemetry';
 import { assess, isAppLookupError, type AppLookup, type Assessment } from './assess';
-import { diagnoseError, diagnosisOf } from './diagnosis';
+import { addPasswordRefusal, diagnoseError, diagnosisOf } from './diagnosis';
 import { convertConnection, revertConversion } from './conversion';
 import { discoverConnections, type DiscoveredConnection, type DiscoveryProblem } from './discovery';
 import { isWorkloadIdentity } from './federation';
@@ -511,9 +511,12 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
   // What the failure says about the connection, for the operator.
   if (error.code === 'blocked-by-policy') {
     report.finding = 'blocked-by-policy';
-    // Graph says so only in words: no code tells the password-count limit apart.
-    const limit = /maximum of \d+ passwords/i.test(error.message);
-    report.diagnosis = diagnosisOf(limit ? 'password-limit' : 'password-policy', error.serviceCode);
+    // Which refusal, by Graph's error code (see addPasswordRefusal); a policy read up front says policy.
+    const refusal =
+      error.status !== undefined
+        ? addPasswordRefusal({ status: error.status, code: error.serviceCode, message: error.message })
+        : undefined;
+    report.diagnosis = diagnosisOf(refusal ?? 'password-policy', error.serviceCode);
     return;
   }
   const diagnosis = diagnoseError({
