@@ -44,6 +44,8 @@ interface Options {
   coldStartRuns: number;
   seed: string;
   connections?: number;
+  /** Diagnosis: the product runs with --expose-gc and reports its live heap once a second. */
+  liveHeap?: boolean;
 }
 
 type ProductPath = 'cli' | 'queue';
@@ -55,6 +57,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--scale] [--json <file>] [--la
   --connections  the main size (default 10,000; --quick 300)
   --scale        also 1,000, 2,000 and 5,000 connections, to show how time and memory grow
   --path         the product's CLI run loop, the Functions app's fan-out and queue workers, or both (default)
+  --live-heap    diagnosis: the product reports the heap left after a full collection, once a second
   --product-only only the product's runs at the main size: no heap-capped run, baseline nor cold start
   --ado-budget   Azure DevOps requests per window (seconds) per identity before it delays, then refuses
 `;
@@ -89,6 +92,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--quick') o.quick = true;
     else if (a === '--scale') o.scale = true;
     else if (a === '--product-only') o.productOnly = true;
+    else if (a === '--live-heap') o.liveHeap = true;
     else if (a === '--connections') o.connections = int(10, 100_000);
     else if (a === '--path') {
       const v = value();
@@ -277,12 +281,13 @@ async function main(): Promise<void> {
   }
   const mainPath = o.paths[0] ?? 'cli';
   log(`product, ${fullConnections} connections`);
-  const run = await productRun(mainShape, o, log, [], mainPath);
+  const diagnosisOptions = o.liveHeap ? ['--expose-gc'] : [];
+  const run = await productRun(mainShape, o, log, diagnosisOptions, mainPath);
   scale.push(run);
   let queue: ProductRun | undefined;
   if (mainPath === 'cli' && o.paths.includes('queue')) {
     log(`product, ${fullConnections} connections, the Functions app's path`);
-    queue = await productRun(mainShape, o, log, [], 'queue');
+    queue = await productRun(mainShape, o, log, diagnosisOptions, 'queue');
   }
   const pathFigures = (r: ProductRun) => ({
     wallSeconds: r.product.wallSeconds,
@@ -294,6 +299,7 @@ async function main(): Promise<void> {
     notFixed: r.stats.end.notFixed,
     throttled: r.stats.throttled,
     errors: r.product.errors,
+    ...(r.product.liveHeapMb ? { liveHeapMb: r.product.liveHeapMb } : {}),
   });
   if (o.productOnly) {
     const figures = { [mainPath]: pathFigures(run), ...(queue ? { queue: pathFigures(queue) } : {}) };

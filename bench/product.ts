@@ -33,6 +33,8 @@ export interface ProductResult {
   errors: string[];
   logLines: { warn: number; error: number };
   cpuSeconds: number;
+  /** With `--live-heap`: the heap reachable after a full collection, once a second, by stage. */
+  liveHeapMb?: { at: string; mb: number }[];
 }
 
 function kernelPeakRssMb(): number {
@@ -54,6 +56,18 @@ async function main(): Promise<void> {
     heapPeak = Math.max(heapPeak, m.heapUsed);
   };
   const sampler = setInterval(sample, 50);
+  // `--live-heap` (node --expose-gc): the heap still reachable after a full collection, once a
+  // second, with the run's stage: what the process holds, not what V8 lets accumulate. Diagnosis
+  // only (collecting every second lowers the peak RSS it measures).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const live: { at: string; mb: number }[] = [];
+  let stage = 'discovery';
+  const liveSampler = gc
+    ? setInterval(() => {
+        gc();
+        live.push({ at: stage, mb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) });
+      }, 1000)
+    : undefined;
   const logLines = { warn: 0, error: 0 };
   const log = createLogger((level) => {
     if (level === 'warn') logLines.warn += 1;
@@ -90,12 +104,15 @@ async function main(): Promise<void> {
     const { report } = await runRemediation(engine.deps, engine.settings, {
       onProgress: (p) => {
         if (p.stage === 'discovered') discovered = performance.now();
+        if (p.stage === 'discovered') stage = 'remediating 0';
+        if (p.stage === 'remediating' && p.done % 1000 === 0) stage = `remediating ${p.done}`;
       },
     });
     connections.push(...report.connections);
   }
   const wall = performance.now() - started;
   clearInterval(sampler);
+  if (liveSampler) clearInterval(liveSampler);
   sample();
 
   const count = (key: 'outcome' | 'action'): Record<string, number> => {
@@ -121,6 +138,7 @@ async function main(): Promise<void> {
       .map((c) => `${c.connectionName}: ${c.error ?? ''}`),
     logLines,
     cpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 10) / 10,
+    ...(live.length > 0 ? { liveHeapMb: live } : {}),
   };
   if (process.send) process.send(result);
   else process.stdout.write(`${JSON.stringify(result)}\n`);

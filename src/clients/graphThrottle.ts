@@ -161,3 +161,37 @@ export class ThrottleGate implements Middleware {
     }
   }
 }
+
+/**
+ * Graph middleware: a request that got no answer at all (the connection dropped: `fetch failed`,
+ * e.g. a keep-alive connection the server closed as it was reused) is sent again, at most twice,
+ * when sending it again cannot do harm: reads, and `removePassword` (removing what is gone is the
+ * same end state). Never `addPassword` or other writes: the lost answer may be of a request that
+ * took effect (the rotation checks for that itself). The Graph client's RetryHandler only retries
+ * answers (429/503/504), not a missing one.
+ */
+export class ResendWithoutAnswer implements Middleware {
+  private next: Middleware | undefined;
+
+  constructor(private readonly delaysMs: readonly number[] = [200, 1000]) {}
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+
+  async execute(context: Context): Promise<void> {
+    if (!this.next) throw new Error('ResendWithoutAnswer needs a next middleware.');
+    const { method, url } = requestLine(context.request, context.options);
+    const harmless = method === 'GET' || (method === 'POST' && /\/removePassword$/i.test(url));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.next.execute(context);
+        return;
+      } catch (err) {
+        const delay = this.delaysMs[attempt];
+        if (!harmless || delay === undefined || context.response !== undefined) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+}

@@ -410,12 +410,28 @@ async function createCredential(
   const previousKeyIds = new Set<string>(target.previousKeyIds);
   if (existing && existing.appId === app.appId) previousKeyIds.add(existing.keyId);
 
+  const marker = credentialMarker(target.connectionId, rotationId);
   const add = (end: number) =>
     deps.graph.addPassword(app.id, {
-      displayName: credentialMarker(target.connectionId, rotationId),
+      displayName: marker,
       endDateTime: new Date(end).toISOString(),
     });
   const created = await add(endMs)
+    .catch(async (err: unknown) => {
+      // No answer, or a 5xx: the password may have been added anyway, its value never seen. Remove
+      // whatever carries this rotation's marker, then ask once more. (A read that misses a password
+      // added a moment ago leaves it to the next run, which removes it by its marker: invariant 4.)
+      if (!(err instanceof ServiceError) || !(err.status === undefined || err.status >= 500)) throw err;
+      const now = await readApp(app.appId, deps);
+      for (const c of now.passwordCredentials.filter((p) => p.displayName === marker)) {
+        await deps.graph.removePassword(app.id, c.keyId).catch((removeErr: unknown) => {
+          throw classify(removeErr, 'removing a credential whose value was lost');
+        });
+        result.steps.push(`removed credential ${c.keyId}: addPassword's answer was lost, so was its value`);
+      }
+      result.steps.push('addPassword got no answer; asked again');
+      return add(endMs);
+    })
     .catch(async (err: unknown) => {
       // A lifetime cap the plan did not know (no Policy.Read.All, or a policy changed since): read
       // the policy again and, when it names a shorter cap, ask once more within it.

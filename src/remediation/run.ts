@@ -155,6 +155,7 @@ interface PrepareContext {
  */
 class RecordListing {
   private readonly found = new Map<string, RotationRecord | Error>();
+  private readonly handedOut = new Set<string>();
   private settled = false;
   private failed = false;
   private readonly waiting = new Map<string, (() => void)[]>();
@@ -190,18 +191,30 @@ class RecordListing {
   /** Resolves once the connection's record is known from the listing, or the listing is over. */
   ready(connectionId: string): Promise<void> {
     const id = connectionId.toLowerCase();
-    if (this.settled || this.found.has(id)) return Promise.resolve();
+    if (this.settled || this.found.has(id) || this.handedOut.has(id)) return Promise.resolve();
     return new Promise((resolve) => this.waiting.set(id, [...(this.waiting.get(id) ?? []), resolve]));
   }
 
-  /** The listed record (`record` undefined: the listing is complete and has none), or 'read' when unknown. */
+  /**
+   * The listed record (`record` undefined: the listing is complete and has none), or 'read' when
+   * unknown. A record is handed out once and then forgotten (memory); asked again, it is 'read'.
+   */
   lookup(connectionId: string): { record: RotationRecord | undefined } | 'read' {
-    const found = this.found.get(connectionId.toLowerCase());
+    const id = connectionId.toLowerCase();
+    if (this.handedOut.has(id)) return 'read';
+    const found = this.found.get(id);
     if (found instanceof Error) return 'read';
-    if (found) return { record: found };
+    if (found) {
+      this.found.delete(id);
+      this.handedOut.add(id);
+      return { record: found };
+    }
     return this.settled && !this.failed ? { record: undefined } : 'read';
   }
 }
+
+/** Connections read ahead and worked on at once, per worker (MAX_CONCURRENCY): bounds what is held. */
+const WINDOW_PER_WORKER = 4;
 
 /** When each app of this run was read (engine clock, ms). */
 const appReadAt = new WeakMap<ApplicationInfo, number>();
@@ -607,13 +620,29 @@ export async function runRemediation(
   const appReads = pLimit(Math.max(1, settings.maxConcurrency));
   const sharedApps = appsUsedTwice(connections);
   const limit = pLimit(Math.max(1, settings.maxConcurrency));
+  // Memory (docs/performance.md): once its record is listed, a connection enters a window of a few
+  // times the concurrency, in which its app is read ahead and its work done; what it needed (its
+  // body, its app, its record) is let go once it is reported. Only the reports accumulate.
+  const window = pLimit(Math.max(1, settings.maxConcurrency) * WINDOW_PER_WORKER);
+  const total = connections.length;
+  const queue: (DiscoveredConnection | undefined)[] = connections;
+  connections = [];
+  discovery.connections = [];
   let done = 0;
   const reports = await Promise.all(
-    connections.map(async (discovered) => {
+    queue.map(async (entry, index) => {
       // Each connection takes its turn once its inputs are in: its record (listed), then its app.
-      await records?.ready(discovered.connection.id);
+      if (entry) await records?.ready(entry.connection.id);
+      return window(() => work(index));
+    }),
+  );
+
+  async function work(index: number): Promise<ConnectionReport> {
+    const discovered = queue[index];
+    if (!discovered) throw new Error('A connection was worked on twice.');
+    try {
       await readAppAhead(discovered, apps, deps, appReads);
-      return limit(async (): Promise<ConnectionReport> => {
+      return await limit(async (): Promise<ConnectionReport> => {
         const orgName = orgNames.get(discovered.organizationUrl.toLowerCase()) ?? discovered.organizationUrl;
         let report: ConnectionReport;
         try {
@@ -653,14 +682,20 @@ export async function runRemediation(
         options.onProgress?.({
           stage: 'remediating',
           done,
-          total: connections.length,
+          total,
           connectionName: report.connectionName,
         });
         emitConnectionEvents(emit, runId, report, deps.clock.now(), settings.rotateDaysBeforeExpiry);
         return report;
       });
-    }),
-  );
+    } finally {
+      queue[index] = undefined;
+      decisions.delete(discovered);
+      // An app only this connection uses is not needed again this run.
+      const appId = discovered.connection.authorization.parameters['serviceprincipalid'];
+      if (appId && !sharedApps.has(appId.toLowerCase())) apps.delete(appId);
+    }
+  }
 
   const summary = summarize(reports);
   const report: RunReport = {

@@ -132,6 +132,24 @@ describe('graph-findings: addPassword refusals', () => {
     expect(e.error).toMatch(/Graph 400 ServiceUnavailable/);
   });
 
+  test("addPassword's answer lost: the credential it added (value never seen) is removed, and it asks once more", async () => {
+    const c = caseOf(cases, 'app-policy-exempts-from-tenant-default');
+    const app = c.app!;
+    const before = new Set(app.passwordCredentials.map((p) => p.keyId));
+    sandbox.faults.setRules([
+      { service: 'graph', method: 'POST', path: 'addPassword$', kind: 'answer-lost', rate: 1, maxCount: 1 },
+    ]);
+    const engine = engineFor(sandbox, log, { settings: SETTINGS });
+    const { report } = await runRemediation(engine.deps, engine.settings, { connectionId: c.connectionId });
+    const e = entryFor(report, c.connectionId);
+    expect(e).toMatchObject({ action: 'rotate-secret', outcome: 'succeeded' });
+    expect(e.steps?.join('\n')).toMatch(/addPassword's answer was lost, so was its value/);
+    // No orphan: the only new credential is the one Key Vault holds and the connection uses.
+    const added = app.passwordCredentials.filter((p) => !before.has(p.keyId));
+    expect(added).toHaveLength(1);
+    expect(added[0]?.secretText).toBe(c.endpoint.authorization.parameters['serviceprincipalkey']);
+  });
+
   test('a lifetime cap the plan did not know: the policy is read again and the secret asked for within it, once', async () => {
     const c = caseOf(cases, 'app-policy-caps-lifetime');
     const engine = engineFor(sandbox, log, { settings: SETTINGS });

@@ -403,7 +403,7 @@ describe('passwords', () => {
     await adapter.removePassword(target.id, created['keyId'] ?? '');
   });
 
-  it('removePassword answers 204 and the credential is gone; an unknown keyId is 400', async () => {
+  it('removePassword answers 204 and the credential is gone; an unknown keyId is 400 (the adapter: already gone, done)', async () => {
     const target = app('Target app');
     const created = await adapter.addPassword(target.id, {
       displayName: 'to remove',
@@ -419,8 +419,59 @@ describe('passwords', () => {
     });
     expect(target.passwordCredentials.some((p) => p.keyId === created.keyId)).toBe(false);
 
-    const err = await serviceError(adapter.removePassword(target.id, created.keyId));
-    expect(err).toMatchObject({ status: 400, code: 'Request_BadRequest', transient: false });
+    const err = await graphError(
+      raw.api(`/applications/${target.id}/removePassword`).post({ keyId: created.keyId }),
+    );
+    expect(err).toMatchObject({ statusCode: 400, code: 'Request_BadRequest' });
+    // Removing what is gone is the end state asked for (a resend after a lost answer finds it so).
+    await expect(adapter.removePassword(target.id, created.keyId)).resolves.toBeUndefined();
+  });
+
+  it('a read or removePassword whose answer was lost is sent again; addPassword is not', async () => {
+    const target = app('Target app');
+    const statuses = (from: number, pattern: RegExp) =>
+      sandbox.state.requestLog
+        .slice(from)
+        .filter((e) => e.service === 'graph' && pattern.test(e.path))
+        .map((e) => e.status);
+    sandbox.faults.setRules([{ service: 'graph', method: 'GET', kind: 'drop', rate: 1, maxCount: 1 }]);
+    let from = sandbox.state.requestLog.length;
+    expect((await adapter.getApplicationByAppId(target.appId))?.id).toBe(target.id);
+    const created = await adapter.addPassword(target.id, {
+      displayName: 'lost answer',
+      endDateTime: new Date(Date.now() + DAY_MS).toISOString(),
+    });
+    sandbox.faults.setRules([
+      {
+        service: 'graph',
+        method: 'POST',
+        path: 'removePassword$',
+        kind: 'answer-lost',
+        rate: 1,
+        maxCount: 1,
+      },
+    ]);
+    from = sandbox.state.requestLog.length;
+    await adapter.removePassword(target.id, created.keyId);
+    expect(target.passwordCredentials.some((p) => p.keyId === created.keyId)).toBe(false);
+    // The lost answer is not in the log; the resend found the credential gone (400), which is done.
+    expect(statuses(from, /removePassword$/)).toEqual([400]);
+    sandbox.faults.setRules([
+      { service: 'graph', method: 'POST', path: 'addPassword$', kind: 'answer-lost', rate: 1, maxCount: 1 },
+    ]);
+    from = sandbox.state.requestLog.length;
+    const lost = await serviceError(
+      adapter.addPassword(target.id, {
+        displayName: 'x',
+        endDateTime: new Date(Date.now() + DAY_MS).toISOString(),
+      }),
+    );
+    expect(lost.status).toBeUndefined();
+    expect(statuses(from, /addPassword$/)).toEqual([]);
+    // It did take effect, once (not sent again): the rotation deals with that (engine.graph.test.ts).
+    const added = target.passwordCredentials.filter((p) => p.displayName === 'x');
+    expect(added).toHaveLength(1);
+    for (const p of added) await adapter.removePassword(target.id, p.keyId);
   });
 
   it('Application.ReadWrite.OwnedBy writes owned apps only (403 Authorization_RequestDenied otherwise)', async () => {
@@ -743,7 +794,7 @@ describe('throttling and errors', () => {
         adapterFor('owner-bot').addPassword(app('Target app').id, { displayName: 'x', endDateTime: end }),
       ),
       await serviceError(
-        adapter.removePassword(app('Target app').id, '11111111-2222-4333-8444-555555555555'),
+        adapterFor('owner-bot').removePassword(app('Target app').id, '11111111-2222-4333-8444-555555555555'),
       ),
       await serviceError(
         adapter.addPassword(app('Capped app').id, {
