@@ -154,7 +154,8 @@ interface PrepareContext {
  * connections it had not reached read their own record.
  */
 class RecordListing {
-  private readonly found = new Map<string, RotationRecord | Error>();
+  /** Listed records not yet handed out, as JSON text (memory: most wait a while for their turn). */
+  private readonly found = new Map<string, string | Error>();
   private readonly handedOut = new Set<string>();
   private settled = false;
   private failed = false;
@@ -168,7 +169,7 @@ class RecordListing {
     try {
       for await (const page of pages)
         for (const [id, record] of page) {
-          this.found.set(id, record);
+          this.found.set(id, record instanceof Error ? record : JSON.stringify(record));
           this.wake(id);
         }
     } catch (err) {
@@ -204,10 +205,10 @@ class RecordListing {
     if (this.handedOut.has(id)) return 'read';
     const found = this.found.get(id);
     if (found instanceof Error) return 'read';
-    if (found) {
+    if (found !== undefined) {
       this.found.delete(id);
       this.handedOut.add(id);
-      return { record: found };
+      return { record: JSON.parse(found) as RotationRecord };
     }
     return this.settled && !this.failed ? { record: undefined } : 'read';
   }
@@ -624,22 +625,28 @@ export async function runRemediation(
   // times the concurrency, in which its app is read ahead and its work done; what it needed (its
   // body, its app, its record) is let go once it is reported. Only the reports accumulate.
   const window = pLimit(Math.max(1, settings.maxConcurrency) * WINDOW_PER_WORKER);
+  // Until its turn, each connection is kept as its JSON text: a tenth of the memory of the parsed
+  // body, and one string instead of a tree of objects for the collector to walk.
   const total = connections.length;
-  const queue: (DiscoveredConnection | undefined)[] = connections;
+  const ids = connections.map((d) => d.connection.id);
+  const decisionAt: (PolicyDecision | undefined)[] = connections.map((d) => decisions.get(d));
+  const queue: (string | undefined)[] = connections.map((d) => JSON.stringify(d));
   connections = [];
   discovery.connections = [];
+  decisions.clear();
   let done = 0;
   const reports = await Promise.all(
-    queue.map(async (entry, index) => {
+    ids.map(async (id, index) => {
       // Each connection takes its turn once its inputs are in: its record (listed), then its app.
-      if (entry) await records?.ready(entry.connection.id);
+      await records?.ready(id);
       return window(() => work(index));
     }),
   );
 
   async function work(index: number): Promise<ConnectionReport> {
-    const discovered = queue[index];
-    if (!discovered) throw new Error('A connection was worked on twice.');
+    const text = queue[index];
+    if (text === undefined) throw new Error('A connection was worked on twice.');
+    const discovered = JSON.parse(text) as DiscoveredConnection;
     try {
       await readAppAhead(discovered, apps, deps, appReads);
       return await limit(async (): Promise<ConnectionReport> => {
@@ -647,7 +654,7 @@ export async function runRemediation(
         let report: ConnectionReport;
         try {
           const prepared = await prepare(discovered, deps, settings, apps, orgName, {
-            policy: decisions.get(discovered) ?? { choice: 'rotate', source: 'the default (no policy)' },
+            policy: decisionAt[index] ?? { choice: 'rotate', source: 'the default (no policy)' },
             intent,
             failingSince: failingSince.get(
               `${discovered.organizationUrl.toLowerCase()}|${discovered.connection.id.toLowerCase()}`,
@@ -690,7 +697,7 @@ export async function runRemediation(
       });
     } finally {
       queue[index] = undefined;
-      decisions.delete(discovered);
+      decisionAt[index] = undefined;
       // An app only this connection uses is not needed again this run.
       const appId = discovered.connection.authorization.parameters['serviceprincipalid'];
       if (appId && !sharedApps.has(appId.toLowerCase())) apps.delete(appId);
