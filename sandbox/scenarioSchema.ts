@@ -143,7 +143,9 @@ function referenceProblems(s: Scenario): string[] {
       }
       // An app of another tenant (`tenantId`) is not one of this tenant's apps.
       if (c.scheme === 'ServicePrincipal' && !c.app && !c.tenantId)
-        problems.push(`${cat}/app: a ServicePrincipal connection needs an app (or a tenantId of another tenant)`);
+        problems.push(
+          `${cat}/app: a ServicePrincipal connection needs an app (or a tenantId of another tenant)`,
+        );
       if (c.createdBy && !identities.has(c.createdBy))
         problems.push(`${cat}/createdBy: '${c.createdBy}' is not one of the identities`);
     });
