@@ -292,10 +292,13 @@ const sameId = (a: string | undefined, b: string | undefined) =>
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Assesses one connection. Decides, in this order:
- * 1. not a secret connection (workload identity federation, managed identity, certificate,
- *    publish profile, not `azurerm`) → `unsupported` for rotation, but `healthy` when ready;
- * 2. the connection's tenant is not this service's tenant → `unsupported` (its app is out of reach);
+ * Assesses one connection. `healthy` only with evidence of a credential lasting past the window.
+ * Decides, in this order:
+ * 1. the connection's tenant is not this service's tenant → `unsupported`, naming both tenants,
+ *    whatever its scheme or state (its app is out of reach; never app-missing, never retired);
+ * 2. a certificate connection → judged by its app's certificates (`assessCertificate`); workload
+ *    identity federation or managed identity → `healthy` when ready, else `unsupported`; any other
+ *    scheme, authentication type or connection type → `unsupported` (no evidence it works);
  * 3. the app cannot be read → `error`; does not exist (or the connection names none) → `app-missing`;
  * 4. which credential the connection uses: exactly, from the Key Vault record when this service
  *    rotated it (the previous one while a rotation is only `created`); otherwise inferred — a
