@@ -136,6 +136,7 @@ function owners(state: TenantState): Owners {
       const id = ep.id.toLowerCase();
       o.byEndpoint.set(id, id);
       o.bySecret.set(`sc-remediator-${id}`, id);
+      o.bySecret.set(`sc-remediator-binding-${id}`, id);
       const appId = ep.authorization.parameters['serviceprincipalid'];
       if (!appId) continue;
       o.byAppId.set(appId.toLowerCase(), id);

@@ -97,6 +97,13 @@ param expiringAlertDays int = 7
 @maxValue(48)
 param missedRunAlertHours int = 26
 
+@description('KEY_VAULT_CREATE_MODE: default creates the Key Vault; recover recovers the soft-deleted vault of the same name (after `azd down`; docs/deploy.md).')
+@allowed([
+  'default'
+  'recover'
+])
+param keyVaultCreateMode string = 'default'
+
 @description('Deploy the rotation history workbook.')
 param deployWorkbook bool = true
 
@@ -117,12 +124,10 @@ param apiAppClientId string = ''
 ])
 param authUnauthenticatedAction string = 'RedirectToLoginPage'
 
-@description('Memory of each function app instance in MB.')
-@allowed([
-  512
-  2048
-  4096
-])
+// A range, not @allowed: see modules/functionapp.bicep (the value comes from int() in main.bicepparam).
+@description('Memory of each function app instance in MB: 512, 2048 or 4096 (Flex Consumption rejects other sizes).')
+@minValue(512)
+@maxValue(4096)
 param instanceMemoryMB int = 2048
 
 @description('Most instances the function app scales out to (40 to 1000).')
@@ -194,6 +199,7 @@ module vault 'modules/keyvault.bicep' = {
     tags: tags
     notifyWebhookUrl: notifyWebhookUrl
     remediationPolicy: remediationPolicy
+    createMode: keyVaultCreateMode
   }
 }
 
@@ -267,7 +273,7 @@ module appAuth 'modules/appauth.bicep' = if (enableAuth) {
   scope: rg
   params: {
     siteName: functionApp.outputs.name
-    authClientId: manageEntraObjects ? entra.outputs.apiAppClientId : apiAppClientId
+    authClientId: manageEntraObjects ? entra!.outputs.apiAppClientId : apiAppClientId
     authUnauthenticatedAction: authUnauthenticatedAction
   }
 }
@@ -318,4 +324,4 @@ output SC_REMEDIATOR_IDENTITY_OBJECT_ID string = identity.outputs.principalId
 output SC_REMEDIATOR_IDENTITY_NAME string = identity.outputs.name
 
 @description('Client id of the API app registration (callers request <client id>/.default); empty when App Service Authentication is off.')
-output API_APP_CLIENT_ID string = manageEntraObjects ? entra.outputs.apiAppClientId : apiAppClientId
+output API_APP_CLIENT_ID string = manageEntraObjects ? entra!.outputs.apiAppClientId : apiAppClientId

@@ -29,6 +29,7 @@ param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
 param expiringAlertDays = int(readEnvironmentVariable('EXPIRING_ALERT_DAYS', '7'))
 param missedRunAlertHours = int(readEnvironmentVariable('MISSED_RUN_ALERT_HOURS', '26'))
 param deployWorkbook = bool(readEnvironmentVariable('DEPLOY_WORKBOOK', 'true'))
+param keyVaultCreateMode = readEnvironmentVariable('KEY_VAULT_CREATE_MODE', 'default')
 
 param manageEntraObjects = bool(readEnvironmentVariable('MANAGE_ENTRA_OBJECTS', 'true'))
 param grantPolicyReadAll = bool(readEnvironmentVariable('GRANT_POLICY_READ_ALL', 'true'))

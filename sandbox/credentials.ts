@@ -101,6 +101,11 @@ export function checkClientSecret(
       "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
     );
 
+  // A value matching none of the app's passwords: AADSTS7000215 (invalid secret); matching one that
+  // has ended: AADSTS7000222 (expired keys). Entra ID's error code reference (learn.microsoft.com,
+  // "Microsoft Entra authentication and authorization error codes": InvalidClientSecretExpiredKeysProvided
+  // vs. invalid client secret) and the answers in shared/reference/api-facts.md §4. The product's
+  // entitlement rule relies on it: only a holder of an (expired) secret of the app can get 7000222.
   const now = state.now().getTime();
   const match = app.passwordCredentials.find((p) => p.secretText === secret);
   const replicated = match && now - match.addedAt >= state.passwordReplicationDelaySeconds * 1000;

@@ -88,6 +88,11 @@ export interface ScenarioConnection {
   authenticationType?: 'spnKey' | 'spnCertificate';
   /** `authorization.parameters.tenantid` (default: the sandbox tenant): an app of another tenant. */
   tenantId?: string;
+  /**
+   * A literal value the connection stores instead (a wrong secret, as anyone who may create a
+   * connection can type one): Entra ID answers AADSTS7000215 unless it happens to be a password.
+   */
+  storedSecret?: string;
   /** `authorization.parameters.accesstoken` set to null (the UI bug that breaks connections). */
   accessTokenNull?: boolean;
   /**
@@ -281,7 +286,7 @@ export function loadScenario(scenario: Scenario): TenantState {
         parameters['authenticationType'] = 'spnKey';
         const secret = c.secret && c.app ? secretsByKey.get(`${c.app}/${c.secret}`) : undefined;
         if (c.secret && !secret) throw new Error(`Connection '${c.key}': unknown secret '${c.secret}'.`);
-        parameters['serviceprincipalkey'] = secret ?? null;
+        parameters['serviceprincipalkey'] = secret ?? c.storedSecret ?? null;
       } else if (c.scheme === 'WorkloadIdentityFederation') {
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
         // The federated credential Azure DevOps generated, and (a working connection) the app's match.

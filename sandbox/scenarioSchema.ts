@@ -141,6 +141,14 @@ function referenceProblems(s: Scenario): string[] {
             `${cat}/secret: only ServicePrincipal connections store a secret (scheme is ${c.scheme})`,
           );
       }
+      if (c.storedSecret !== undefined) {
+        if (c.secret)
+          problems.push(`${cat}/storedSecret: a connection stores either 'secret' or 'storedSecret'`);
+        if (c.scheme !== 'ServicePrincipal')
+          problems.push(
+            `${cat}/storedSecret: only ServicePrincipal connections store a secret (scheme is ${c.scheme})`,
+          );
+      }
       // An app of another tenant (`tenantId`) is not one of this tenant's apps.
       if (c.scheme === 'ServicePrincipal' && !c.app && !c.tenantId)
         problems.push(

@@ -4,12 +4,12 @@
 # owns are skipped. Needs the Azure CLI, signed in as an owner of each app or a (Cloud) Application
 # Administrator.
 #
-#   scripts/add-owner.sh <appId> [<identity object id>]
-#   scripts/add-owner.sh --from-file <file with one appId per line> [<identity object id>]
+#   scripts/add-owner.sh [--owner <identity object id>] <appId> [<appId> ...]
+#   scripts/add-owner.sh [--owner <identity object id>] --from-file <file with one appId per line>
 #   scripts/add-owner.sh --dry-run <appId> ...      print what would be done, change nothing
 #
-# The identity defaults to SC_REMEDIATOR_IDENTITY_OBJECT_ID (environment, or `azd env get-values`).
-# Exit codes: 0 done, 1 an app could not be changed, 2 bad usage.
+# Every positional argument is an app. The identity is --owner, else SC_REMEDIATOR_IDENTITY_OBJECT_ID
+# (environment, or `azd env get-values`). Exit codes: 0 done, 1 an app could not be changed, 2 bad usage.
 set -euo pipefail
 
 usage() {
@@ -32,15 +32,19 @@ while [ $# -gt 0 ]; do
       done <"$2"
       shift
       ;;
+    --owner)
+      [ $# -ge 2 ] || usage
+      owner="$2"
+      shift
+      ;;
     -h | --help) usage ;;
     -*) usage ;;
-    *)
-      if [ ${#apps[@]} -eq 0 ] || [ -n "$owner" ]; then apps+=("$1"); else owner="$1"; fi
-      ;;
+    # An app id and an object id are both GUIDs: a position cannot tell them apart, so only
+    # --owner names the owner (`add-owner.sh app1 app2` once made app2 the owner of app1).
+    *) apps+=("$1") ;;
   esac
   shift
 done
-# With one positional app and a second positional argument, the second is the owner.
 guid='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 if [ -z "$owner" ]; then
   owner="${SC_REMEDIATOR_IDENTITY_OBJECT_ID:-}"
@@ -49,8 +53,12 @@ if [ -z "$owner" ]; then
   fi
 fi
 [ ${#apps[@]} -gt 0 ] || usage
+if [ -z "$owner" ]; then
+  echo "add-owner: no identity: pass --owner <identity object id> or set SC_REMEDIATOR_IDENTITY_OBJECT_ID (every other argument is an app id)." >&2
+  exit 2
+fi
 if ! [[ "$owner" =~ $guid ]]; then
-  echo "add-owner: the identity's object id is missing or not a GUID ('$owner'): pass it, or set SC_REMEDIATOR_IDENTITY_OBJECT_ID." >&2
+  echo "add-owner: the identity's object id is not a GUID ('$owner')." >&2
   exit 2
 fi
 

@@ -8,6 +8,7 @@ import { AzureDevOpsRestClient, createAzureDevOpsClient } from './clients/azureD
 import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLeaseLock';
 import { CachingTokenCredential } from './clients/cachedCredential';
 import { GraphApplicationsAdapter } from './clients/graph';
+import { KeyVaultBindingStore } from './clients/keyVaultBindingStore';
 import { KeyVaultConversionStore } from './clients/keyVaultConversionStore';
 import { KeyVaultStateStore } from './clients/keyVaultStateStore';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER, type RunLedger } from './clients/runLedger';
@@ -91,6 +92,7 @@ export interface Engine {
 export function buildEngine(config: Config, log: Logger, clock: Clock = systemClock): Engine {
   const credential = createCredential(config);
   if (config.azdoPat) redactor.register(config.azdoPat);
+  const store = new KeyVaultStateStore({ vaultUrl: config.keyVaultUrl, credential });
   const deps: EngineDeps = {
     devops: createAzureDevOpsClient({ credential, pat: config.azdoPat }),
     graph: new GraphApplicationsAdapter({
@@ -100,7 +102,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
       tenantPolicyTtlMs: TENANT_POLICY_TTL_MS,
       maxConcurrency: config.maxConcurrency,
     }),
-    store: new KeyVaultStateStore({ vaultUrl: config.keyVaultUrl, credential }),
+    store,
     locks: createLockProvider(config, credential, log),
     tokenProbe: new EntraTokenProbe({ authorityHost: config.endpoints.authorityHost }),
     clock,
@@ -110,6 +112,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
   // retirements need the run ledger (the storage account), so without storage nothing is retired.
   if (deps.graph instanceof GraphApplicationsAdapter) deps.federation = deps.graph;
   deps.conversions = new KeyVaultConversionStore({ vaultUrl: config.keyVaultUrl, credential });
+  deps.bindings = new KeyVaultBindingStore({ client: store.client });
   const ledger = createRunLedgerFor(config, credential, clock);
   if (ledger) deps.retirements = ledger;
   const settings: RunSettings = {

@@ -82,12 +82,12 @@ param retireFailedAfterDays int
 @description('App Service Authentication will be configured (appauth.bicep): sets the settings its secretless sign-in needs.')
 param enableAuth bool = true
 
-@description('Memory of each instance in MB (Flex Consumption sizes).')
-@allowed([
-  512
-  2048
-  4096
-])
+// A range, not @allowed([512, 2048, 4096]): main.bicepparam reads the size from the environment with
+// int(), whose type is `int`, and the compiler refuses an `int` where only those literals are allowed
+// (BCP033). Flex Consumption rejects any other size at deployment.
+@description('Memory of each instance in MB: 512, 2048 or 4096 (the Flex Consumption instance sizes).')
+@minValue(512)
+@maxValue(4096)
 param instanceMemoryMB int = 2048
 
 @description('Most instances the app scales out to (Flex Consumption: 40 to 1000).')
@@ -133,9 +133,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references (NOTIFY_WEBHOOK_URL) resolve with the same identity.
     keyVaultReferenceIdentity: identityId
+    // No ftpsState: FTP does not exist on Flex Consumption, and Flex sites in some regions (West
+    // Europe included) reject the property outright ("The following list of site configuration
+    // properties (Site.SiteConfig.FtpsState, ...) for Flex Consumption sites is invalid",
+    // microsoft/azure-pipelines-tasks#21032). Publishing credentials are off below.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {

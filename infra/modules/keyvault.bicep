@@ -19,6 +19,18 @@ param tags object = {}
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
+// Purge protection keeps a deleted vault's name reserved for softDeleteRetentionInDays, and the name
+// is fixed per environment: after `azd down`, `azd up` with the same environment must recover the
+// soft-deleted vault instead of creating it. ARM offers no "create or recover": `default` fails on a
+// soft-deleted vault of the same name, `recover` fails when there is none (Microsoft.KeyVault/vaults
+// properties.createMode). docs/deploy.md, "Remove and deploy again", has the steps.
+@description('default: create the vault (fails while a soft-deleted vault has this name); recover: recover the soft-deleted vault of this name with its secrets (after `azd down`).')
+@allowed([
+  'default'
+  'recover'
+])
+param createMode string = 'default'
+
 @description('Webhook URL for failure notifications (NOTIFY_WEBHOOK_URL). Stored as the secret notify-webhook-url and read by the app through a Key Vault reference; empty: no secret.')
 @secure()
 param notifyWebhookUrl string = ''
@@ -32,6 +44,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   properties: {
     tenantId: tenant().tenantId
+    createMode: createMode
     sku: {
       family: 'A'
       name: 'standard'

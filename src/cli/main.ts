@@ -8,16 +8,19 @@
  *   sc-remediator convert --connection <id>  convert one connection to workload identity federation [--dry-run]
  *   sc-remediator revert --connection <id>   revert a conversion while that is still possible
  *   sc-remediator retire --connection <id> --yes   delete an unrecoverable connection, its definition kept in the run ledger
+ *   sc-remediator approve --connection <id> --organization <url> [--app <appId>]   entitle a connection to the app it names
  *
  * Exit codes: 0 all healthy or fixed · 1 something failed or needs a person · 2 bad usage or settings.
  */
+import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { buildEngine, buildPreflight } from '../composition';
 import { ConfigError, loadConfig } from '../config';
 import { PreconditionError } from '../errors';
+import { ApprovalError, approveConnection } from '../remediation/entitlement';
 import { runPreflight } from '../remediation/preflight';
 import type { Intent } from '../remediation/policy';
-import { configuredOrganization, runRemediation, type RunOptions } from '../remediation/run';
+import { configuredOrganization, findConnection, runRemediation, type RunOptions } from '../remediation/run';
 import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetry';
 import { createProgress, exitCodeFor, formatReport } from './output';
 import { formatPreflight } from './preflightOutput';
@@ -135,6 +138,70 @@ async function checkCommand(
   return report.ok ? EXIT.ok : EXIT.attention;
 }
 
+/** Names as Azure DevOps holds them, without control characters (no terminal escapes). */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+}
+
+function operatorName(env: NodeJS.ProcessEnv): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:${env['USER'] ?? env['USERNAME'] ?? 'unknown'}`;
+  }
+}
+
+/**
+ * `approve`: an operator entitles one connection to the app it names now (DESIGN invariant 8), after
+ * seeing which app that is; with `--app`, refuses when the connection names another one.
+ */
+async function approveCommandRun(
+  flags: { connection?: string; organization?: string; app?: string; json?: boolean },
+  settingsFile: string | undefined,
+  io: CliIo,
+): Promise<number> {
+  if (flags.connection === undefined || !GUID.test(flags.connection))
+    throw new UsageError('approve needs --connection <id> (a service connection id, a GUID).');
+  if (flags.organization === undefined)
+    throw new UsageError('approve needs --organization <url>: a binding is per organization.');
+  if (flags.app !== undefined && !GUID.test(flags.app))
+    throw new UsageError(`--app takes the app's client id (a GUID), not '${flags.app.slice(0, 60)}'.`);
+  const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
+  const config = loadConfig(env);
+  const log = createLogger((level, line) => io.stderr.write(`${level}: ${line}\n`), 'warn');
+  const engine = buildEngine(config, log);
+  const org = configuredOrganization(engine.settings, flags.organization);
+  try {
+    const { binding, connection } = await approveConnection(
+      {
+        organizationUrl: org.url,
+        connectionId: flags.connection,
+        ...(flags.app ? { appId: flags.app } : {}),
+        by: operatorName(io.env),
+      },
+      engine.deps,
+      (url, id) => findConnection(engine.deps, engine.settings, url, id),
+    );
+    const projects = connection.serviceEndpointProjectReferences.map((r) =>
+      printable(r.projectReference.name ?? r.projectReference.id),
+    );
+    if (flags.json)
+      io.stdout.write(`${JSON.stringify({ binding, connectionName: connection.name, projects }, null, 2)}\n`);
+    else
+      io.stdout.write(
+        `Bound connection '${printable(connection.name)}' (${connection.id}) in ${org.url}, projects ${projects.join(', ')},\n` +
+          `to app ${binding.appId}${binding.tenantId ? ` of tenant ${binding.tenantId}` : ''} (${binding.how}, ${binding.at}).\n` +
+          'It may now receive new credentials of that app; a change to another app needs a new approval.\n',
+      );
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof ApprovalError)) throw err;
+    io.stderr.write(`Not approved: ${err.message}\n`);
+    return EXIT.attention;
+  }
+}
+
 /** Builds the command line; `run` returns the exit code instead of exiting (tests call it). */
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command();
@@ -217,6 +284,23 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   ).action(async (flags: RunFlags) => {
     setExit(await runCommand('retire', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
   });
+  program
+    .command('approve')
+    .description(
+      'entitle one connection to the app it names (it may then receive new credentials of that app): for a ' +
+        "connection the report calls 'not bound to this app' that you know is legitimate; shows what it binds",
+    )
+    .addOption(new Option('--connection <id>', 'the service connection id (required)'))
+    .addOption(
+      new Option('--organization <url>', 'its organization (one of AZDO_ORGANIZATION_URLS; required)'),
+    )
+    .addOption(
+      new Option('--app <appId>', 'the app you mean to approve: refused when the connection names another'),
+    )
+    .option('--json', 'print the recorded binding as JSON on stdout')
+    .action(async (flags: { connection?: string; organization?: string; app?: string; json?: boolean }) => {
+      setExit(await approveCommandRun(flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+    });
   program
     .command('check')
     .description(

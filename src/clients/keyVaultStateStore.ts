@@ -233,7 +233,8 @@ export function mapKeyVaultError(
 }
 
 export class KeyVaultStateStore implements SecretStateStore {
-  private readonly client: SecretClient;
+  /** Shared with the binding store (one Key Vault challenge per run, not one per store). */
+  readonly client: SecretClient;
   private readonly recoverPollIntervalMs: number | undefined;
 
   constructor(options: KeyVaultStateStoreOptions) {

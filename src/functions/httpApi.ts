@@ -8,6 +8,7 @@
  *   POST /api/connections/{organization}/{connectionId}/convert     convert it to workload identity federation (?dryRun=true)
  *   POST /api/connections/{organization}/{connectionId}/revert      revert its conversion while still possible
  *   POST /api/connections/{organization}/{connectionId}/retire?confirm=true   delete it (unrecoverable only; definition kept)
+ *   POST /api/connections/{organization}/{connectionId}/approve  body {"appId"}: entitle it to that app (the one it names)
  *   GET  /api/retired                                       retired connections' recorded definitions (?limit=1..100)
  *   POST /api/runs                                          start a full run: 202 with its run id
  *   GET  /api/runs                                          recent runs (?limit=1..100)
@@ -165,6 +166,52 @@ export const convertConnectionNow = actOnConnection('convert');
 export const revertConnectionNow = actOnConnection('revert');
 export const retireConnectionNow = actOnConnection('retire');
 
+/**
+ * `POST /api/connections/{organization}/{connectionId}/approve`, body `{ "appId": "<guid>" }`
+ * (application/json, `Remediation.Operator`): records that the connection is entitled to the app it
+ * names (DESIGN invariant 8). The app id is required and must be the one the connection names now:
+ * 409 `app-mismatch` otherwise, and nothing is recorded.
+ */
+export const approveConnectionNow = apiHandler(ROLES.operator, async (request) => {
+  checkQuery(request, []);
+  const connectionId = guidParam(request, 'connectionId', 'invalid-connection-id', 'connection id');
+  const type = request.headers.get('content-type');
+  if (type === null || !/^application\/json\s*(;|$)/i.test(type.trim()))
+    throw new HttpError(415, 'unsupported-media-type', 'The request body must be JSON (application/json).');
+  const body = await readJsonBody(request);
+  const appId = (body as { appId?: unknown } | undefined)?.appId;
+  if (
+    !body ||
+    typeof body !== 'object' ||
+    Object.keys(body).some((k) => k !== 'appId') ||
+    typeof appId !== 'string' ||
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(appId)
+  )
+    throw new HttpError(400, 'invalid-body', 'The body must be {"appId": "<the app\'s client id, a GUID>"}.');
+  const organization = await organizationParam(request);
+  const engine = await services().engine();
+  const { approveConnection, ApprovalError } = await import('../remediation/entitlement');
+  const { findConnection } = await import('../remediation/run');
+  const principal = request.headers.get('x-ms-client-principal-name');
+  try {
+    const { binding, connection } = await approveConnection(
+      {
+        organizationUrl: organization.url,
+        connectionId,
+        appId,
+        by: `http:${principal ?? 'function-key'}`,
+      },
+      engine.deps,
+      (url, id) => findConnection(engine.deps, engine.settings, url, id),
+    );
+    return json(200, { binding, connectionName: connection.name });
+  } catch (err) {
+    if (!(err instanceof ApprovalError)) throw err;
+    const status = err.code === 'connection-not-found' ? 404 : err.code === 'not-configured' ? 503 : 409;
+    throw new HttpError(status, err.code, err.message);
+  }
+});
+
 /** `GET /api/retired[?limit=n]`: what the run ledger kept of retired connections (no secret). */
 export const listRetired = apiHandler(ROLES.reader, async (request) => {
   checkQuery(request, ['limit']);
@@ -277,6 +324,12 @@ app.http('retireConnectionNow', {
   methods: ['POST'],
   authLevel: 'function',
   handler: retireConnectionNow,
+});
+app.http('approveConnectionNow', {
+  route: 'connections/{organization}/{connectionId}/approve',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: approveConnectionNow,
 });
 app.http('listRetired', { route: 'retired', methods: ['GET'], authLevel: 'function', handler: listRetired });
 app.http('startRun', {

@@ -54,7 +54,9 @@ import type {
   ServiceConnection,
 } from './ports';
 import {
+  assertEntitled,
   classify,
+  recordBinding,
   EngineFailure,
   type ConnectionTarget,
   type EngineDeps,
@@ -185,6 +187,21 @@ async function verify(ctx: Ctx, connection: ServiceConnection): Promise<string |
   return redactor.redact(lastProblem);
 }
 
+/**
+ * The engine's own entitlement check (`assertEntitled`); the rotation record, its evidence, is read
+ * only when the plan's entitlement does not cover the app.
+ */
+async function requireEntitled(ctx: Ctx, connection: ServiceConnection, appId: string): Promise<void> {
+  const planned = ctx.target.entitlement;
+  const record =
+    planned && planned.appId.toLowerCase() === appId.toLowerCase()
+      ? undefined
+      : await ctx.deps.store.getRecord(ctx.target.connectionId).catch((err: unknown) => {
+          throw classify(err, 'reading the rotation state from Key Vault');
+        });
+  await assertEntitled(ctx.target, connection, appId, record, ctx.deps);
+}
+
 /** The verified Key Vault secret of the connection, when its credential still exists on the app. */
 async function fallbackSecret(
   ctx: Ctx,
@@ -211,8 +228,9 @@ async function ensureFederatedCredential(
   ctx: Ctx,
   app: ApplicationInfo,
   record: ConversionRecord,
-  connectionName: string,
+  connection: ServiceConnection,
 ): Promise<ConversionRecord> {
+  const connectionName = connection.name;
   const federation = requireFederation(ctx.deps);
   if (!record.issuer || !record.subject)
     throw fail(
@@ -227,6 +245,14 @@ async function ensureFederatedCredential(
     ctx.result.steps.push(`the app already has the federated credential '${match.name}'`);
     return record;
   }
+  // Invariant 8: the federated credential only for a connection entitled to this app, and only to
+  // the app the conversion began with (a connection edited to name another app since gets nothing).
+  if (record.appId.toLowerCase() !== app.appId.toLowerCase())
+    throw fail(
+      'not-entitled',
+      `The conversion began for app ${record.appId}, but the connection now names app ${app.appId}; nothing was added.`,
+    );
+  await requireEntitled(ctx, connection, app.appId);
   const name = federatedCredentialName(ctx.target.connectionId);
   // Our own credential with other values (the connection was converted before): replaced.
   const stale = existing.find((f) => f.name.toLowerCase() === name.toLowerCase());
@@ -392,6 +418,8 @@ export async function convertConnection(
           'not-convertible',
           `The connection authenticates with ${connection.authorization.scheme}.`,
         );
+      // Invariant 8: either path gives the connection a federated credential of its app.
+      await requireEntitled(ctx, connection, app.appId);
       let previousKeyIds = target.previousKeyIds;
       if (target.path === 'federated-credential') {
         // The secret to fall back on must be known: Azure DevOps never returns the stored one.
@@ -415,6 +443,7 @@ export async function convertConnection(
         startedAt: now(),
       });
       result.steps.push('recorded the conversion in Key Vault (phase started)');
+      await recordBinding(target, app.appId, deps, result);
       const updated =
         target.path === 'azure-devops'
           ? await deps.devops
@@ -474,7 +503,7 @@ export async function convertConnection(
       let problem: string | undefined;
       try {
         if (record.path === 'federated-credential')
-          record = await ensureFederatedCredential(ctx, app, record, connection.name);
+          record = await ensureFederatedCredential(ctx, app, record, connection);
         problem = await verify(ctx, connection);
       } catch (err) {
         problem = classify(err, 'conversion').message;

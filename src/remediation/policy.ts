@@ -15,6 +15,11 @@
  *     ]
  *   }
  *
+ * Approvals (DESIGN invariant 8) entitle one connection to one app, by exact ids, for connections
+ * that cannot prove they hold a credential of it (see entitlement.ts):
+ *
+ *   { "approvals": [{ "connectionId": "<guid>", "appId": "<guid>", "organization": "contoso" }] }
+ *
  * A rule matches when each field it names matches (organization: name or URL; project: any project
  * the connection is shared with; connection: its name), case-insensitively, `*` and `?` as
  * wildcards. The first matching rule wins; no rule: `default` (itself `rotate` when absent). A
@@ -23,6 +28,7 @@
  * every project, so every project must allow it.
  */
 import type { Assessment } from './assess';
+import type { PolicyApproval } from './entitlement';
 import { conversionEligibility, isWorkloadIdentity, revertDeadlineOf } from './federation';
 import type { Plan } from './plan';
 import type { ConversionPath, ConversionRecord, ServiceConnection } from './ports';
@@ -41,6 +47,8 @@ export interface PolicyRule {
 export interface RemediationPolicy {
   default: PolicyChoice;
   rules: PolicyRule[];
+  /** Connections an operator entitled to an app (DESIGN invariant 8): exact ids, no patterns. */
+  approvals?: PolicyApproval[];
 }
 
 /** No policy: rotate everything, convert and retire nothing. */
@@ -74,7 +82,7 @@ export function parsePolicy(text: string): { policy: RemediationPolicy } | { pro
     return { problems: ['must be a JSON object with "rules" (and optionally "default")'] };
   const doc = raw as Record<string, unknown>;
   for (const key of Object.keys(doc))
-    if (key !== 'default' && key !== 'rules' && key !== '$schema' && key !== 'description')
+    if (!['default', 'rules', 'approvals', '$schema', 'description'].includes(key))
       problems.push(`has an unknown property '${key.slice(0, 40)}'`);
   const isChoice = (v: unknown): v is PolicyChoice =>
     typeof v === 'string' && (POLICY_CHOICES as readonly string[]).includes(v);
@@ -113,7 +121,62 @@ export function parsePolicy(text: string): { policy: RemediationPolicy } | { pro
       }
       rules.push(out);
     });
-  return problems.length > 0 ? { problems } : { policy: { default: def, rules } };
+  const approvals = parseApprovals(doc['approvals'], problems);
+  if (problems.length > 0) return { problems };
+  return { policy: { default: def, rules, ...(approvals.length > 0 ? { approvals } : {}) } };
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const APPROVAL_FIELDS = ['connectionId', 'appId', 'organization', 'by', 'note'] as const;
+
+/**
+ * `"approvals": [{ "connectionId": "<guid>", "appId": "<guid>", "organization"?: "<name or URL>" }]`:
+ * an operator entitles one connection to one app. Both ids are required and exact, so an approval
+ * never covers a connection edited to name another app.
+ */
+function parseApprovals(raw: unknown, problems: string[]): PolicyApproval[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    problems.push('"approvals" must be an array');
+    return [];
+  }
+  const out: PolicyApproval[] = [];
+  raw.forEach((r: unknown, i) => {
+    const where = `approval ${i + 1}`;
+    if (!r || typeof r !== 'object' || Array.isArray(r)) {
+      problems.push(`${where} must be an object`);
+      return;
+    }
+    const a = r as Record<string, unknown>;
+    for (const key of Object.keys(a))
+      if (!(APPROVAL_FIELDS as readonly string[]).includes(key))
+        problems.push(
+          `${where} has an unknown property '${key.slice(0, 40)}' (expected connectionId, appId, organization)`,
+        );
+    const connectionId = a['connectionId'];
+    const appId = a['appId'];
+    const organization = a['organization'];
+    if (typeof connectionId !== 'string' || !GUID.test(connectionId))
+      problems.push(`${where}: "connectionId" must be a service connection id (a GUID)`);
+    if (typeof appId !== 'string' || !GUID.test(appId))
+      problems.push(`${where}: "appId" must be the app's client id (a GUID)`);
+    if (organization !== undefined && (typeof organization !== 'string' || organization.trim() === ''))
+      problems.push(`${where}: "organization" must be an organization name or URL`);
+    if (
+      typeof connectionId === 'string' &&
+      GUID.test(connectionId) &&
+      typeof appId === 'string' &&
+      GUID.test(appId)
+    )
+      out.push({
+        connectionId,
+        appId,
+        ...(typeof organization === 'string' && organization.trim() !== ''
+          ? { organization: organization.trim() }
+          : {}),
+      });
+  });
+  return out;
 }
 
 function globToRegExp(pattern: string): RegExp {

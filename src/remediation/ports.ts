@@ -311,3 +311,33 @@ export interface RetirementLedger {
     now: Date,
   ): Promise<Map<string, string>>;
 }
+
+/**
+ * How a connection came to be entitled to an app (DESIGN invariant 8), as recorded in its binding:
+ * proof a holder alone can give (`proof:…`), a rotation this service verified, or an operator.
+ */
+export type BindingHow =
+  'proof:test-connection-ok' | 'proof:expired-secret-7000222' | 'verified-rotation' | `approved:${string}`;
+
+/**
+ * A connection's entitlement to one app: it may receive new credentials of that app. Kept in Key
+ * Vault beside the rotation state; holds nothing secret. A binding counts only for the app it names.
+ */
+export interface Binding {
+  connectionId: string;
+  /** Organization URL the connection lives in. */
+  organization: string;
+  appId: string;
+  tenantId?: string;
+  how: BindingHow;
+  /** ISO time it was recorded. */
+  at: string;
+}
+
+/** Key Vault: the binding of each connection (`sc-remediator-binding-<connectionId>`). */
+export interface BindingStore {
+  /** The connection's binding; undefined when there is none. */
+  getBinding(connectionId: string): Promise<Binding | undefined>;
+  /** Records (replaces) the connection's binding. */
+  putBinding(binding: Binding): Promise<Binding>;
+}

@@ -135,6 +135,22 @@ export interface ConnectionReport {
   };
   /** A retirement: when its definition was recorded in the run ledger, and when it was deleted. */
   retired?: { recordedAt: string; deletedAt?: string };
+  /**
+   * Entitlement (DESIGN invariant 8), present when the plan would give the connection a new
+   * credential of its app: whether it is bound to that app, how (`proof:test-connection-ok`,
+   * `proof:expired-secret-7000222`, `verified-rotation`, `approved:<who>`), and, when it is not, the
+   * command that approves it. Not bound: the action is `report` and nothing is given.
+   */
+  entitlement?: {
+    bound: boolean;
+    appId: string;
+    how?: string;
+    /** What proved it, or why nothing did. */
+    detail: string;
+    /** This run recorded the binding in Key Vault (proof by TestConnection, recorded when acted on). */
+    recorded?: boolean;
+    approveCommand?: string;
+  };
 }
 
 export interface RunSummary {

@@ -16,9 +16,13 @@ import { randomBytes } from 'node:crypto';
 import { PreconditionError, ServiceError } from '../errors';
 import type { Logger } from '../telemetry';
 import { errorMessage, redactor } from '../telemetry';
+import { bindingMatches, NOT_BOUND, recordProves } from './entitlement';
 import type {
   ApplicationInfo,
   AzureDevOpsClient,
+  Binding,
+  BindingHow,
+  BindingStore,
   Clock,
   ConversionRecord,
   ConversionStateStore,
@@ -51,6 +55,8 @@ export interface EngineDeps {
   conversions?: ConversionStateStore;
   /** The run ledger, where retired connections are recorded; without it nothing is retired. */
   retirements?: RetirementLedger;
+  /** Which connections are entitled to which app (Key Vault); without it only evidence entitles. */
+  bindings?: BindingStore;
 }
 
 export interface RotationSettings {
@@ -90,6 +96,12 @@ export interface ConnectionTarget {
    * the lease (see `reusableApp`); otherwise the app is read again.
    */
   app?: { info: ApplicationInfo; readAtMs: number };
+  /**
+   * The plan's finding that the connection is entitled to this app (DESIGN invariant 8). Checked
+   * again right before a credential is given: it counts only while the connection still names the
+   * same app; otherwise (or when absent) the engine looks for evidence itself and refuses without.
+   */
+  entitlement?: { appId: string; how: BindingHow; toRecord?: Binding };
 }
 
 export type EngineErrorCode =
@@ -109,6 +121,7 @@ export type EngineErrorCode =
   | 'not-converted'
   | 'revert-window-closed'
   | 'not-retirable'
+  | 'not-entitled'
   | 'service-error';
 
 export interface EngineResult {
@@ -129,6 +142,8 @@ export interface EngineResult {
   conversion?: ConversionRecord;
   /** A retirement: when the definition was recorded and the connection deleted. */
   retired?: { recordedAt: string; deletedAt?: string };
+  /** The connection's binding to its app was recorded in Key Vault (proved by TestConnection). */
+  bindingRecorded?: boolean;
 }
 
 export interface EngineError {
@@ -182,6 +197,70 @@ function isExpired(credential: PasswordCredentialInfo, now: Date): boolean {
 
 function appIdOf(connection: ServiceConnection): string | undefined {
   return connection.authorization.parameters['serviceprincipalid'] ?? undefined;
+}
+
+/**
+ * Defence in depth for DESIGN invariant 8, right before a connection is given a new credential of
+ * `appId`: the plan's entitlement when it is for that same app; else a verified rotation record of
+ * that app (`record`, read under the lock); else a recorded binding for it. Refuses otherwise: a
+ * stale plan (the connection was edited to name another app since) or a caller that skipped the
+ * plan's gate gets nothing. A binding that cannot be read counts as none.
+ */
+export async function assertEntitled(
+  target: ConnectionTarget,
+  connection: ServiceConnection,
+  appId: string,
+  record: RotationRecord | undefined,
+  deps: EngineDeps,
+): Promise<void> {
+  if (target.entitlement && target.entitlement.appId.toLowerCase() === appId.toLowerCase()) return;
+  if (recordProves(record, target.connectionId, appId)) return;
+  const binding = await deps.bindings?.getBinding(target.connectionId).catch(() => undefined);
+  const tenantId = connection.authorization.parameters['tenantid'] ?? undefined;
+  if (
+    bindingMatches(binding, {
+      organizationUrl: target.organizationUrl,
+      connectionId: target.connectionId,
+      appId,
+      ...(tenantId ? { tenantId } : {}),
+    })
+  )
+    return;
+  throw new EngineFailure(
+    'not-entitled',
+    `The connection is ${NOT_BOUND} (app ${appId}); nothing was given to it.`,
+  );
+}
+
+/**
+ * Records the binding the plan proved by TestConnection, once a credential for the connection exists
+ * (so a rotation refused by Graph or Key Vault writes nothing), at most once per result. A failed write is logged: the proof holds for this run, and
+ * the next run proves it again.
+ */
+export async function recordBinding(
+  target: ConnectionTarget,
+  appId: string,
+  deps: EngineDeps,
+  result: EngineResult,
+): Promise<void> {
+  const binding = target.entitlement?.toRecord;
+  if (
+    !binding ||
+    binding.appId.toLowerCase() !== appId.toLowerCase() ||
+    !deps.bindings ||
+    result.bindingRecorded
+  )
+    return;
+  try {
+    await deps.bindings.putBinding(binding);
+    result.bindingRecorded = true;
+    result.steps.push(`recorded the connection's binding to app ${binding.appId} (${binding.how})`);
+  } catch (err) {
+    deps.log.warn('Could not record the connection binding in Key Vault', {
+      connectionId: binding.connectionId,
+      error: errorMessage(err),
+    });
+  }
 }
 
 /** Turns an adapter error into the engine's vocabulary; everything it says is redacted. */
@@ -306,8 +385,11 @@ async function runRotation(
     redactor.register(value);
     result.steps.push(`resumed rotation ${record.rotationId} at phase ${record.phase}`);
   } else {
+    // Invariant 8: a new credential only for a connection entitled to this app.
+    await assertEntitled(target, connection, app.appId, existing, deps);
     await removeOrphans(target.connectionId, app, existing, deps, result);
     ({ record, value } = await createCredential(target, connection, app, existing, deps, settings, result));
+    await recordBinding(target, app.appId, deps, result);
   }
   result.rotationId = record.rotationId;
   result.keyId = record.keyId;
@@ -696,6 +778,8 @@ export async function repairConnection(target: ConnectionTarget, deps: EngineDep
     const appId = appIdOf(connection);
     const record = await deps.store.getRecord(target.connectionId);
     let value: string | undefined;
+    // Invariant 8: the secret goes back only into the connection it was verified in, and only while
+    // that connection still names the same app (the record is its proof of entitlement).
     if (
       record &&
       appId &&

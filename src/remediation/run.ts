@@ -11,6 +11,14 @@ import { assess, isAppLookupError, type AppLookup, type Assessment } from './ass
 import { addPasswordRefusal, diagnoseError, diagnosisOf } from './diagnosis';
 import { convertConnection, revertConversion } from './conversion';
 import { discoverConnections, type DiscoveredConnection, type DiscoveryProblem } from './discovery';
+import {
+  approveCommand,
+  establishEntitlement,
+  gateEntitlement,
+  needsEntitlement,
+  NOT_BOUND,
+  type Entitlement,
+} from './entitlement';
 import { isWorkloadIdentity } from './federation';
 import { plan, plannedReport, type Plan } from './plan';
 import {
@@ -121,6 +129,21 @@ export function configuredOrganization(
   return match;
 }
 
+/** One connection of a configured organization, as discovery finds it (within `AZDO_PROJECTS`). */
+export async function findConnection(
+  deps: Pick<EngineDeps, 'devops'>,
+  settings: Pick<RunSettings, 'organizations' | 'projects' | 'maxConcurrency'>,
+  organizationUrl: string,
+  connectionId: string,
+): Promise<DiscoveredConnection | undefined> {
+  const org = configuredOrganization(settings, organizationUrl);
+  const { connections } = await discoverConnections([org.url], deps.devops, {
+    projects: settings.projects,
+    concurrency: settings.maxConcurrency,
+  });
+  return connections.find((c) => c.connection.id.toLowerCase() === connectionId.toLowerCase());
+}
+
 interface Prepared {
   discovered: DiscoveredConnection;
   assessment: Assessment;
@@ -131,6 +154,8 @@ interface Prepared {
   runId: string;
   /** The app as read for the plan, and when (a rotation reuses a fresh read: `ConnectionTarget.app`). */
   app?: { info: ApplicationInfo; readAtMs: number };
+  /** Whether the connection is entitled to its app, when the plan would give it a new credential. */
+  entitlement?: Entitlement;
 }
 
 interface PrepareContext {
@@ -363,8 +388,40 @@ async function prepare(
     now: deps.clock.now(),
     oldSecretRetentionHours: settings.oldSecretRetentionHours,
   });
-  const thePlan = decision.plan;
+  // Invariant 8: a plan that gives the connection a new credential needs it entitled to the app.
+  let entitlement: Entitlement | undefined;
+  const project = discovered.projects[0];
+  if (needsEntitlement(decision.plan) && project && !recordError)
+    entitlement = await establishEntitlement(
+      {
+        organization: orgName,
+        organizationUrl: discovered.organizationUrl,
+        project: project.id,
+        connection,
+        record,
+      },
+      deps,
+      { approvals: settings.policy?.approvals },
+    );
+  const thePlan = gateEntitlement(decision.plan, assessment, entitlement);
   const report = plannedReport(assessment, thePlan);
+  if (entitlement) {
+    report.entitlement = {
+      bound: entitlement.bound,
+      appId: entitlement.appId,
+      detail: entitlement.detail,
+      ...(entitlement.how ? { how: entitlement.how } : {}),
+    };
+    if (!entitlement.bound) {
+      const command = approveCommand(discovered.organizationUrl, connection.id, entitlement.appId);
+      report.entitlement.approveCommand = command;
+      report.diagnosis = {
+        ...(report.diagnosis ?? diagnosisOf('unknown')),
+        fixableByService: false,
+        nextStep: `The connection is ${NOT_BOUND}: ${command}`,
+      };
+    }
+  }
   if (context.policy.choice !== 'rotate' || context.policy.rule !== undefined) {
     report.policy = context.policy.choice;
     if (context.policy.rule !== undefined) report.policyRule = context.policy.rule;
@@ -394,6 +451,7 @@ async function prepare(
     record,
     runId: context.runId,
     ...(ownApp && readAtMs !== undefined ? { app: { info: ownApp, readAtMs } } : {}),
+    ...(entitlement ? { entitlement } : {}),
   };
 }
 
@@ -438,6 +496,16 @@ async function execute(
       : null,
     // A fresh read of the app is not repeated under the lock (see rotation's `reusableApp`).
     ...(prepared.app ? { app: prepared.app } : {}),
+    // Checked again by the engine right before a credential is given.
+    ...(prepared.entitlement?.bound && prepared.entitlement.how
+      ? {
+          entitlement: {
+            appId: prepared.entitlement.appId,
+            how: prepared.entitlement.how,
+            ...(prepared.entitlement.toRecord ? { toRecord: prepared.entitlement.toRecord } : {}),
+          },
+        }
+      : {}),
   };
   switch (thePlan.action) {
     case 'rotate-secret':
@@ -457,10 +525,17 @@ async function execute(
           return rotated;
         }
         const converted = await convertConnection(
-          { ...target, plannedFrom: undefined, path: conversion.path },
+          {
+            ...target,
+            plannedFrom: undefined,
+            path: conversion.path,
+            // The rotation recorded the binding already.
+            ...(target.entitlement ? { entitlement: { ...target.entitlement, toRecord: undefined } } : {}),
+          },
           deps,
           settings,
         );
+        if (rotated.bindingRecorded) converted.bindingRecorded = true;
         converted.steps = [...rotated.steps.map((s) => `rotation: ${s}`), ...converted.steps];
         converted.removedKeyIds = [...rotated.removedKeyIds, ...converted.removedKeyIds];
         return converted;
@@ -518,6 +593,7 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
     if (['converted', 'verified', 'completed'].includes(result.conversion.phase)) delete report.convertible;
   }
   if (result.retired) report.retired = result.retired;
+  if (result.bindingRecorded && report.entitlement) report.entitlement.recorded = true;
   const error = result.error;
   if (!error) return;
   report.error = error.message;

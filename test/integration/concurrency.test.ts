@@ -116,6 +116,8 @@ test('two rotations of one connection at once, each instance with its own lease 
     project: 'api',
     connectionId: s.endpoint.id,
     previousKeyIds: [s.originalKeyId],
+    // What the plan's entitlement gate found (the connection holds a working secret of its app).
+    entitlement: { appId: s.app.appId, how: 'proof:test-connection-ok' },
   };
   // A new container: both instances also race to create it and the lock blob.
   const container = `locks-${randomUUID().slice(0, 8)}`;

@@ -131,6 +131,8 @@ interface Target {
 interface KillPoint {
   name: string;
   matches(e: RequestLogEntry, t: Target, state: TenantState): boolean;
+  /** Killed before the run takes the connection's lock: no lease is left behind. */
+  beforeLock?: boolean;
 }
 
 const ok = (e: RequestLogEntry): boolean => e.status >= 200 && e.status < 300;
@@ -172,6 +174,14 @@ const KILL_POINTS: KillPoint[] = [
       latestTags(state, t)['phase'] === 'created',
   },
   {
+    name: 'after the binding is recorded in Key Vault',
+    matches: (e, t) =>
+      e.service === 'keyvault' &&
+      e.method === 'PUT' &&
+      same(e.path, `/secrets/sc-remediator-binding-${t.connectionId}`) &&
+      ok(e),
+  },
+  {
     name: 'after the Azure DevOps PUT',
     matches: (e, t) =>
       e.service === 'devops' &&
@@ -182,12 +192,13 @@ const KILL_POINTS: KillPoint[] = [
   { name: 'after the Key Vault update to applied', matches: keyVaultUpdateTo('applied') },
   {
     name: 'after the TestConnection proxy call',
-    matches: (e, t) =>
+    matches: (e, t, state) =>
       e.service === 'devops' &&
       e.method === 'POST' &&
       e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
       same(e.query['endpointId'] ?? '', t.connectionId) &&
-      ok(e),
+      ok(e) &&
+      latestTags(state, t)['phase'] === 'applied',
   },
   { name: 'after the Key Vault update to verified', matches: keyVaultUpdateTo('verified') },
   {
@@ -197,6 +208,19 @@ const KILL_POINTS: KillPoint[] = [
       e.method === 'POST' &&
       same(e.path, `/v1.0/applications/${t.app.id}/removePassword`) &&
       ok(e),
+  },
+  {
+    // Before the lock: TestConnection of the stored secret proves the connection holds a secret of
+    // its app (the entitlement, invariant 8); nothing is written yet.
+    name: 'after the entitlement proof (TestConnection of the stored secret)',
+    beforeLock: true,
+    matches: (e, t, state) =>
+      e.service === 'devops' &&
+      e.method === 'POST' &&
+      e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
+      same(e.query['endpointId'] ?? '', t.connectionId) &&
+      ok(e) &&
+      vaultSecret(state, t) === undefined,
   },
 ];
 
@@ -422,7 +446,7 @@ test.each(CASES)('killed %s (%s connection): a re-run converges', async (_name, 
   const addedBeforeRerun = [...watch.added];
 
   // 2. The lease outlives the process; then it runs out (broken here instead of waiting 60 s).
-  await expectLockHeldThenBreak(t.connectionId);
+  if (!point.beforeLock) await expectLockHeldThenBreak(t.connectionId);
 
   // 3. Re-run until it exits 0 (at most three times).
   const rerunFrom = state.requestLog.length;
@@ -492,10 +516,15 @@ test.each(CASES)('killed %s (%s connection): a re-run converges', async (_name, 
   // addPassword: one per rotation; a kill before Key Vault costs one more, whose orphan is removed.
   const addedByKilledRun = state.requestLog.slice(0, rerunFrom).filter((e) => isAddPassword(e, t)).length;
   const addedByReruns = state.requestLog.slice(rerunFrom).filter((e) => isAddPassword(e, t)).length;
-  expect(addedByKilledRun).toBe(1);
+  expect(addedByKilledRun).toBe(point.beforeLock ? 0 : 1);
   expect(watch.added).toHaveLength(addedByKilledRun + addedByReruns);
   const orphans = addedBeforeRerun.filter((k) => !new Set(previous).has(k) && k !== current.keyId);
-  if (point === KILL_POINTS[0]) {
+  if (point.beforeLock) {
+    // Killed while planning: nothing was written, the re-run rotates from the start.
+    expect(addedByReruns).toBe(1);
+    expect(orphans).toEqual([]);
+    expect(entry?.steps?.[0]).not.toMatch(/^resumed rotation/);
+  } else if (point === KILL_POINTS[0]) {
     expect(addedByReruns).toBe(1);
     expect(orphans).toHaveLength(1);
     expect(entry?.steps?.join('\n')).toContain(`removed orphaned credential ${orphans[0]}`);

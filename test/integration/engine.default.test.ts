@@ -205,15 +205,21 @@ describe('default scenario: one remediation run through the real clients (retent
     expect(vaultVersion(sandbox, c.connectionId)).toBeUndefined();
   }
 
-  /** The run rotated the connection exactly once: one addPassword, one PUT, one Key Vault value. */
+  /**
+   * The run rotated the connection exactly once: one addPassword, one PUT, one Key Vault value; and,
+   * since nothing bound it before, its binding (proved by TestConnection) recorded once beside it.
+   */
   function expectRotatedOnce(label: string): { keyId: string; rotationId: string } {
     const c = caseOf(cases, label);
     const app = appOf(c);
     const touching = requestsTouching(sandbox, [c.connectionId, app.id], runFrom);
     expect(count(touching, 'POST', /\/addPassword$/)).toBe(1);
     expect(count(touching, 'PUT', /\/_apis\/serviceendpoint\/endpoints\//)).toBe(1);
-    expect(count(touching, 'PUT', /^\/secrets\//)).toBe(1);
+    expect(count(touching, 'PUT', /^\/secrets\/sc-remediator-(?!binding-)/)).toBe(1);
+    expect(count(touching, 'PUT', /^\/secrets\/sc-remediator-binding-/)).toBe(1);
     const e = entryFor(run.report, c.connectionId);
+    expect(e.entitlement).toMatchObject({ bound: true, appId: app.appId, recorded: true });
+    expect(e.entitlement?.how).toMatch(/^proof:(test-connection-ok|expired-secret-7000222)$/);
     expect(e.phase).toBe('completed');
     expect(e.cleanupDueAt).toBeUndefined();
     const rotated = expectRotatedState(sandbox, c, 'completed');
@@ -899,14 +905,16 @@ describe('API calls one rotation costs (retention 0)', () => {
       'graph GET': 2,
       'graph POST addPassword': 1,
       'graph POST removePassword': 1,
-      // record (assess), record (rotation), the value, phase applied / verified / completed
-      'keyvault GET': 2,
-      'keyvault PUT': 1,
+      // record (assess), binding (plan: none yet), record (rotation); the value, the binding proved
+      // by TestConnection (first rotation only); phase applied / verified / completed
+      'keyvault GET': 3,
+      'keyvault PUT': 2,
       'keyvault PATCH': 3,
-      // connection (rotation), PUT, TestConnection, read back
+      // connection (rotation), PUT; TestConnection twice: the entitlement proof (first rotation
+      // only) and verification; read back
       'devops GET': 2,
       'devops PUT': 1,
-      'devops POST endpointproxy': 1,
+      'devops POST endpointproxy': 2,
       // the new secret's token probe
       'entra POST token': 1,
     });

@@ -162,6 +162,8 @@ describe('graph-findings: addPassword refusals', () => {
         previousKeyIds: [],
         // As planned before the policy was assigned: no cap known.
         passwordPolicy: { additionBlocked: false },
+        // The plan's entitlement finding (its stored secret works: TestConnection proves possession).
+        entitlement: { appId: c.app!.appId, how: 'proof:test-connection-ok' },
       },
       engine.deps,
       { ...engine.settings, secretLifetimeDays: 90 },

@@ -514,15 +514,22 @@ describe('a conversion that fails midway leaves the connection working on its se
       rate: 1,
       maxCount: 1,
     });
+    // Approved by the operator, so the first TestConnection (the one the fault breaks) is the
+    // conversion's verification, not the entitlement proof.
     const r = await run(
       w,
-      { REMEDIATION_POLICY: policy([{ connection: c.name, action: 'convert-to-wif' }]) },
+      {
+        REMEDIATION_POLICY: policy([{ connection: c.name, action: 'convert-to-wif' }], {
+          approvals: [{ connectionId: c.connectionId, appId: appOf(c).appId }],
+        }),
+      },
       {
         connectionId: c.connectionId,
       },
     );
     w.sandbox.faults.clear();
     const e = entryFor(r.report, c.connectionId);
+    expect(e.entitlement).toMatchObject({ bound: true, how: 'approved:policy' });
     expect(e).toMatchObject({ outcome: 'failed', conversion: { path: 'azure-devops', phase: 'failed' } });
     expect(e.error).toMatch(/put back on its secret/);
     expect(worksOnSecret(w, c)).toBe(true);

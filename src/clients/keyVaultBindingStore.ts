@@ -1,0 +1,130 @@
+/**
+ * The binding store on Azure Key Vault (`BindingStore`): one secret per bound connection, named
+ * `sc-remediator-binding-<connectionId>`, beside its rotation state. Nothing in it is secret: the
+ * value is the binding as JSON, and the tags repeat its facts (appId, tenantId, organization, how,
+ * at) for a glance in the portal. Its content type keeps it out of the rotation records' listing.
+ *
+ * Permissions: Key Vault Secrets Officer (get, set, recover), as for the rotation state.
+ */
+import type { TokenCredential } from '@azure/core-auth';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { PreconditionError, ServiceError } from '../errors';
+import type { Binding, BindingStore } from '../remediation/ports';
+import { isLoopbackUrl, mapKeyVaultError } from './keyVaultStateStore';
+
+export const BINDING_SECRET_PREFIX = 'sc-remediator-binding-';
+export const BINDING_CONTENT_TYPE = 'application/json; sc-remediator binding';
+
+const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
+const HOW = /^(proof:test-connection-ok|proof:expired-secret-7000222|verified-rotation|approved:.{1,200})$/;
+
+export function bindingSecretName(connectionId: string): string {
+  const name = `${BINDING_SECRET_PREFIX}${connectionId}`;
+  if (!NAME_PATTERN.test(name))
+    throw new PreconditionError(
+      `Connection id '${connectionId}' cannot name a Key Vault secret.`,
+      'InvalidConnectionId',
+    );
+  return name;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof Error && err.name === 'RestError'
+    ? (err as { statusCode?: number }).statusCode
+    : undefined;
+}
+
+function innerCode(err: unknown): string | undefined {
+  return (err as { details?: { error?: { innerError?: { code?: string } } } }).details?.error?.innerError
+    ?.code;
+}
+
+/** Key Vault tag values are at most 256 characters. */
+function tag(value: string): string {
+  return value.slice(0, 256);
+}
+
+export class KeyVaultBindingStore implements BindingStore {
+  private readonly client: SecretClient;
+
+  /** With `client`, the rotation store's (one Key Vault challenge per run, not one per store). */
+  constructor(options: { client: SecretClient } | { vaultUrl: string; credential: TokenCredential }) {
+    this.client =
+      'client' in options
+        ? options.client
+        : new SecretClient(options.vaultUrl, options.credential, {
+            // As for the rotation store: the challenge resource check cannot pass on a loopback vault.
+            disableChallengeResourceVerification: isLoopbackUrl(options.vaultUrl),
+          });
+  }
+
+  /** The connection's binding; undefined when none was recorded. Requires secrets/get. */
+  async getBinding(connectionId: string): Promise<Binding | undefined> {
+    const name = bindingSecretName(connectionId);
+    let value: string | undefined;
+    try {
+      value = (await this.client.getSecret(name)).value;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw mapKeyVaultError(err, 'read', name);
+    }
+    try {
+      const b = JSON.parse(value ?? '') as Partial<Binding>;
+      if (
+        typeof b.connectionId !== 'string' ||
+        b.connectionId.toLowerCase() !== connectionId.toLowerCase() ||
+        typeof b.appId !== 'string' ||
+        typeof b.organization !== 'string' ||
+        typeof b.how !== 'string' ||
+        !HOW.test(b.how) ||
+        typeof b.at !== 'string'
+      )
+        throw new Error('not a binding');
+      return {
+        connectionId: b.connectionId,
+        organization: b.organization,
+        appId: b.appId,
+        ...(typeof b.tenantId === 'string' ? { tenantId: b.tenantId } : {}),
+        how: b.how,
+        at: b.at,
+      };
+    } catch {
+      // Not ours to trust: the connection is treated as unbound (report), never as bound.
+      throw new ServiceError('key-vault', `Key Vault secret '${name}' is not a binding.`, {
+        code: 'InvalidRecord',
+        transient: false,
+      });
+    }
+  }
+
+  /** Writes a new version of the binding. A soft-deleted name is recovered first. Requires secrets/set. */
+  async putBinding(binding: Binding): Promise<Binding> {
+    const name = bindingSecretName(binding.connectionId);
+    const tags: Record<string, string> = {
+      kind: 'binding',
+      appId: tag(binding.appId),
+      organization: tag(binding.organization),
+      how: tag(binding.how),
+      at: tag(binding.at),
+    };
+    if (binding.tenantId) tags['tenantId'] = tag(binding.tenantId);
+    const write = () =>
+      this.client.setSecret(name, JSON.stringify(binding), {
+        contentType: BINDING_CONTENT_TYPE,
+        tags,
+        enabled: true,
+      });
+    try {
+      try {
+        await write();
+      } catch (err) {
+        if (statusOf(err) !== 409 || innerCode(err) !== 'ObjectIsDeletedButRecoverable') throw err;
+        await (await this.client.beginRecoverDeletedSecret(name)).pollUntilDone();
+        await write();
+      }
+      return binding;
+    } catch (err) {
+      throw mapKeyVaultError(err, 'write', name);
+    }
+  }
+}
