@@ -9,8 +9,14 @@
  *   itself and remove every other password on the app;
  * - with `creationMode: Manual`, `azureSpnRoleAssignmentId`, `spnObjectId`, `appObjectId` are refused;
  * - `authorization.parameters.accesstoken: null` (or `''`) breaks the connection;
- * - isReady and TestConnection follow the stored credential through the shared Entra ID rule;
- * - PUT/DELETE are organization-level and need the Administrator role; DELETE needs `projectIds`;
+ * - isReady follows the stored credential through the shared Entra ID rule; TestConnection tests
+ *   what is sent (a confidential key sent null means the stored value, one left out means none);
+ * - a Manual spnKey PUT must carry `serviceprincipalkey` (null keeps the stored one, absent is a 400);
+ * - PUT/DELETE are organization-level and need the organization-level Administrator role;
+ *   `actionFilter=manage` also lists connections to project-level Administrators; DELETE needs
+ *   `projectIds`; role assignments can be read per scope (`securityroles`);
+ * - a caller who may not view a connection's details gets only `{id, name}` from GET;
+ * - `ConvertAuthenticationScheme` may answer while the conversion is still InProgress;
  * - a bad PAT gets HTTP 203 with an HTML sign-in page, anonymous calls 401 TF400813;
  * - every call needs an `api-version` (query or Accept header).
  *
@@ -25,6 +31,7 @@ import type {
   EndpointRecord,
   IdentityRecord,
   OrganizationRecord,
+  OrgMember,
   PasswordCredentialRecord,
   ProjectRecord,
   TenantState,
@@ -269,7 +276,20 @@ function checkApiVersion(req: Request, gaFrom: { major: number; minor: number })
 interface Caller {
   identity: IdentityRecord;
   org: OrganizationRecord;
-  member: { endpointAdministrator: boolean };
+  member: OrgMember;
+}
+
+/** The Azure DevOps identity id of a member (not its Entra object id), as connectionData gives it. */
+function devopsIdentityId(identity: IdentityRecord): string {
+  return stableGuid('ado-identity', identity.key);
+}
+
+/** Whether the member administers the connections of `projectName` (organization or project level). */
+function administersProject(member: OrgMember, projectName: string): boolean {
+  return (
+    member.endpointAdministrator ||
+    (member.projectAdministratorOf ?? []).some((p) => lower(p) === lower(projectName))
+  );
 }
 
 export function devopsService(ctx: SandboxContext): ServiceDefinition {
@@ -566,8 +586,17 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       const owner = queryString(req, 'owner');
       const includeFailed = queryBool(req, 'includeFailed');
       const actionFilter = lower(queryString(req, 'actionFilter') ?? 'none');
+      // `manage` keeps what the caller may administer, and a project-level Administrator of the
+      // connections may administer them in the project: the filter passes them too, although the
+      // organization-level PUT/DELETE then answer 403. Sources: Learn, "Configure service connection
+      // security in Azure Pipelines" (roles at project and object level); field report "Be careful
+      // with service connections" (bzzzt.io, 2021): a project administrator's save of a new secret
+      // is refused with "You need to be an organisation/collection level Administrator of the
+      // service endpoint", project-level admins may only rename, describe and share.
+      const manages = administersProject(caller.member, project.name);
       const value = [...caller.org.endpoints.values()]
         .filter((ep) => inProject(ep, project))
+        .map((ep) => settleConversion(caller.org, ep))
         .filter((ep) => !type || lower(ep.type) === lower(type))
         .filter((ep) => schemes.length === 0 || schemes.includes(lower(ep.authorization.scheme)))
         .filter((ep) => ids.length === 0 || ids.includes(lower(ep.id)))
@@ -579,7 +608,7 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
         )
         .filter((ep) => !owner || lower(ep.owner) === lower(owner))
         .filter((ep) => includeFailed || !isFailed(ep))
-        .filter(() => actionFilter !== 'manage' || caller.member.endpointAdministrator)
+        .filter(() => actionFilter !== 'manage' || manages)
         .map((ep) => view(caller.org, ep, 'list'));
       sendJson(res, 200, { count: value.length, value });
     });
@@ -595,7 +624,75 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
         sendJson(res, 200, null);
         return;
       }
+      settleConversion(caller.org, ep);
+      // A caller without the right to view the connection's details gets its id and name only
+      // (public report: microsoft/terraform-provider-azuredevops#1445, a Reader's read of an AzureRM
+      // connection comes back without its details). Exact shape inferred: `{id, name}`.
+      if (caller.member.viewConnections === false) {
+        sendJson(res, 200, { id: ep.id, name: ep.name });
+        return;
+      }
       sendJson(res, 200, view(caller.org, ep, 'get'));
+    });
+
+    // The caller's own Azure DevOps identity (its id is what role assignments name).
+    app.get('/:org/_apis/connectionData', (req, res) => {
+      const { identity, org } = callerOf(res);
+      const id = devopsIdentityId(identity);
+      const user = { id, descriptor: `aad.${id}`, providerDisplayName: identity.displayName, isActive: true };
+      sendJson(res, 200, {
+        authenticatedUser: user,
+        authorizedUser: user,
+        instanceId: org.id,
+        deploymentType: 'hosted',
+      });
+    });
+
+    // Role assignments of service connections (`securityroles`, 7.1-preview.1). Two scopes matter:
+    // `distributedtask.collection.serviceendpointrole` with resource `collection_{endpointId}` (the
+    // organization-level roles the PUT/DELETE check) and `distributedtask.serviceendpointrole` with
+    // `{projectId}_{endpointId}` (project level). Scope ids from the public decompilation of
+    // Microsoft.Azure.DevOps.ServiceEndpoints.Server (ServiceEndpointCollectionRoleScopeId) and
+    // scripts using them (e.g. AzSK.ADO); the answer shape follows RoleAssignment (identity, role,
+    // access). Only direct assignments are modelled.
+    app.get('/:org/_apis/securityroles/scopes/:scope/roleassignments/resources/:resource', (req, res) => {
+      if (!versioned(req, res, { major: 99, minor: 0 })) return;
+      const caller = callerOf(res);
+      const scope = lower(String(req.params['scope']));
+      const resource = String(req.params['resource']);
+      let holders: { member: OrgMember; identity: IdentityRecord }[] = [];
+      const members = caller.org.members
+        .map((member) => ({ member, identity: state.identities.get(member.identity) }))
+        .filter((m): m is { member: OrgMember; identity: IdentityRecord } => m.identity !== undefined);
+      if (scope === 'distributedtask.collection.serviceendpointrole' && /^collection_/i.test(resource)) {
+        const ep = findEndpoint(caller.org, resource.replace(/^collection_/i, ''));
+        if (ep) holders = members.filter((m) => m.member.endpointAdministrator);
+      } else if (scope === 'distributedtask.serviceendpointrole' && resource.includes('_')) {
+        const [projectPart, endpointPart] = resource.split('_') as [string, string];
+        const project = caller.org.projects.find((p) => lower(p.id) === lower(projectPart));
+        const ep = findEndpoint(caller.org, endpointPart);
+        if (project && ep && inProject(ep, project))
+          holders = members.filter((m) => administersProject(m.member, project.name));
+      } else return endpointNotFound(res, resource);
+      const value = holders.map(({ identity }) => ({
+        identity: {
+          displayName: identity.displayName,
+          id: devopsIdentityId(identity),
+          uniqueName: identity.displayName,
+        },
+        role: {
+          allowPermissions: 3,
+          denyPermissions: 0,
+          identifier: `${scope}.Administrator`,
+          description: 'Administrator can use and manage the service connection.',
+          name: 'Administrator',
+          displayName: 'Administrator',
+          scope,
+        },
+        access: 'assigned',
+        accessDisplayName: 'Assigned',
+      }));
+      sendJson(res, 200, { count: value.length, value });
     });
 
     // Update — organization level.
@@ -606,6 +703,17 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       const ep = findEndpoint(caller.org, endpointId);
       if (!ep) return endpointNotFound(res, endpointId);
       if (!requireAdministrator(res, caller)) return;
+      settleConversion(caller.org, ep);
+      if (ep.pendingConversion)
+        // No public source for this refusal; chosen because it cannot lose the conversion in flight.
+        return sendError(
+          res,
+          400,
+          argumentErrorBody(
+            'The service connection is being converted to another authentication scheme; try again when the conversion has completed.',
+            'endpoint',
+          ),
+        );
       const result = applyUpdate(caller, ep, req.body, queryString(req, 'operation') ?? '');
       if (!result.ok) return sendError(res, 400, result.body);
       sendJson(res, 200, view(caller.org, ep, 'get'));
@@ -669,15 +777,17 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       const ep = findEndpoint(caller.org, endpointId);
       if (!ep) return endpointNotFound(res, endpointId);
       if (!requireAdministrator(res, caller)) return;
-      // Deleting an Automatic connection makes Azure DevOps undo what it created in Azure (the role
-      // assignment of the app's service principal); with the app gone that fails, which is why such
-      // connections cannot be deleted (field report "Deleting failed service connections": switching
-      // them to Manual first lets the delete through). Message inferred.
+      // A deep delete of an Automatic connection makes Azure DevOps undo what it created in Azure (the
+      // role assignment of the app's service principal); with the app gone that fails, which is why
+      // the UI cannot delete such connections (field report "Deleting failed service connections").
+      // `deep=false` leaves Azure and the app alone (spec: deep = "delete the spn created by
+      // endpoint"), so it deletes directly. Message inferred.
       const remaining = ep.serviceEndpointProjectReferences.filter(
         (r) => !projectIds.includes(lower(r.projectReference.id)),
       );
       const spn = paramValue(ep.authorization.parameters, 'serviceprincipalid');
       if (
+        queryBool(req, 'deep') &&
         remaining.length === 0 &&
         lower(dataValue(ep.data, 'creationMode') ?? '') === 'automatic' &&
         spn &&
@@ -725,6 +835,7 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
       };
       const endpointId = queryString(req, 'endpointId') ?? '';
       const stored = endpointId ? findEndpoint(caller.org, endpointId) : undefined;
+      if (stored) settleConversion(caller.org, stored);
       const details = body.serviceEndpointDetails;
       if (!stored && !details?.authorization)
         return sendError(
@@ -777,11 +888,12 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
 
   type UpdateResult = { ok: true } | { ok: false; body: WrappedException };
 
+  function argumentErrorBody(message: string, parameter: string): WrappedException {
+    return wrapped(`${message}\r\nParameter name: ${parameter}`, TYPE.argument, 'ArgumentException', 0);
+  }
+
   function argumentError(message: string, parameter: string): UpdateResult {
-    return {
-      ok: false,
-      body: wrapped(`${message}\r\nParameter name: ${parameter}`, TYPE.argument, 'ArgumentException', 0),
-    };
+    return { ok: false, body: argumentErrorBody(message, parameter) };
   }
 
   function applyUpdate(caller: Caller, ep: EndpointRecord, raw: unknown, operation: string): UpdateResult {
@@ -838,6 +950,35 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
         body.authorization.parameters && typeof body.authorization.parameters === 'object'
           ? (body.authorization.parameters as Record<string, unknown>)
           : {};
+      // `serviceprincipalkey` is a required input of the AzureRM ServicePrincipal scheme (spnKey):
+      // a Manual update that leaves it out is refused; present and null (or empty) keeps the stored
+      // value on an update. Source: the public decompilation of Azure DevOps Server 2022's
+      // ServiceEndpointValidator.ValidateEndpointFields (required and absent → ArgumentException
+      // EndpointFieldNotSpecified; present and empty tolerated for a confidential input on update).
+      // The resource text of EndpointFieldNotSpecified is not public: the message below is guessed.
+      const spnKeyScheme =
+        lower(scheme) === 'serviceprincipal' &&
+        lower(
+          paramValue(given as Record<string, string | null>, 'authenticationType') ??
+            paramValue(ep.authorization.parameters, 'authenticationType') ??
+            'spnkey',
+        ) === 'spnkey';
+      if (
+        lower(operation) !== 'convertauthenticationscheme' &&
+        lower(ep.type) === 'azurerm' &&
+        spnKeyScheme &&
+        lower(dataValue(data, 'creationMode') ?? '') === 'manual' &&
+        paramKey(given as Record<string, string | null>, 'serviceprincipalkey') === undefined
+      )
+        return {
+          ok: false,
+          body: wrapped(
+            'The required field is not specified.\r\nParameter name: endpoint.Authorization.Parameters[serviceprincipalkey]',
+            TYPE.argument,
+            'ArgumentException',
+            0,
+          ),
+        };
       parameters = {};
       for (const [k, v] of Object.entries(given)) {
         const value = v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
@@ -970,13 +1111,67 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
         `The app registration '${appId}' of the service connection was not found or is disabled: the federated credential cannot be added.`,
         'serviceprincipalid',
       );
-    const { issuer, subject } = federationFor(state, caller.org, ep);
+    // Whether a service principal or managed identity may run Azure DevOps' own conversion is not
+    // settled by a public Microsoft source found here (a third-party note says Automatic mode is not
+    // supported for non-user principals). Scenario-controlled (`conversionRequiresUser`) so the
+    // product is tested under both readings; message guessed.
+    if (caller.org.conversionRequiresUser && caller.identity.kind !== 'user')
+      return {
+        ok: false,
+        body: wrapped(
+          'Converting the authentication scheme of an automatically created service connection is not supported for a service principal or managed identity. Sign in as a user to convert it.',
+          'Microsoft.VisualStudio.Services.ServiceEndpoints.WebApi.ServiceEndpointException, Microsoft.VisualStudio.Services.ServiceEndpoints.WebApi',
+          'ServiceEndpointException',
+          0,
+        ),
+      };
+    // Learn (Connect to Azure with an ARM service connection, "Convert an existing service
+    // connection"): "The conversion might take a few minutes." With a delay the answer still shows
+    // the secret scheme, `operationStatus.state: InProgress` (statusMessage `converting_scheme`:
+    // wording not public, guessed); the conversion lands once the delay has passed.
+    if ((caller.org.conversionDelayMs ?? 0) > 0) {
+      ep.pendingConversion = {
+        completesAt: state.now().getTime() + (caller.org.conversionDelayMs ?? 0),
+        ...(caller.org.conversionFails ? { fails: true } : {}),
+      };
+      ep.operationStatus = { state: 'InProgress', statusMessage: 'converting_scheme' };
+      return { ok: true };
+    }
+    applyConversion(caller.org, ep);
+    return { ok: true };
+  }
+
+  /** Lands a conversion answered InProgress once its time has come (called on every read). */
+  function settleConversion(org: OrganizationRecord, ep: EndpointRecord): EndpointRecord {
+    const pending = ep.pendingConversion;
+    if (!pending || state.now().getTime() < pending.completesAt) return ep;
+    delete ep.pendingConversion;
+    if (pending.fails) {
+      // Still on its secret; the failure shows in operationStatus (wording guessed).
+      computeStatus(state, ep);
+      ep.operationStatus = {
+        state: 'Failed',
+        statusMessage:
+          'Failed to convert the authentication scheme: the federated credential could not be added to the app registration.',
+      };
+      return ep;
+    }
+    applyConversion(org, ep);
+    return ep;
+  }
+
+  /** The conversion itself: the federated credential on the app, the secret kept for the revert. */
+  function applyConversion(org: OrganizationRecord, ep: EndpointRecord): void {
+    const appId = paramValue(ep.authorization.parameters, 'serviceprincipalid') ?? '';
+    const app = state.appByAppId(appId);
+    if (!app) return;
+    const { issuer, subject } = federationFor(state, org, ep);
     let fic = app.federatedIdentityCredentials.find((f) => f.issuer === issuer && f.subject === subject);
     if (!fic) {
       const project = ep.serviceEndpointProjectReferences[0]?.projectReference.name ?? '';
       fic = {
         id: randomUUID(),
-        name: `${caller.org.name}-${project}-${ep.id}`,
+        name: `${org.name}-${project}-${ep.id}`,
         issuer,
         subject,
         audiences: [TOKEN_EXCHANGE_AUDIENCE],
@@ -999,7 +1194,6 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
     ep.authorization = { scheme: 'WorkloadIdentityFederation', parameters };
     ep.data = { ...ep.data, revertSchemeDeadline: deadline };
     computeStatus(state, ep);
-    return { ok: true };
   }
 
   /**
@@ -1045,15 +1239,22 @@ export function devopsService(ctx: SandboxContext): ServiceDefinition {
         }
       | undefined,
   ): { result: unknown[]; statusCode: string; errorMessage: string } {
-    // Unsaved details win, but a confidential value left null falls back to the stored one.
+    // The service tests what is sent. The portal's Verify sends the parameters as read, with
+    // `"serviceprincipalkey": null` present (Learn, "Troubleshoot issues related to verifying Azure
+    // Resource Manager service connections", the POST body in the trace): only a confidential key
+    // present and null is filled in with the stored value. A key left out is tested as absent (no
+    // secret: Entra ID answers AADSTS7000216); a value is tested as sent. Without
+    // serviceEndpointDetails the stored connection is tested.
     const scheme = details?.authorization?.scheme ?? stored?.authorization.scheme ?? '';
     const storedParams = stored?.authorization.parameters ?? {};
-    const parameters: Record<string, string | null> = { ...storedParams };
-    for (const [k, v] of Object.entries(details?.authorization?.parameters ?? {})) {
-      const key = paramKey(parameters, k) ?? k;
-      if (CONFIDENTIAL_PARAMETERS.has(lower(k)) && lower(k) !== 'accesstoken' && (v === null || v === ''))
-        continue;
-      parameters[key] = v === null || v === undefined ? null : String(v);
+    let parameters: Record<string, string | null> = { ...storedParams };
+    if (details?.authorization) {
+      parameters = {};
+      for (const [k, v] of Object.entries(details.authorization.parameters ?? {})) {
+        if (CONFIDENTIAL_PARAMETERS.has(lower(k)) && lower(k) !== 'accesstoken' && v === null)
+          parameters[k] = paramValue(storedParams, k) ?? null;
+        else parameters[k] = v === null || v === undefined ? null : String(v);
+      }
     }
     const data = { ...(stored?.data ?? {}), ...(details?.data ?? {}) };
     const fail = (statusCode: string, errorMessage: string) => ({ result: [], statusCode, errorMessage });

@@ -52,13 +52,24 @@ export interface FaultBudget {
   delayMs?: number;
   /** With `delayMs`: requests per window answered (delayed) before the 429s start (default 2 × requests). */
   hardLimit?: number;
+  /**
+   * With `delayMs`: the delayed answers (200) carry `Retry-After` too (Learn, "Rate and usage
+   * limits", Azure DevOps: Retry-After may come on a delayed request, not only on a 429).
+   */
+  retryAfterSeconds?: number;
 }
 
 export interface FaultDecision {
   latencyMs: number;
   fault?: { kind: FaultKind; status: number; retryAfterSeconds: number; reason: string; hangMs?: number };
   /** For Azure DevOps' X-RateLimit-* headers: the budget state after this request. */
-  rateLimit?: { limit: number; remaining: number; resetEpochSeconds: number; delayMs?: number };
+  rateLimit?: {
+    limit: number;
+    remaining: number;
+    resetEpochSeconds: number;
+    delayMs?: number;
+    retryAfterSeconds?: number;
+  };
 }
 
 export interface FaultStats {
@@ -125,7 +136,15 @@ export class FaultInjector {
           // Over the budget but under the hard limit: answered, slowly.
           stamps.push(nowMs);
           decision.latencyMs += delayMs;
-          decision.rateLimit = { limit: rule.budget.requests, remaining: 0, resetEpochSeconds, delayMs };
+          decision.rateLimit = {
+            limit: rule.budget.requests,
+            remaining: 0,
+            resetEpochSeconds,
+            delayMs,
+            ...(rule.budget.retryAfterSeconds !== undefined
+              ? { retryAfterSeconds: rule.budget.retryAfterSeconds }
+              : {}),
+          };
         } else if (stamps.length >= (delayMs !== undefined ? hardLimit : rule.budget.requests)) {
           const retryAfterSeconds = Math.max(1, Math.ceil((oldest + windowMs - nowMs) / 1000));
           decision.fault = {

@@ -118,6 +118,13 @@ export interface OrgMember {
   identity: string;
   /** Service connection Administrator at organization level: may update and delete connections. */
   endpointAdministrator: boolean;
+  /**
+   * Projects (names) where the member is Administrator of the service connections at project level
+   * only: `actionFilter=manage` lists them, but the organization-level PUT/DELETE answer 403.
+   */
+  projectAdministratorOf?: string[];
+  /** False: the member may not view connection details; a GET answers only `{id, name}`. */
+  viewConnections?: boolean;
 }
 
 export interface OperationStatus {
@@ -158,6 +165,12 @@ export interface EndpointRecord {
     deadline: string;
     federatedCredentialId?: string;
   };
+  /**
+   * A `ConvertAuthenticationScheme` still in progress: until `completesAt` (sandbox clock, ms) the
+   * connection stays on its secret with `operationStatus.state: InProgress`; then the conversion is
+   * applied (or, with `fails`, the connection goes back to Ready on its secret with a Failed status).
+   */
+  pendingConversion?: { completesAt: number; fails?: boolean };
 }
 
 export interface OrganizationRecord {
@@ -167,6 +180,15 @@ export interface OrganizationRecord {
   projects: ProjectRecord[];
   members: OrgMember[];
   endpoints: Map<string, EndpointRecord>;
+  /**
+   * How long Azure DevOps' own conversion (`ConvertAuthenticationScheme`) takes (sandbox clock, ms;
+   * default 0: done in the answer). Learn: "The conversion might take a few minutes."
+   */
+  conversionDelayMs?: number;
+  /** Conversions answered InProgress that end Failed instead (tests of the failure path). */
+  conversionFails?: boolean;
+  /** Refuse `ConvertAuthenticationScheme` from a service principal or managed identity (see devops.ts). */
+  conversionRequiresUser?: boolean;
 }
 
 export interface VaultSecretVersion {

@@ -111,8 +111,19 @@ export interface ScenarioConnection {
 export interface ScenarioOrganization {
   name: string;
   projects: { name: string; id?: string }[];
-  members: { identity: string; endpointAdministrator: boolean }[];
+  members: {
+    identity: string;
+    endpointAdministrator: boolean;
+    /** Project names where the member administers connections at project level only. */
+    projectAdministratorOf?: string[];
+    /** False: GET of a connection answers only `{id, name}` to this member. */
+    viewConnections?: boolean;
+  }[];
   connections: ScenarioConnection[];
+  /** Seconds Azure DevOps' ConvertAuthenticationScheme stays InProgress (default 0). */
+  conversionDelaySeconds?: number;
+  /** Azure DevOps refuses ConvertAuthenticationScheme from a non-user caller (default false). */
+  conversionRequiresUser?: boolean;
 }
 
 export interface Scenario {
@@ -345,6 +356,8 @@ export function loadScenario(scenario: Scenario): TenantState {
       projects,
       members: org.members,
       endpoints,
+      ...(org.conversionDelaySeconds ? { conversionDelayMs: org.conversionDelaySeconds * 1000 } : {}),
+      ...(org.conversionRequiresUser ? { conversionRequiresUser: true } : {}),
     });
   }
   computedStates.set(state, computed);

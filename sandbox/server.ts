@@ -54,6 +54,8 @@ function setRateLimitHeaders(res: Response, decision: FaultDecision): void {
   // The delay the throttle imposed when there is one, else the whole added latency.
   const delayMs = decision.rateLimit.delayMs ?? decision.latencyMs;
   if (delayMs > 0) res.setHeader('X-RateLimit-Delay', (delayMs / 1000).toFixed(3));
+  if (decision.rateLimit.retryAfterSeconds !== undefined)
+    res.setHeader('Retry-After', String(decision.rateLimit.retryAfterSeconds));
 }
 
 export async function startService(

@@ -14,8 +14,15 @@
  * - `azure-devops`: Azure DevOps' own conversion (`PUT …?operation=ConvertAuthenticationScheme` with
  *   scheme `WorkloadIdentityFederation`, as Microsoft's conversion script does) for connections it
  *   created (Automatic) that one project uses; Azure DevOps adds the federated credential to its
- *   app and keeps the secret for seven days. A failed verification is undone with Azure DevOps'
- *   revert (the same operation with scheme `ServicePrincipal`).
+ *   app and keeps the secret for seven days. "The conversion might take a few minutes" (Learn): the
+ *   answer may still show the secret with `operationStatus` InProgress, so the connection is read
+ *   again (bounded, with backoff) until it uses workload identity federation or reports Failed,
+ *   and only then verified. The revert deadline is recorded (Azure DevOps' own, and never less
+ *   than seven days from the moment the conversion was seen done) and the old secret is never
+ *   removed before it. A failed verification is undone with Azure DevOps' revert (the same
+ *   operation with scheme `ServicePrincipal`). If Azure DevOps refuses its conversion to a
+ *   service principal or managed identity (whether it does is not settled by a public source), the
+ *   connection is left as it is and the report says how to convert it.
  * - `federated-credential`: every other connection whose app this service owns. The connection is
  *   updated to `WorkloadIdentityFederation` (Manual, no secret); Azure DevOps answers with the
  *   issuer and subject it expects, and the federated credential with exactly those is added to the
@@ -66,6 +73,31 @@ import {
 import { parseMarker } from './transform';
 
 const HOUR_MS = 3600 * 1000;
+/** Azure DevOps keeps the old secret so the conversion can be reverted for seven days (Learn). */
+export const REVERT_WINDOW_MS = 7 * 24 * HOUR_MS;
+/** Polling of a conversion Azure DevOps answered as still in progress. */
+const CONVERSION_POLL_INITIAL_MS = 5_000;
+const CONVERSION_POLL_MAX_DELAY_MS = 60_000;
+const CONVERSION_POLL_BUDGET_MS = 15 * 60_000;
+
+/** Where Azure DevOps' own conversion stands, from the connection as read. */
+function conversionState(connection: ServiceConnection): 'done' | 'in-progress' | 'failed' {
+  const state = (connection.operationStatus?.state ?? '').toLowerCase();
+  const message = (connection.operationStatus?.statusMessage ?? '').toLowerCase();
+  if (state === 'failed') return 'failed';
+  if (state === 'inprogress' || message.includes('converting')) return 'in-progress';
+  // Ready on the secret scheme right after the request: not converted yet.
+  return isWorkloadIdentity(connection) ? 'done' : 'in-progress';
+}
+
+/** Azure DevOps refused its own conversion because the caller is not a user (wording not public). */
+function refusedForNonUser(err: unknown): boolean {
+  return (
+    err instanceof ServiceError &&
+    err.status === 400 &&
+    /not supported for (a )?(service principal|managed identit|non-user)/i.test(err.message)
+  );
+}
 
 export interface ConversionTarget extends ConnectionTarget {
   path: ConversionPath;
@@ -165,14 +197,19 @@ async function verify(ctx: Ctx, connection: ServiceConnection): Promise<string |
   let delay = settings.verifyInitialDelayMs ?? 2000;
   let lastProblem = 'not tried';
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const test = await deps.devops.testConnection(target.organizationUrl, target.project, connection);
+    // The connection as it is now: TestConnection sends the parameters as read.
+    const reread = await deps.devops.getConnection(
+      target.organizationUrl,
+      target.project,
+      target.connectionId,
+    );
+    const test = await deps.devops.testConnection(
+      target.organizationUrl,
+      target.project,
+      reread ?? connection,
+    );
     if (!test.ok) lastProblem = `TestConnection answered ${test.statusCode}: ${test.errorMessage}`;
     else {
-      const reread = await deps.devops.getConnection(
-        target.organizationUrl,
-        target.project,
-        target.connectionId,
-      );
       if (reread?.isReady) {
         ctx.result.steps.push(`verified: TestConnection and isReady (attempt ${attempt})`);
         return undefined;
@@ -185,6 +222,55 @@ async function verify(ctx: Ctx, connection: ServiceConnection): Promise<string |
     }
   }
   return redactor.redact(lastProblem);
+}
+
+/**
+ * Reads the connection again (backoff from 5 s to 60 s, at most 15 minutes in all, on the engine's
+ * clock) until Azure DevOps' own conversion is done or failed. Failed: the record says so and the
+ * connection stays on its secret. Still running when the budget is spent: a transient failure,
+ * and the next run resumes polling from the `started` record without asking again.
+ */
+async function awaitConversion(
+  ctx: Ctx,
+  answer: ServiceConnection,
+  record: ConversionRecord,
+): Promise<ServiceConnection> {
+  const { deps, settings } = ctx;
+  const budget = settings.conversionPollBudgetMs ?? CONVERSION_POLL_BUDGET_MS;
+  let delay = settings.conversionPollInitialDelayMs ?? CONVERSION_POLL_INITIAL_MS;
+  let waited = 0;
+  let polls = 0;
+  let connection = answer;
+  for (;;) {
+    const state = conversionState(connection);
+    if (state === 'done') {
+      if (polls > 0)
+        ctx.result.steps.push(
+          `Azure DevOps finished the conversion (${polls} read(s), ${Math.round(waited / 1000)} s)`,
+        );
+      return connection;
+    }
+    if (state === 'failed') {
+      const why = redactor.redact(connection.operationStatus?.statusMessage ?? 'no message').slice(0, 400);
+      await save(ctx, { ...record, phase: 'failed', failedAt: deps.clock.now().toISOString(), note: why });
+      throw fail(
+        'conversion-failed',
+        `Azure DevOps reports the conversion failed (${why}); the connection stays on its secret.`,
+      );
+    }
+    if (waited >= budget)
+      throw new EngineFailure(
+        'conversion-failed',
+        `Azure DevOps' conversion is still in progress after ${Math.round(waited / 1000)} s; the next run checks it again (nothing is verified or removed until it is done).`,
+        true,
+      );
+    const step = Math.min(delay, budget - waited);
+    await deps.clock.sleep(step);
+    waited += step;
+    delay = Math.min(delay * 2, CONVERSION_POLL_MAX_DELAY_MS);
+    polls += 1;
+    connection = await read(ctx);
+  }
 }
 
 /**
@@ -294,7 +380,7 @@ async function backToSecret(
 ): Promise<ConversionRecord | undefined> {
   const { deps, target } = ctx;
   const now = deps.clock.now();
-  const deadline = revertDeadlineOf(connection);
+  const deadline = revertDeadlineOf(connection) ?? record?.revertDeadline;
   let restored: ServiceConnection;
   if (record?.path !== 'federated-credential' && deadline && Date.parse(deadline) > now.getTime()) {
     restored = await deps.devops
@@ -351,12 +437,18 @@ async function cleanUp(ctx: Ctx, record: ConversionRecord): Promise<ConversionRe
   const { deps, settings, result } = ctx;
   const now = deps.clock.now();
   const verifiedMs = Date.parse(record.verifiedAt ?? record.convertedAt ?? record.startedAt);
-  const deadlineMs = record.revertDeadline ? Date.parse(record.revertDeadline) : 0;
+  // Azure DevOps' conversion keeps the old secret for its 7-day revert: never removed before that,
+  // even for a record that lacks the deadline (counted from the conversion, or its start).
+  const deadlineMs = record.revertDeadline
+    ? Date.parse(record.revertDeadline)
+    : record.path === 'azure-devops'
+      ? Date.parse(record.convertedAt ?? record.startedAt) + REVERT_WINDOW_MS
+      : 0;
   const dueMs = Math.max(verifiedMs + settings.oldSecretRetentionHours * HOUR_MS, deadlineMs || 0);
   if (now.getTime() < dueMs) {
     result.cleanupDueAt = new Date(dueMs).toISOString();
     result.steps.push(
-      `old secret kept until ${result.cleanupDueAt} (retention${record.revertDeadline ? " and Azure DevOps' revert window" : ''})`,
+      `old secret kept until ${result.cleanupDueAt} (retention${record.path === 'azure-devops' ? " and Azure DevOps' revert window" : ''})`,
     );
     return record;
   }
@@ -420,8 +512,17 @@ export async function convertConnection(
         );
       // Invariant 8: either path gives the connection a federated credential of its app.
       await requireEntitled(ctx, connection, app.appId);
+      const inFlight =
+        target.path === 'azure-devops' &&
+        record?.phase === 'started' &&
+        record.path === 'azure-devops' &&
+        conversionState(connection) === 'in-progress' &&
+        (connection.operationStatus?.state ?? '').toLowerCase() === 'inprogress';
       let previousKeyIds = target.previousKeyIds;
-      if (target.path === 'federated-credential') {
+      if (inFlight && record) {
+        result.steps.push('resumed: Azure DevOps is still converting the connection');
+        connection = await awaitConversion(ctx, connection, record);
+      } else if (target.path === 'federated-credential') {
         // The secret to fall back on must be known: Azure DevOps never returns the stored one.
         const secret = await fallbackSecret(ctx, app);
         if (!secret)
@@ -431,61 +532,86 @@ export async function convertConnection(
           );
         previousKeyIds = [...new Set([...secret.keyIds, ...previousKeyIds])];
       }
-      record = await save(ctx, {
-        connectionId: target.connectionId,
-        organization: target.organizationUrl,
-        appId: app.appId,
-        path: target.path,
-        phase: 'started',
-        originalCreationMode: connection.data['creationMode'] ?? 'Manual',
-        previousKeyIds,
-        federatedCredentialIds: [],
-        startedAt: now(),
-      });
-      result.steps.push('recorded the conversion in Key Vault (phase started)');
-      await recordBinding(target, app.appId, deps, result);
-      const updated =
-        target.path === 'azure-devops'
-          ? await deps.devops
-              .updateConnection(
-                target.organizationUrl,
-                toAzureDevOpsConversionBody(connection),
-                CONVERT_OPERATION,
-              )
-              .catch((err: unknown) => {
-                throw new EngineFailure(
-                  'conversion-failed',
-                  `Azure DevOps refused the conversion: ${errorMessage(err)}`,
-                  false,
-                  err,
-                );
-              })
-          : await deps.devops
-              .updateConnection(target.organizationUrl, toWorkloadIdentityBody(connection))
-              .catch((err: unknown) => {
-                throw new EngineFailure(
-                  'update-rejected',
-                  `Azure DevOps rejected the update: ${errorMessage(err)}`,
-                  false,
-                  err,
-                );
-              });
-      connection = updated;
-      result.steps.push(
-        target.path === 'azure-devops'
-          ? 'converted with operation=ConvertAuthenticationScheme (Azure DevOps added the federated credential to its app)'
-          : 'updated the connection to WorkloadIdentityFederation (creationMode Manual, no secret)',
-      );
+      if (!inFlight) {
+        const started = await save(ctx, {
+          connectionId: target.connectionId,
+          organization: target.organizationUrl,
+          appId: app.appId,
+          path: target.path,
+          phase: 'started',
+          originalCreationMode: connection.data['creationMode'] ?? 'Manual',
+          previousKeyIds,
+          federatedCredentialIds: [],
+          startedAt: now(),
+        });
+        record = started;
+        result.steps.push('recorded the conversion in Key Vault (phase started)');
+        await recordBinding(target, app.appId, deps, result);
+        const updated =
+          target.path === 'azure-devops'
+            ? await deps.devops
+                .updateConnection(
+                  target.organizationUrl,
+                  toAzureDevOpsConversionBody(connection),
+                  CONVERT_OPERATION,
+                )
+                .catch(async (err: unknown) => {
+                  if (refusedForNonUser(err)) {
+                    await save(ctx, {
+                      ...started,
+                      phase: 'failed',
+                      failedAt: now(),
+                      note: 'Azure DevOps does not run its conversion for a service principal or managed identity',
+                    });
+                    throw new EngineFailure(
+                      'not-convertible',
+                      `Azure DevOps refused its own conversion to this service's identity (${errorMessage(err)}). Nothing was changed; the connection keeps its secret. Convert it as a user (Project settings → Service connections → the connection → Convert), or make this service an owner of the app and convert it through the federated-credential path.`,
+                      false,
+                      err,
+                    );
+                  }
+                  throw new EngineFailure(
+                    'conversion-failed',
+                    `Azure DevOps refused the conversion: ${errorMessage(err)}`,
+                    false,
+                    err,
+                  );
+                })
+            : await deps.devops
+                .updateConnection(target.organizationUrl, toWorkloadIdentityBody(connection))
+                .catch((err: unknown) => {
+                  throw new EngineFailure(
+                    'update-rejected',
+                    `Azure DevOps rejected the update: ${errorMessage(err)}`,
+                    false,
+                    err,
+                  );
+                });
+        result.steps.push(
+          target.path === 'azure-devops'
+            ? 'converted with operation=ConvertAuthenticationScheme (Azure DevOps added the federated credential to its app)'
+            : 'updated the connection to WorkloadIdentityFederation (creationMode Manual, no secret)',
+        );
+        connection = target.path === 'azure-devops' ? await awaitConversion(ctx, updated, started) : updated;
+      }
     } else if (!record || !['started', 'converted', 'verified'].includes(record.phase)) {
       result.steps.push('the connection already uses workload identity federation');
       return;
     } else {
       result.steps.push(`resumed conversion at phase ${record.phase}`);
     }
+    if (!record) throw fail('conversion-failed', 'The conversion has no record in Key Vault.');
 
     if (record.phase === 'started') {
       const federation = federationOf(connection) ?? federationOf(await read(ctx));
-      const deadline = revertDeadlineOf(connection);
+      // The revert window: Azure DevOps' own deadline (`revertSchemeDeadline`); when its answer has
+      // none, seven days from now (the conversion was just seen done), so the old secret is never
+      // removed while Azure DevOps may still revert to it.
+      const deadline =
+        revertDeadlineOf(connection) ??
+        (record.path === 'azure-devops'
+          ? new Date(deps.clock.now().getTime() + REVERT_WINDOW_MS).toISOString()
+          : undefined);
       record = await save(ctx, {
         ...record,
         phase: 'converted',

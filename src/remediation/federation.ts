@@ -215,20 +215,6 @@ export function toSecretBody(connection: ServiceConnection, secret: string): Ser
   return toManualUpdateBody(body, secret);
 }
 
-/**
- * Body that flips a connection to `Manual` before it is deleted (the field report: an Automatic
- * connection whose app is gone cannot be deleted, a Manual one can): no secret, no `accesstoken`,
- * none of the fields `Manual` rejects; the scheme stays.
- */
-export function toRetirementBody(connection: ServiceConnection): ServiceConnection {
-  const body = structuredClone(connection);
-  body.data = manualData(connection);
-  const parameters = { ...body.authorization.parameters };
-  deleteKeys(parameters, (k) => CONFIDENTIAL_PARAMETERS.has(k));
-  body.authorization = { ...body.authorization, parameters };
-  return body;
-}
-
 /** Parameters Azure DevOps treats as confidential (lower case). */
 export const CONFIDENTIAL_PARAMETERS: ReadonlySet<string> = new Set([
   'serviceprincipalkey',

@@ -41,6 +41,11 @@ export interface TestConnectionResult {
   /** `ok`, `unauthorized`, `forbidden`, … as Azure DevOps reports it. */
   statusCode: string;
   errorMessage: string;
+  /**
+   * The Entra ID error code when the sign-in with the stored credential failed, digits only:
+   * `7000215` invalid secret, `7000222` expired secret, `700016` app not found, `7000216` no secret.
+   */
+  aadsts?: string;
 }
 
 /** Azure DevOps service endpoints API for one organization URL at a time. */

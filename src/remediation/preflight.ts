@@ -11,6 +11,10 @@
  * - each organization: the identity holds the Administrator role on every AzureRM connection. Read
  *   only: the connections listed with `actionFilter=manage` (Azure DevOps 7.1 spec,
  *   `ServiceEndpointActionFilter`) are the ones the caller may administer; the rest lack the role.
+ *   That filter also passes a project-level Administrator, whose organization-level PUT then gets
+ *   403, so for each listed connection the organization-level role assignments are read as well
+ *   (`securityroles`, scope `distributedtask.collection.serviceendpointrole`, resource
+ *   `collection_{id}`): only the role held there lets the service update the connection.
  * - each app a secret-based connection uses: readable through Graph, and owned by the identity
  *   (`GET /applications/{id}/owners`), which Application.ReadWrite.OwnedBy requires to add passwords.
  * - Key Vault: a GET of a name the service never writes. Key Vault authorizes before it looks the
@@ -56,6 +60,15 @@ export interface PreflightDevOps {
     project: string,
     options?: { actionFilter?: 'manage' },
   ): Promise<ServiceConnection[]>;
+  /**
+   * The caller's roles on a connection at organization level (direct assignments), and the groups
+   * holding Administrator there. Optional: without it, `actionFilter=manage` is taken at its word.
+   */
+  connectionRoles?(
+    organizationUrl: string,
+    connectionId: string,
+    level: { organization: true },
+  ): Promise<{ callerRoles: string[]; groupAdministrators: string[] }>;
 }
 
 /** The Graph reads preflight needs (the Graph adapter implements them). */
@@ -129,7 +142,7 @@ const fixes = {
   administrator: (org: string, who: Who): string =>
     `In ${org}, give the identity (client id ${who.appId}) the Administrator role on these service connections at organization level: on each connection, ⋮ → Security → User permissions → Add → role Administrator (for every connection of a project: Project settings → Service connections → ⋮ → Security). Project Administrators membership is not enough: project administrators cannot change a connection's credentials.`,
   owner: (appId: string, who: Who): string =>
-    `Make the identity an owner of the app: scripts/add-owner.sh ${appId} ${who.objectId} (runs az ad app owner add --id ${appId} --owner-object-id ${who.objectId}); needs an existing owner of the app or a Cloud Application Administrator.`,
+    `Make the identity an owner of the app: scripts/add-owner.sh --owner ${who.objectId} ${appId} (runs az ad app owner add --id ${appId} --owner-object-id ${who.objectId}); needs an existing owner of the app or a Cloud Application Administrator.`,
   appRead: (who: Who): string => fixes.graphPermission(who, OWNED_BY),
   vaultRole: (url: string, who: Who): string =>
     `Assign the Key Vault Secrets Officer role on the vault to the identity: az role assignment create --role "Key Vault Secrets Officer" --assignee-object-id ${who.objectId} --assignee-principal-type ServicePrincipal --scope "$(az keyvault show --name ${vaultName(url)} --query id -o tsv)". The vault must use Azure RBAC (enableRbacAuthorization: true); the Bicep in infra/ assigns this role.`,
@@ -148,6 +161,9 @@ interface OrgScan {
   /** Unique connections by id, with every project they were seen in. */
   connections: Map<string, { connection: ServiceConnection; manageable: boolean }>;
 }
+
+/** Where the organization-level Administrator role of a manageable connection stands. */
+type OrgRole = 'administrator' | 'project-only' | { viaGroups: string[] } | { unreadable: string };
 
 /** Runs every check; never throws for a failed check (each becomes a row), only for a bug. */
 export async function runPreflight(
@@ -290,6 +306,69 @@ export async function runPreflight(
         .filter((c) => !c.manageable)
         .map((c) => c.connection.name)
         .sort((a, b) => a.localeCompare(b));
+      // actionFilter=manage passes project-level Administrators too: ask for the organization level.
+      const roles = new Map<string, OrgRole>();
+      const connectionRoles = deps.devops.connectionRoles?.bind(deps.devops);
+      if (connectionRoles)
+        await Promise.all(
+          all
+            .filter((c) => c.manageable)
+            .map(async ({ connection }) => {
+              let role: OrgRole;
+              try {
+                const found = await limit(() =>
+                  connectionRoles(org.url, connection.id, { organization: true }),
+                );
+                role = found.callerRoles.includes('Administrator')
+                  ? 'administrator'
+                  : found.groupAdministrators.length > 0
+                    ? { viaGroups: found.groupAdministrators }
+                    : 'project-only';
+              } catch (err) {
+                role = { unreadable: errorMessage(err) };
+              }
+              roles.set(connection.id.toLowerCase(), role);
+            }),
+        );
+      const byRole = (test: (r: OrgRole) => boolean): string[] =>
+        all
+          .filter((c) => c.manageable)
+          .filter((c) => {
+            const r = roles.get(c.connection.id.toLowerCase());
+            return r !== undefined && test(r);
+          })
+          .map((c) => c.connection.name)
+          .sort((a, b) => a.localeCompare(b));
+      const projectOnly = byRole((r) => r === 'project-only');
+      const viaGroups = byRole((r) => typeof r === 'object' && 'viaGroups' in r);
+      const unreadable = byRole((r) => typeof r === 'object' && 'unreadable' in r);
+      if (projectOnly.length > 0)
+        add({
+          area: 'azure-devops',
+          name: 'connection Administrator (organization level)',
+          target: org.url,
+          status: 'missing',
+          detail: `Administrator of ${projectOnly.length} connection${projectOnly.length === 1 ? '' : 's'} at project level only (listed by actionFilter=manage, but the organization-level update would answer 403): ${names(projectOnly)}`,
+          fix: fixes.administrator(org.url, who),
+        });
+      if (viaGroups.length > 0)
+        add({
+          area: 'azure-devops',
+          name: 'connection Administrator (organization level)',
+          target: org.url,
+          status: 'warning',
+          detail: `not an organization-level Administrator in its own name on ${viaGroups.length} connection${viaGroups.length === 1 ? '' : 's'}; a group holds the role and may include the identity (not expanded): ${names(viaGroups)}`,
+          fix: fixes.administrator(org.url, who),
+        });
+      if (unreadable.length > 0)
+        add({
+          area: 'azure-devops',
+          name: 'connection Administrator (organization level)',
+          target: org.url,
+          status: 'warning',
+          detail: `the organization-level role assignments could not be read for ${unreadable.length} connection${unreadable.length === 1 ? '' : 's'}, so a project-level Administrator cannot be told from an organization-level one: ${names(unreadable)}`,
+          fix: fixes.administrator(org.url, who),
+        });
       if (all.length === 0)
         add({
           area: 'azure-devops',
@@ -303,8 +382,12 @@ export async function runPreflight(
           area: 'azure-devops',
           name: 'connection Administrator',
           target: org.url,
-          status: 'ok',
-          detail: `Administrator of all ${all.length} Azure Resource Manager connection${all.length === 1 ? '' : 's'}`,
+          status: projectOnly.length > 0 ? 'missing' : 'ok',
+          detail:
+            projectOnly.length > 0
+              ? `may manage all ${all.length} Azure Resource Manager connection${all.length === 1 ? '' : 's'}, but ${projectOnly.length} only at project level (see the organization-level row)`
+              : `Administrator of all ${all.length} Azure Resource Manager connection${all.length === 1 ? '' : 's'}${connectionRoles && viaGroups.length === 0 && unreadable.length === 0 ? ' (organization level)' : ''}`,
+          ...(projectOnly.length > 0 ? { fix: fixes.administrator(org.url, who) } : {}),
         });
       else
         add({

@@ -1,8 +1,10 @@
 /**
  * Retirement of a connection that cannot be fixed: its app registration no longer exists, or it
  * stayed failed past `RETIRE_FAILED_AFTER_DAYS`. The UI cannot delete such connections (the first
- * field report); the REST API can, once the connection is `Manual` (Azure DevOps then leaves Azure
- * alone): record → flip to Manual → delete with `deep=false` and every project id.
+ * field report); the REST API can: a delete with `deep=false` leaves Azure and the app registration
+ * alone, so it goes through directly, Automatic or not (spec: `deep` = "delete the spn created by
+ * endpoint"): record → delete with `deep=false` and every project id. No update comes first: a PUT
+ * would be one more write, and one more way to fail, for a connection about to go.
  *
  * Nothing is lost: the whole definition (confidential parameters removed) is written to the run
  * ledger before anything changes, and the ledger is required — without it nothing is retired.
@@ -11,7 +13,7 @@
  * Contributor on the function's storage account (the ledger).
  */
 import { errorMessage } from '../telemetry';
-import { toRetirementBody, withoutSecrets } from './federation';
+import { withoutSecrets } from './federation';
 import type { ProjectRef, RetiredConnectionRecord } from './ports';
 import {
   classify,
@@ -29,9 +31,8 @@ export interface RetirementTarget extends ConnectionTarget {
 }
 
 /**
- * Retires one connection: records its definition in the run ledger, switches it to `Manual` when it
- * is not, and deletes it from every project it is shared with (`deep=false`: the app registration,
- * if any, is left alone).
+ * Retires one connection: records its definition in the run ledger and deletes it from every
+ * project it is shared with (`deep=false`: the app registration, if any, is left alone).
  */
 export async function retireConnection(target: RetirementTarget, deps: EngineDeps): Promise<EngineResult> {
   const result: EngineResult = { outcome: 'failed', action: 'delete', removedKeyIds: [], steps: [] };
@@ -87,14 +88,6 @@ export async function retireConnection(target: RetirementTarget, deps: EngineDep
     result.retired = { recordedAt: record.recordedAt };
     result.steps.push('recorded the full definition (no secret) in the run ledger');
 
-    if ((connection.data['creationMode'] ?? '').toLowerCase() !== 'manual') {
-      await deps.devops
-        .updateConnection(target.organizationUrl, toRetirementBody(connection))
-        .catch((err: unknown) => {
-          throw classify(err, 'switching the connection to Manual');
-        });
-      result.steps.push(`switched creationMode ${connection.data['creationMode'] ?? '(unset)'} → Manual`);
-    }
     const projectIds = record.projects.map((p) => p.id);
     if (projectIds.length === 0) projectIds.push(target.project);
     await deps.devops

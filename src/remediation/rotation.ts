@@ -68,6 +68,9 @@ export interface RotationSettings {
   verifyAttempts?: number;
   verifyInitialDelayMs?: number;
   verifyMaxDelayMs?: number;
+  /** Polling of Azure DevOps' own conversion while it is InProgress (defaults 5 s, 15 min). */
+  conversionPollInitialDelayMs?: number;
+  conversionPollBudgetMs?: number;
 }
 
 export interface ConnectionTarget {
@@ -674,15 +677,21 @@ async function verify(
     if (!token.ok) {
       lastProblem = `the new secret gets no token yet (${token.aadsts ? `AADSTS${token.aadsts}` : token.message})`;
     } else {
-      const test = await deps.devops.testConnection(target.organizationUrl, target.project, connection);
+      // Read back first and test that: TestConnection sends the parameters as read, so it must be
+      // the connection as it is now (an `accesstoken` the update removed must not be sent).
+      const reread = await deps.devops.getConnection(
+        target.organizationUrl,
+        target.project,
+        target.connectionId,
+      );
+      const test = await deps.devops.testConnection(
+        target.organizationUrl,
+        target.project,
+        reread ?? connection,
+      );
       if (!test.ok) {
         lastProblem = `TestConnection answered ${test.statusCode}: ${test.errorMessage}`;
       } else {
-        const reread = await deps.devops.getConnection(
-          target.organizationUrl,
-          target.project,
-          target.connectionId,
-        );
         if (reread?.isReady) {
           result.steps.push(`verified: token, TestConnection and isReady (attempt ${attempt})`);
           const verified = await deps.store.updateRecord({
@@ -810,11 +819,16 @@ export async function repairConnection(target: ConnectionTarget, deps: EngineDep
       result.secretExpiresAt = record?.expiresAt;
       result.steps.push('re-applied the verified secret kept in Key Vault');
     }
-    const test = await deps.devops.testConnection(target.organizationUrl, target.project, connection);
+    // The connection as it is now (TestConnection sends the parameters as read).
     const reread = await deps.devops.getConnection(
       target.organizationUrl,
       target.project,
       target.connectionId,
+    );
+    const test = await deps.devops.testConnection(
+      target.organizationUrl,
+      target.project,
+      reread ?? connection,
     );
     if (!test.ok || !reread?.isReady)
       throw new EngineFailure(

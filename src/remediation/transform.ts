@@ -29,7 +29,9 @@ function deleteKeyIgnoringCase(record: Record<string, unknown>, name: string): v
  * a deep copy of `connection` (the input is never changed) with `data.creationMode = 'Manual'`,
  * the fields `Manual` rejects removed, `authorization.parameters.accesstoken` removed whatever its
  * value, `authenticationType: 'spnKey'`, and `serviceprincipalkey` set to `newSecret` when given —
- * or left out, so Azure DevOps keeps the secret it stores (a null would erase it). Name,
+ * or null, so Azure DevOps keeps the secret it stores: the key is a required field of the AzureRM
+ * ServicePrincipal scheme and an update that leaves it out is refused (400, EndpointFieldNotSpecified),
+ * while a confidential field sent null keeps its stored value. Name,
  * description, project references, url and any extra fields stay as read.
  *
  * Only for `ServicePrincipal` connections (a secret); throws for any other scheme, and for an empty
@@ -55,7 +57,7 @@ export function toManualUpdateBody(connection: ServiceConnection, newSecret?: st
   deleteKeyIgnoringCase(parameters, 'serviceprincipalkey');
   deleteKeyIgnoringCase(parameters, 'authenticationType');
   parameters['authenticationType'] = 'spnKey';
-  if (newSecret !== undefined) parameters['serviceprincipalkey'] = newSecret;
+  parameters['serviceprincipalkey'] = newSecret ?? null;
   body.authorization = { ...body.authorization, parameters };
   return body;
 }

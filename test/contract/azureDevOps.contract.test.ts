@@ -9,6 +9,8 @@ import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
 import type { HttpExchange } from '../../sandbox/model';
 import { AUDIENCES } from '../../sandbox/tokens';
 import { createAzureDevOpsClient } from '../../src/clients/azureDevOps';
+import { CONVERT_OPERATION, toAzureDevOpsConversionBody } from '../../src/remediation/federation';
+import { toManualUpdateBody } from '../../src/remediation/transform';
 import type { AzureDevOpsClient } from '../../src/remediation/ports';
 import { AZURE_DEVOPS_SPEC, Contract, captureExchanges, type ContractReport } from '../helpers/openapi';
 import { identityCredential } from '../helpers/sandboxCredentials';
@@ -33,11 +35,14 @@ const scenario: Scenario = {
       owners: ['remediator'],
       passwords: [{ key: 'p', endInDays: -3 }],
     },
+    { key: 'convert', displayName: 'sp-convert', passwords: [{ key: 'p', endInDays: 20 }] },
   ],
   organizations: [
     {
       name: 'contoso',
       projects: [{ name: 'api' }, { name: 'web' }],
+      // Azure DevOps' own conversion answers while still InProgress.
+      conversionDelaySeconds: 120,
       members: [
         { identity: 'remediator', endpointAdministrator: true },
         { identity: 'alice', endpointAdministrator: true },
@@ -59,6 +64,15 @@ const scenario: Scenario = {
           scheme: 'ServicePrincipal',
           creationMode: 'Automatic',
           app: 'expired',
+          secret: 'p',
+        },
+        {
+          key: 'convert',
+          name: 'api-convert',
+          projects: ['api'],
+          scheme: 'ServicePrincipal',
+          creationMode: 'Automatic',
+          app: 'convert',
           secret: 'p',
         },
         {
@@ -140,6 +154,15 @@ async function workload(ado: AzureDevOpsClient, orgUrl: string): Promise<void> {
       parameters: { ...full.authorization.parameters, serviceprincipalkey: 'a-new-client-secret-value' },
     },
   });
+  // A repair without a new secret: serviceprincipalkey sent null keeps the stored one.
+  const again = await ado.getConnection(orgUrl, 'api', manual.id);
+  if (!again) throw new Error('manual connection not found');
+  await ado.updateConnection(orgUrl, toManualUpdateBody(again));
+  // Azure DevOps' own conversion, answered while it is still InProgress.
+  const convertible = connections.find((c) => c.name === 'api-convert');
+  const toConvert = convertible && (await ado.getConnection(orgUrl, 'api', convertible.id));
+  if (!toConvert) throw new Error('convertible connection not found');
+  await ado.updateConnection(orgUrl, toAzureDevOpsConversionBody(toConvert), CONVERT_OPERATION);
   await ado.deleteConnection(
     orgUrl,
     expired.id,
@@ -194,6 +217,22 @@ test('every service endpoint request and response matches the Azure DevOps 7.1 s
   if (report.failures.length > 0) throw new Error(`Off-spec exchanges:\n${report.describeFailures()}`);
   // Traffic outside this spec is only the projects API.
   expect(outOfSpec.every((e) => /\/_apis\/projects/i.test(e.url))).toBe(true);
+});
+
+test('the new shapes are in the spec: a PUT with serviceprincipalkey null, a conversion answered InProgress', () => {
+  const puts = inSpec.filter((e) => e.method === 'PUT' && e.status === 200);
+  const nullKey = puts.find((e) => {
+    const body = e.requestBody as { authorization?: { parameters?: Record<string, unknown> } } | undefined;
+    return body?.authorization?.parameters?.['serviceprincipalkey'] === null;
+  });
+  expect(nullKey).toBeDefined();
+  expect(contract.validate(nullKey!).errors).toEqual([]);
+  const inProgress = puts.find((e) => /operation=ConvertAuthenticationScheme/.test(e.url));
+  expect(JSON.parse(inProgress!.responseBody)).toMatchObject({
+    authorization: { scheme: 'ServicePrincipal' },
+    operationStatus: { state: 'InProgress' },
+  });
+  expect(contract.validate(inProgress!).errors).toEqual([]);
 });
 
 test('the workload covers the operations the product relies on', () => {

@@ -562,7 +562,7 @@ describe('retirement', () => {
     expect(w.sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(true);
   });
 
-  test('ENABLE_RETIREMENT: recorded in the ledger (no secret), flipped to Manual, deleted with deep=false', async () => {
+  test('ENABLE_RETIREMENT: recorded in the ledger (no secret), deleted directly with deep=false (no switch to Manual)', async () => {
     const c = caseOf(w, 'app-deleted');
     const definitionBefore = snapshot(c.endpoint);
     expect(definitionBefore.data['creationMode']).toBe('Automatic');
@@ -573,8 +573,9 @@ describe('retirement', () => {
     expect(e.retired?.deletedAt).toBeDefined();
     expect(w.sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(false);
     const writes = requestsTouching(w.sandbox, [c.connectionId], from).filter((x) => x.write);
-    expect(writes.map((x) => `${x.method} ${x.status}`)).toEqual(['PUT 200', 'DELETE 204']);
-    const del = writes[1]!;
+    // deep=false leaves Azure alone, so even an Automatic connection whose app is gone goes directly.
+    expect(writes.map((x) => `${x.method} ${x.status}`)).toEqual(['DELETE 204']);
+    const del = writes[0]!;
     expect(del.query).toMatchObject({
       deep: 'false',
       projectIds: definitionBefore.serviceEndpointProjectReferences[0]!.projectReference.id,
@@ -762,5 +763,118 @@ describe('each policy choice', () => {
     );
     expect(entryFor(ex.report, excluded.connectionId).reason).toMatch(/^Excluded by policy rule 1/);
     expect(excluded.endpoint).toEqual(before.get(excluded.connectionId));
+  });
+});
+
+describe('Azure DevOps\' conversion that answers InProgress ("might take a few minutes")', () => {
+  let w: World;
+  let c: ScenarioCase;
+  const rules = policy([{ connection: 'data-warehouse-prod', action: 'convert-to-wif' }]);
+
+  beforeEach(async () => {
+    w = await world();
+    c = caseOf(w, 'automatic-expiring-other-password');
+  });
+  afterEach(() => stop(w));
+
+  test('polled (engine clock, backoff) until converted; verified only then; the 7-day deadline recorded and kept', async () => {
+    w.sandbox.state.organization('contoso')!.conversionDelayMs = 3 * 60_000;
+    const startedAt = w.sandbox.state.now().getTime();
+    const r = await run(w, { REMEDIATION_POLICY: rules }, { connectionId: c.connectionId });
+    const e = entryFor(r.report, c.connectionId);
+    expect(e).toMatchObject({
+      action: 'convert-to-wif',
+      outcome: 'succeeded',
+      conversion: { path: 'azure-devops', phase: 'verified' },
+    });
+    expect(c.endpoint.authorization.scheme).toBe('WorkloadIdentityFederation');
+    // The answer said InProgress: reads (with backoff) until done, then the verification.
+    const finished = (e.steps ?? []).findIndex((s) =>
+      /^Azure DevOps finished the conversion \(\d+ read/.test(s),
+    );
+    const verified = (e.steps ?? []).findIndex((s) => s.startsWith('verified: TestConnection'));
+    expect(finished).toBeGreaterThan(-1);
+    expect(verified).toBeGreaterThan(finished);
+    const touching = requestsTouching(w.sandbox, [c.connectionId]).filter((x) => x.service === 'devops');
+    const firstProxy = touching.findIndex((x) => x.method === 'POST');
+    const put = touching.findIndex((x) => x.method === 'PUT');
+    expect(
+      touching.slice(put + 1, firstProxy).filter((x) => x.method === 'GET').length,
+    ).toBeGreaterThanOrEqual(2);
+    expect(w.sandbox.state.now().getTime() - startedAt).toBeLessThan(20 * 60_000); // bounded
+    // The revert deadline is recorded, seven days out, and the old secret is kept until then.
+    const record = conversionRecord(w, c.connectionId)!;
+    expect(Date.parse(record.revertDeadline!)).toBeGreaterThanOrEqual(startedAt + 7 * DAY_MS);
+    const keysBefore = appOf(c)
+      .passwordCredentials.map((p) => p.keyId)
+      .sort();
+    w.sandbox.state.advanceClock(6 * DAY_MS);
+    const later = await run(w, { REMEDIATION_POLICY: rules }, { connectionId: c.connectionId });
+    expect(entryFor(later.report, c.connectionId).conversion?.phase).toBe('verified');
+    expect(
+      appOf(c)
+        .passwordCredentials.map((p) => p.keyId)
+        .sort(),
+    ).toEqual(keysBefore);
+  });
+
+  test('a conversion that ends Failed: recorded as failed, never verified, the connection keeps its secret', async () => {
+    const contoso = w.sandbox.state.organization('contoso')!;
+    contoso.conversionDelayMs = 60_000;
+    contoso.conversionFails = true;
+    const keysBefore = appOf(c)
+      .passwordCredentials.map((p) => p.keyId)
+      .sort();
+    const r = await run(w, { REMEDIATION_POLICY: rules }, { connectionId: c.connectionId });
+    const e = entryFor(r.report, c.connectionId);
+    expect(e).toMatchObject({ action: 'convert-to-wif', outcome: 'failed' });
+    expect(e.error).toMatch(/Azure DevOps reports the conversion failed/);
+    expect(conversionRecord(w, c.connectionId)).toMatchObject({ phase: 'failed' });
+    expect(worksOnSecret(w, c)).toBe(true);
+    expect(
+      appOf(c)
+        .passwordCredentials.map((p) => p.keyId)
+        .sort(),
+    ).toEqual(keysBefore);
+    expect(
+      requestsTouching(w.sandbox, [c.connectionId]).filter(
+        (x) => x.service === 'devops' && x.method === 'POST',
+      ),
+    ).toEqual([]);
+  });
+
+  test('refused to a non-user caller: not converted, a diagnosis that says how, the connection untouched', async () => {
+    w.sandbox.state.organization('contoso')!.conversionRequiresUser = true;
+    const r = await run(w, { REMEDIATION_POLICY: rules }, { connectionId: c.connectionId });
+    const e = entryFor(r.report, c.connectionId);
+    expect(e).toMatchObject({ action: 'convert-to-wif', outcome: 'failed' });
+    expect(e.error).toMatch(/refused its own conversion to this service's identity/);
+    expect(e.error).toMatch(/Convert it as a user/);
+    expect(worksOnSecret(w, c)).toBe(true);
+    expect(conversionRecord(w, c.connectionId)).toMatchObject({ phase: 'failed' });
+  });
+});
+
+describe('a connection the identity may not view (GET answers {id, name})', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await world();
+  });
+  afterAll(() => stop(w));
+
+  test('rotation fails with a clear diagnosis, not a TypeError, and writes nothing', async () => {
+    const c = caseOf(w, 'manual-secret-expired');
+    const member = w.sandbox.state
+      .organization(c.organization)!
+      .members.find((m) => m.identity === w.sandbox.scenario.productIdentity)!;
+    member.viewConnections = false;
+    const r = await run(w, {}, { connectionId: c.connectionId });
+    const e = entryFor(r.report, c.connectionId);
+    expect(e.outcome).toBe('failed');
+    expect(e.error).toMatch(
+      /without its details \(only id and name\): the identity may not view this connection/,
+    );
+    expect(e.error).not.toMatch(/TypeError|Cannot read properties/);
+    expect(w.sandbox.state.writes()).toEqual([]);
   });
 });

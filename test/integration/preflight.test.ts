@@ -120,7 +120,7 @@ describe('default scenario', () => {
     const c = find(report, 'app owned by identity', new RegExp(app.appId));
     expect(c.status).toBe('missing');
     expect(c.detail).toMatch(/not an owner/);
-    expect(c.fix).toContain(`scripts/add-owner.sh ${app.appId} ${product().objectId}`);
+    expect(c.fix).toContain(`scripts/add-owner.sh --owner ${product().objectId} ${app.appId}`);
     expect(c.fix).toContain(`az ad app owner add --id ${app.appId} --owner-object-id ${product().objectId}`);
   });
 
@@ -138,7 +138,7 @@ describe('default scenario', () => {
     expect(find(report, 'organization access', orgUrl('contoso')).detail).toBe('3 projects visible');
     expect(find(report, 'connection Administrator', orgUrl('contoso'))).toMatchObject({
       status: 'ok',
-      detail: 'Administrator of all 12 Azure Resource Manager connections',
+      detail: 'Administrator of all 12 Azure Resource Manager connections (organization level)',
     });
     expect(find(report, 'connection Administrator', orgUrl('fabrikam')).status).toBe('ok');
   });
@@ -179,7 +179,7 @@ test('human output: a table, then each missing item with its fix; exit 1', async
   expect(stdout).toMatch(/│ MISSING │ azure-devops │ connection Administrator/);
   expect(stdout).toContain('What to do:');
   expect(stdout).toContain(
-    `fix: Make the identity an owner of the app: scripts/add-owner.sh ${appOf('data-ml-workspace').appId}`,
+    `fix: Make the identity an owner of the app: scripts/add-owner.sh --owner ${product().objectId} ${appOf('data-ml-workspace').appId}`,
   );
   expect(stdout).toMatch(/Summary: \d+ ok · 2 missing · 1 warning · 0 skipped/);
   for (const secret of sandbox.state.allSecretValues()) expect(stdout.includes(secret)).toBe(false);
@@ -245,6 +245,29 @@ describe('each prerequisite, removed, turns its own check red with its own fix',
       for (const a of apps) expect(a.fix).toContain('Application.ReadWrite.OwnedBy');
     } finally {
       permissions.push(...saved);
+    }
+  });
+
+  test('a project-level Administrator only: listed by actionFilter=manage, yet missing the organization-level role', async () => {
+    const org = sandbox.state.organization('fabrikam')!;
+    const member = org.members.find((m) => m.identity === product().key)!;
+    member.endpointAdministrator = false;
+    member.projectAdministratorOf = org.projects.map((p) => p.name);
+    try {
+      const { code, report } = await checkJson();
+      const c = find(report, 'connection Administrator (organization level)', orgUrl('fabrikam'));
+      expect(c.status).toBe('missing');
+      expect(c.detail).toMatch(
+        /^Administrator of \d+ connections? at project level only \(listed by actionFilter=manage/,
+      );
+      expect(c.fix).toMatch(/Administrator role .* at organization level/);
+      expect(find(report, 'connection Administrator', orgUrl('fabrikam')).status).toBe('missing');
+      expect(code).toBe(1);
+      // contoso, where the identity is an organization-level Administrator, stays ok.
+      expect(find(report, 'connection Administrator', orgUrl('contoso')).status).toBe('ok');
+    } finally {
+      member.endpointAdministrator = true;
+      delete member.projectAdministratorOf;
     }
   });
 

@@ -5,17 +5,24 @@
  * One test per behaviour in DESIGN.md "Behaviour of the real services".
  */
 import { ClientSecretCredential } from '@azure/identity';
-import { AzureDevOpsRestClient, AZURE_DEVOPS_SCOPE } from '../../src/clients/azureDevOps';
+import {
+  AzureDevOpsRestClient,
+  AZURE_DEVOPS_SCOPE,
+  type PacingClock,
+  type PacingStats,
+} from '../../src/clients/azureDevOps';
 import { AuthenticationError, ServiceError } from '../../src/errors';
 import type { ServiceConnection } from '../../src/remediation/ports';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
 import { guidToBase64Url } from '../../sandbox/federation';
-import type { EndpointRecord } from '../../sandbox/model';
+import type { EndpointRecord, HttpExchange } from '../../sandbox/model';
 
 const ALICE_PAT = 'alice-pat-0c1d6f5e9b7a4c2d8e3f';
 const BOB_PAT = 'bob-pat-7e2a9c4b1d6f3e8a5c0b';
 const CAROL_PAT = 'carol-pat-3b8e1f6a9c2d5e7b4a0f';
 const UNKNOWN_PAT = 'expired-pat-9f8e7d6c5b4a3210';
+const DANA_PAT = 'dana-pat-5c1e8b3f7a2d9e4c6b0a';
+const ERIN_PAT = 'erin-pat-8a4d2c7e1b9f3a6d5e0c';
 
 const scenario: Scenario = {
   name: 'devops-fidelity',
@@ -25,6 +32,8 @@ const scenario: Scenario = {
     { key: 'alice', displayName: 'Alice Lee', kind: 'user', pats: [ALICE_PAT] },
     { key: 'bob', displayName: 'Bob Reader', kind: 'user', pats: [BOB_PAT] },
     { key: 'carol', displayName: 'Carol Outsider', kind: 'user', pats: [CAROL_PAT] },
+    { key: 'dana', displayName: 'Dana ProjectAdmin', kind: 'user', pats: [DANA_PAT] },
+    { key: 'erin', displayName: 'Erin NoView', kind: 'user', pats: [ERIN_PAT] },
   ],
   apps: [
     { key: 'manual', displayName: 'sp-manual', passwords: [{ key: 'cur', endInDays: 200 }] },
@@ -39,6 +48,7 @@ const scenario: Scenario = {
       passwords: [{ key: 'cur', endInDays: 90 }],
     },
     { key: 'gone', displayName: 'sp-gone', deleted: true, passwords: [{ key: 'cur', endInDays: 90 }] },
+    { key: 'gone2', displayName: 'sp-gone2', deleted: true, passwords: [{ key: 'cur', endInDays: 90 }] },
     { key: 'shared', displayName: 'sp-shared', passwords: [{ key: 'cur', endInDays: 200 }] },
     {
       key: 'auto',
@@ -60,6 +70,8 @@ const scenario: Scenario = {
     { key: 'deletable', displayName: 'sp-deletable', passwords: [{ key: 'cur', endInDays: 200 }] },
     { key: 'wif', displayName: 'sp-wif' },
     { key: 'convert', displayName: 'contoso-web-convert', passwords: [{ key: 'ado', endInDays: 30 }] },
+    { key: 'convertslow', displayName: 'contoso-web-slow', passwords: [{ key: 'ado', endInDays: 30 }] },
+    { key: 'convertsp', displayName: 'contoso-web-sp', passwords: [{ key: 'ado', endInDays: 30 }] },
   ],
   organizations: [
     {
@@ -69,6 +81,8 @@ const scenario: Scenario = {
         { identity: 'remediator', endpointAdministrator: true },
         { identity: 'alice', endpointAdministrator: true },
         { identity: 'bob', endpointAdministrator: false },
+        { identity: 'dana', endpointAdministrator: false, projectAdministratorOf: ['web'] },
+        { identity: 'erin', endpointAdministrator: false, viewConnections: false },
       ],
       connections: [
         c('manual-ok', 'manual', { name: 'web-manual' }),
@@ -85,6 +99,11 @@ const scenario: Scenario = {
         c('automatic-deep', 'auto3', { creationMode: 'Automatic', secret: 'ado' }),
         c('deletable', 'deletable'),
         c('convert', 'convert', { creationMode: 'Automatic', secret: 'ado' }),
+        c('wrong-key', 'manual'),
+        c('convert-slow', 'convertslow', { creationMode: 'Automatic', secret: 'ado' }),
+        c('convert-sp', 'convertsp', { creationMode: 'Automatic', secret: 'ado' }),
+        c('auto-gone', 'gone2', { creationMode: 'Automatic' }),
+        c('hidden', 'manual'),
         {
           key: 'wif',
           name: 'wif',
@@ -144,7 +163,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sandbox?.stop();
-  const secrets = sandbox.state.allSecretValues().concat([ALICE_PAT, BOB_PAT, CAROL_PAT, UNKNOWN_PAT]);
+  const secrets = sandbox.state
+    .allSecretValues()
+    .concat([ALICE_PAT, BOB_PAT, CAROL_PAT, UNKNOWN_PAT, DANA_PAT, ERIN_PAT]);
   const leaked = errorMessages.filter((m) => secrets.some((s) => m.includes(s)));
   expect(leaked.length).toBe(0);
 });
@@ -152,7 +173,22 @@ afterAll(async () => {
 beforeEach(() => {
   sandbox.faults.clear();
   sandbox.state.requestLog.length = 0;
+  delete sandbox.state.onExchange;
 });
+
+/** The request log is written when an answer finishes sending, a moment after the client has it. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Captures the Azure DevOps exchanges (bodies and headers) from now on, for this test. */
+function capture(): HttpExchange[] {
+  const exchanges: HttpExchange[] = [];
+  sandbox.state.onExchange = (x) => {
+    if (x.service === 'devops') exchanges.push(x);
+  };
+  return exchanges;
+}
 
 /** Runs `fn`, expecting it to throw; records the message for the leak check. */
 async function failure(fn: () => Promise<unknown>): Promise<ServiceError> {
@@ -426,21 +462,27 @@ describe('confidential parameters', () => {
     expect(texts.filter((t) => secrets.some((s) => t.includes(s)))).toHaveLength(0);
   });
 
-  test('a PUT with serviceprincipalkey null or absent keeps the stored key', async () => {
+  test('a PUT with serviceprincipalkey null keeps the stored key; leaving the required key out is a 400', async () => {
     const ep = endpoint('keep-key');
     const before = ep.authorization.parameters['serviceprincipalkey'];
     expect(before).toBeTruthy();
 
     const got = await get(ep.id);
-    await client.updateConnection(org, { ...got, description: 'key null' });
+    const updated = await client.updateConnection(org, { ...got, description: 'key null' });
     expect(storedKeyIs(ep, before ?? undefined)).toBe(true);
+    expect(updated).toMatchObject({ description: 'key null', isReady: true });
+    expect((await client.testConnection(org, 'web', updated)).ok).toBe(true);
 
     const withoutKey = structuredClone(got);
     delete withoutKey.authorization.parameters['serviceprincipalkey'];
-    const updated = await client.updateConnection(org, { ...withoutKey, description: 'key absent' });
+    const err = await failure(() =>
+      client.updateConnection(org, { ...withoutKey, description: 'key absent' }),
+    );
+    expect(err.status).toBe(400);
+    expect(err.code).toBe('ArgumentException');
+    expect(err.message).toContain('serviceprincipalkey');
+    expect(ep.description).toBe('key null');
     expect(storedKeyIs(ep, before ?? undefined)).toBe(true);
-    expect(updated).toMatchObject({ description: 'key absent', isReady: true });
-    expect((await client.testConnection(org, 'web', updated)).ok).toBe(true);
   });
 });
 
@@ -540,6 +582,58 @@ describe('operation=ConvertAuthenticationScheme', () => {
   });
 });
 
+describe('ConvertAuthenticationScheme that takes a while, or is refused to a non-user', () => {
+  test('with a delay the answer is still on the secret, InProgress; later reads show it converted', async () => {
+    const contoso = sandbox.state.organization('contoso')!;
+    contoso.conversionDelayMs = 3 * 60_000;
+    try {
+      const ep = endpoint('convert-slow');
+      const got = await get(ep.id);
+      const answer = await client.updateConnection(
+        org,
+        { ...got, authorization: { ...got.authorization, scheme: 'WorkloadIdentityFederation' } },
+        'ConvertAuthenticationScheme',
+      );
+      expect(answer).toMatchObject({
+        authorization: { scheme: 'ServicePrincipal' },
+        operationStatus: { state: 'InProgress', statusMessage: 'converting_scheme' },
+      });
+      expect((await get(ep.id)).authorization.scheme).toBe('ServicePrincipal');
+      sandbox.state.advanceClock(3 * 60_000);
+      const later = await get(ep.id);
+      expect(later).toMatchObject({
+        isReady: true,
+        authorization: { scheme: 'WorkloadIdentityFederation' },
+        operationStatus: { state: 'Ready' },
+      });
+      expect(later.data['revertSchemeDeadline']).toBeDefined();
+    } finally {
+      delete contoso.conversionDelayMs;
+    }
+  });
+
+  test('conversionRequiresUser: a service principal is refused (400), nothing changes', async () => {
+    const contoso = sandbox.state.organization('contoso')!;
+    contoso.conversionRequiresUser = true;
+    try {
+      const ep = endpoint('convert-sp');
+      const got = await get(ep.id);
+      const err = await failure(() =>
+        client.updateConnection(
+          org,
+          { ...got, authorization: { ...got.authorization, scheme: 'WorkloadIdentityFederation' } },
+          'ConvertAuthenticationScheme',
+        ),
+      );
+      expect(err.status).toBe(400);
+      expect(err.message).toMatch(/not supported for a service principal or managed identity/);
+      expect(ep.authorization.scheme).toBe('ServicePrincipal');
+    } finally {
+      delete contoso.conversionRequiresUser;
+    }
+  });
+});
+
 describe('accesstoken', () => {
   test.each([
     ['null', null],
@@ -628,6 +722,128 @@ describe('TestConnection (endpointproxy)', () => {
   });
 });
 
+describe('TestConnection tests what is sent', () => {
+  async function verifyWith(
+    ep: EndpointRecord,
+    parameters: Record<string, string | null> | undefined,
+  ): Promise<{ statusCode: string; errorMessage: string }> {
+    const res = await fetch(
+      `${org}/web/_apis/serviceendpoint/endpointproxy?endpointId=${ep.id}&api-version=7.1`,
+      {
+        method: 'POST',
+        headers: { ...(await bearer()), 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          dataSourceDetails: { dataSourceName: 'TestConnection' },
+          ...(parameters
+            ? {
+                serviceEndpointDetails: {
+                  type: ep.type,
+                  url: ep.url,
+                  data: ep.data,
+                  authorization: { scheme: 'ServicePrincipal', parameters },
+                },
+              }
+            : {}),
+        }),
+      },
+    );
+    return (await res.json()) as { statusCode: string; errorMessage: string };
+  }
+
+  test('present and null → the stored secret; left out → no secret (AADSTS7000216); a value → that value', async () => {
+    const ep = endpoint('web-manual');
+    const base = {
+      tenantid: ep.authorization.parameters['tenantid']!,
+      serviceprincipalid: ep.authorization.parameters['serviceprincipalid']!,
+      authenticationType: 'spnKey',
+    };
+    expect((await verifyWith(ep, { ...base, serviceprincipalkey: null })).statusCode).toBe('ok');
+    const absent = await verifyWith(ep, base);
+    expect(absent.statusCode).toBe('unauthorized');
+    expect(absent.errorMessage).toContain('AADSTS7000216');
+    const wrong = await verifyWith(ep, { ...base, serviceprincipalkey: 'not-the-secret-of-this-app' });
+    expect(wrong.errorMessage).toContain('AADSTS7000215');
+    // No details at all: the stored connection.
+    expect((await verifyWith(ep, undefined)).statusCode).toBe('ok');
+  });
+
+  test('the adapter tests the STORED secret, even from a listed connection (the list leaves the key out)', async () => {
+    const ep = endpoint('web-manual');
+    const listed = (await client.listAzureRmConnections(org, 'web')).find((e) => e.id === ep.id)!;
+    expect(Object.keys(listed.authorization.parameters)).not.toContain('serviceprincipalkey');
+    const exchanges = capture();
+    expect(await client.testConnection(org, 'web', listed)).toEqual({
+      ok: true,
+      statusCode: 'ok',
+      errorMessage: '',
+    });
+    const sent = exchanges.find((x) => x.method === 'POST')!.requestBody as {
+      serviceEndpointDetails: { authorization: { parameters: Record<string, unknown> } };
+    };
+    expect(sent.serviceEndpointDetails.authorization.parameters).toHaveProperty('serviceprincipalkey', null);
+  });
+
+  test('the result tells an invalid stored secret (7000215) from an expired one (7000222)', async () => {
+    const wrong = endpoint('wrong-key');
+    wrong.authorization.parameters['serviceprincipalkey'] = 'not-the-secret-of-this-app';
+    const invalid = await client.testConnection(org, 'web', await get(wrong.id));
+    expect(invalid).toMatchObject({ ok: false, statusCode: 'unauthorized', aadsts: '7000215' });
+    const expired = await client.testConnection(org, 'web', await get(endpoint('expired').id));
+    expect(expired).toMatchObject({ ok: false, statusCode: 'unauthorized', aadsts: '7000222' });
+  });
+});
+
+describe('project-level vs organization-level Administrators', () => {
+  test('actionFilter=manage lists the connection to a project Administrator, whose PUT gets 403; the role assignments tell them apart', async () => {
+    const ep = endpoint('deletable');
+    const dana = new AzureDevOpsRestClient({ pat: DANA_PAT, retry: fastRetry });
+    const managed = await dana.listAzureRmConnections(org, 'web', { actionFilter: 'manage' });
+    expect(managed.map((e) => e.id)).toContain(ep.id);
+    expect(await dana.listAzureRmConnections(org, 'data', { actionFilter: 'manage' })).toEqual([]);
+    const got = await dana.getConnection(org, 'web', ep.id);
+    const put = await failure(() => dana.updateConnection(org, { ...got!, description: 'dana was here' }));
+    expect(put.status).toBe(403);
+    expect(ep.description).not.toBe('dana was here');
+
+    expect(await dana.connectionRoles(org, ep.id, { organization: true })).toEqual({
+      callerRoles: [],
+      groupAdministrators: [],
+    });
+    expect((await dana.connectionRoles(org, ep.id, { projectId: projectId('web') })).callerRoles).toEqual([
+      'Administrator',
+    ]);
+    expect((await client.connectionRoles(org, ep.id, { organization: true })).callerRoles).toEqual([
+      'Administrator',
+    ]);
+    const reads = devopsLog('GET').filter((e) => e.path.includes('securityroles'));
+    expect(reads.map((e) => e.query['api-version'])).toEqual([
+      '7.1-preview.1',
+      '7.1-preview.1',
+      '7.1-preview.1',
+    ]);
+    expect(reads[0]!.path).toMatch(
+      /\/_apis\/securityroles\/scopes\/distributedtask\.collection\.serviceendpointrole\/roleassignments\/resources\/collection_/,
+    );
+  });
+});
+
+describe('a caller who may not view the connection', () => {
+  test('GET answers {id, name} only; the adapter says so (403-class, ConnectionDetailsHidden) instead of a half connection', async () => {
+    const ep = endpoint('hidden');
+    const raw = await fetch(`${org}/web/_apis/serviceendpoint/endpoints/${ep.id}?api-version=7.1`, {
+      headers: basic(ERIN_PAT),
+    });
+    expect(raw.status).toBe(200);
+    expect(await raw.json()).toEqual({ id: ep.id, name: ep.name });
+    const erin = new AzureDevOpsRestClient({ pat: ERIN_PAT, retry: fastRetry });
+    const err = await failure(() => erin.getConnection(org, 'web', ep.id));
+    expect(err.status).toBe(403);
+    expect(err.code).toBe('ConnectionDetailsHidden');
+    expect(err.transient).toBe(false);
+    expect(err.message).toMatch(/may not view this connection/);
+  });
+});
+
 describe('DELETE', () => {
   test('projectIds is required (400 ArgumentNullException)', async () => {
     const res = await fetch(
@@ -658,6 +874,16 @@ describe('DELETE', () => {
     expect(await client.getConnection(org, 'web', ep.id)).toBeUndefined();
     expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(false);
     expect(sandbox.state.appByAppId(appId)).toBeDefined();
+  });
+
+  test('an Automatic connection whose app is gone: deep=true is refused, deep=false deletes it directly', async () => {
+    const ep = endpoint('auto-gone');
+    const deep = await failure(() => client.deleteConnection(org, ep.id, [projectId('web')], true));
+    expect(deep.status).toBe(400);
+    expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(true);
+    await client.deleteConnection(org, ep.id, [projectId('web')], false);
+    expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(false);
+    expect(devopsLog('PUT')).toHaveLength(0);
   });
 
   test('deep=true deletes the app registration Azure DevOps created for an Automatic connection', async () => {
@@ -737,13 +963,114 @@ describe('errors and retries', () => {
     );
   });
 
-  test('X-RateLimit-Remaining: 0 paces the next request until X-RateLimit-Reset instead of hitting a 429', async () => {
-    sandbox.faults.setRules([{ service: 'devops', budget: { requests: 2, windowSeconds: 2 } }]);
-    const paced = new AzureDevOpsRestClient({ credential, retry: fastRetry });
-    for (let i = 0; i < 3; i++) await paced.listProjects(org);
+  /** A pacing clock that records each wait (and how many requests had been answered) instead of sleeping. */
+  function recordingClock(): {
+    clock: PacingClock;
+    waits: { ms: number; answeredBefore: number }[];
+    answered: () => void;
+  } {
+    let offset = 0;
+    let answeredCount = 0;
+    const waits: { ms: number; answeredBefore: number }[] = [];
+    return {
+      waits,
+      answered: () => {
+        answeredCount += 1;
+      },
+      clock: {
+        now: () => Date.now() + offset,
+        sleep: (ms) => {
+          waits.push({ ms, answeredBefore: answeredCount });
+          offset += ms;
+          return Promise.resolve();
+        },
+      },
+    };
+  }
+
+  test('X-RateLimit-Remaining: 0 with a reset minutes away never stalls a run: 120 projects, no wait for the reset, fewer in flight', async () => {
+    // Over the budget every answer is delayed 20 ms (X-RateLimit-Delay: 0.020, Remaining 0) and
+    // X-RateLimit-Reset is up to five minutes away: a time usage would fall to zero, not a wait.
+    sandbox.faults.setRules([
+      { service: 'devops', budget: { requests: 5, windowSeconds: 300, delayMs: 20, hardLimit: 100_000 } },
+    ]);
+    const { clock, waits } = recordingClock();
+    const stats: PacingStats = {
+      waits: [],
+      totalWaitMs: 0,
+      concurrencyCuts: 0,
+      lowestConcurrency: Infinity,
+    };
+    const paced = new AzureDevOpsRestClient({
+      credential,
+      retry: fastRetry,
+      pacingClock: clock,
+      pacingStats: stats,
+    });
+    const bigco = `${sandbox.urls.devops}/bigco`;
+    const projects = (await paced.listProjects(bigco)).slice(0, 120);
+    expect(projects).toHaveLength(120);
+    const exchanges = capture();
+    for (const p of projects) await paced.listAzureRmConnections(bigco, p.id);
+    await settled();
+
+    const calls = devopsLog('GET');
+    expect(calls).toHaveLength(3 + 120); // three pages of projects, one list per project, no retry
+    expect(calls.every((e) => e.status === 200)).toBe(true);
+    const reset = Number(exchanges.at(-1)!.responseHeaders['x-ratelimit-reset']);
+    expect(reset * 1000 - Date.now()).toBeGreaterThan(60_000); // the reset really is minutes away
+    // Never a wait for the reset (nor any clock wait: no Retry-After came); the delayed answers cut
+    // the requests kept in flight instead.
+    expect(waits).toEqual([]);
+    expect(stats.totalWaitMs).toBe(0);
+    expect(stats.concurrencyCuts).toBeGreaterThan(0);
+
+    // Concurrent callers: the delays halve what is kept in flight, and every request is answered.
+    const before = stats.concurrencyCuts;
+    const lists = await Promise.all(
+      projects.slice(0, 24).map((p) => paced.listAzureRmConnections(bigco, p.id)),
+    );
+    expect(lists).toHaveLength(24);
+    expect(stats.concurrencyCuts).toBeGreaterThan(before);
+    expect(stats.lowestConcurrency).toBeLessThan(24);
+    expect(waits).toEqual([]);
+    await settled(); // the last answers' log entries, before the next test clears the log
+  });
+
+  test('Retry-After on a 200 is honoured before the next request', async () => {
+    sandbox.faults.setRules([
+      {
+        service: 'devops',
+        budget: { requests: 1, windowSeconds: 300, delayMs: 10, hardLimit: 1000, retryAfterSeconds: 2 },
+      },
+    ]);
+    const { clock, waits, answered } = recordingClock();
+    const stats: PacingStats = {
+      waits: [],
+      totalWaitMs: 0,
+      concurrencyCuts: 0,
+      lowestConcurrency: Infinity,
+    };
+    const paced = new AzureDevOpsRestClient({
+      credential,
+      retry: fastRetry,
+      pacingClock: clock,
+      pacingStats: stats,
+    });
+    const exchanges = capture();
+    for (let i = 0; i < 3; i++) {
+      await paced.listProjects(org);
+      answered();
+    }
+    await settled();
     const calls = devopsLog('GET');
     expect(calls.map((e) => e.status)).toEqual([200, 200, 200]);
-    expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(500);
+    expect(exchanges[1]!.responseHeaders['retry-after']).toBe('2');
+    // After the second answer (a delayed 200 with Retry-After: 2), the third waited two seconds first.
+    const held = waits.find((w) => w.answeredBefore === 2);
+    expect(held?.ms).toBeGreaterThanOrEqual(1900);
+    expect(held?.ms).toBeLessThanOrEqual(2000);
+    expect(stats.waits.some((w) => w.ms >= 1900)).toBe(true);
   });
 
   test('503 and a dropped connection are retried; after the retries the error is transient', async () => {

@@ -17,7 +17,6 @@ import { ServiceError } from '../../src/errors';
 import {
   toAzureDevOpsConversionBody,
   toAzureDevOpsRevertBody,
-  toRetirementBody,
   toWorkloadIdentityBody,
 } from '../../src/remediation/federation';
 import type { ServiceConnection } from '../../src/remediation/ports';
@@ -319,16 +318,14 @@ describe('workload identity federation without the conversion tool (a plain upda
 });
 
 describe('deleting an Automatic connection whose app is gone (the first field report)', () => {
-  test('refused while Automatic; after a PUT to Manual, deleted with deep=false', async () => {
+  test('deep=true is refused (Azure DevOps cannot undo its role assignment); deep=false deletes it directly', async () => {
     const ep = endpoint('gone');
     const projectId = ep.serviceEndpointProjectReferences[0]!.projectReference.id;
-    const err = await failure(() => devops.deleteConnection(org, ep.id, [projectId], false));
+    const err = await failure(() => devops.deleteConnection(org, ep.id, [projectId], true));
     expect(err.status).toBe(400);
     expect(err.message).toMatch(/was not found in the directory/);
     expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(true);
 
-    const manual = await devops.updateConnection(org, toRetirementBody(await get('gone')));
-    expect(manual.data['creationMode']).toBe('Manual');
     await devops.deleteConnection(org, ep.id, [projectId], false);
     expect(sandbox.state.organization('contoso')!.endpoints.has(ep.id)).toBe(false);
     // deep=false: the (deleted) app registration is left as it was.

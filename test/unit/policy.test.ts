@@ -15,7 +15,6 @@ import {
   guidToBase64Url,
   toAzureDevOpsConversionBody,
   toAzureDevOpsRevertBody,
-  toRetirementBody,
   toSecretBody,
   toWorkloadIdentityBody,
   withoutSecrets,
@@ -156,12 +155,6 @@ describe('PUT bodies', () => {
       authenticationType: 'spnKey',
       serviceprincipalkey: SECRET,
     });
-  });
-
-  test('retirement: Manual, without the fields Manual rejects, without accesstoken or any secret', () => {
-    const body = toRetirementBody(automatic);
-    expect(body.data).toEqual({ subscriptionId: 's', creationMode: 'Manual' });
-    expect(body.authorization.parameters).toEqual({ tenantid: TENANT, serviceprincipalid: APP });
   });
 
   test('the ledger keeps the definition without anything that looks like a credential', () => {

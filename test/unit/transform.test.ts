@@ -78,10 +78,14 @@ describe('toManualUpdateBody', () => {
     ['empty', ''],
     ['absent', undefined],
     ['a masked value', '********'],
-  ])('without a new secret leaves serviceprincipalkey out when it is %s', (_label, key) => {
-    const body = toManualUpdateBody(withParams({ serviceprincipalkey: key }));
-    expect(body.authorization.parameters).not.toHaveProperty('serviceprincipalkey');
-  });
+  ])(
+    'without a new secret sends serviceprincipalkey null (keeps the stored one) when it is %s',
+    (_label, key) => {
+      // A required AzureRM field: absent is refused (EndpointFieldNotSpecified), null keeps the stored value.
+      const body = toManualUpdateBody(withParams({ serviceprincipalkey: key }));
+      expect(body.authorization.parameters).toHaveProperty('serviceprincipalkey', null);
+    },
+  );
 
   it('sets the new secret and authenticationType spnKey', () => {
     const body = toManualUpdateBody(
