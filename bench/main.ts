@@ -32,6 +32,10 @@ import { connectionCount, type TenantShape } from './tenant';
 interface Options {
   quick: boolean;
   scale: boolean;
+  /** Only the product's runs at the main size (no heap-capped run, baseline nor cold start). */
+  productOnly: boolean;
+  /** Which paths of the product to run: the CLI's run loop, the Functions app's queue workers, or both. */
+  paths: ProductPath[];
   json?: string;
   latencyMs: number;
   concurrency: number;
@@ -39,12 +43,22 @@ interface Options {
   baselineOrganizations: number;
   coldStartRuns: number;
   seed: string;
+  connections?: number;
+  /** Diagnosis: the product runs with --expose-gc and reports its live heap once a second. */
+  liveHeap?: boolean;
 }
+
+type ProductPath = 'cli' | 'queue';
 
 const USAGE = `usage: npm run bench -- [--quick] [--scale] [--json <file>] [--latency-ms 30] [--concurrency 64]
                         [--ado-budget 1500/10] [--baseline-organizations 1] [--cold-start-runs 5] [--seed bench]
+                        [--path cli|queue|both] [--product-only] [--connections N]
   --quick        300 connections instead of 10,000 (the baseline then runs in full)
+  --connections  the main size (default 10,000; --quick 300)
   --scale        also 1,000, 2,000 and 5,000 connections, to show how time and memory grow
+  --path         the product's CLI run loop, the Functions app's fan-out and queue workers, or both (default)
+  --live-heap    diagnosis: the product reports the heap left after a full collection, once a second
+  --product-only only the product's runs at the main size: no heap-capped run, baseline nor cold start
   --ado-budget   Azure DevOps requests per window (seconds) per identity before it delays, then refuses
 `;
 
@@ -52,6 +66,8 @@ function parseArgs(argv: string[]): Options {
   const o: Options = {
     quick: false,
     scale: false,
+    productOnly: false,
+    paths: ['cli', 'queue'],
     latencyMs: 30,
     concurrency: 64,
     ado: DEFAULT_ADO_BUDGET,
@@ -75,7 +91,14 @@ function parseArgs(argv: string[]): Options {
     };
     if (a === '--quick') o.quick = true;
     else if (a === '--scale') o.scale = true;
-    else if (a === '--json') o.json = value();
+    else if (a === '--product-only') o.productOnly = true;
+    else if (a === '--live-heap') o.liveHeap = true;
+    else if (a === '--connections') o.connections = int(10, 100_000);
+    else if (a === '--path') {
+      const v = value();
+      if (v !== 'cli' && v !== 'queue' && v !== 'both') throw new Error('--path: cli, queue or both');
+      o.paths = v === 'both' ? ['cli', 'queue'] : [v];
+    } else if (a === '--json') o.json = value();
     else if (a === '--latency-ms') o.latencyMs = int(0, 1000);
     else if (a === '--concurrency') o.concurrency = int(1, 64);
     else if (a === '--ado-budget') {
@@ -109,11 +132,12 @@ async function productRun(
   o: Options,
   log: (s: string) => void,
   nodeOptions: string[] = [],
+  path: ProductPath = 'cli',
 ): Promise<ProductRun> {
   const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
   try {
     log(
-      `  sandbox up in ${(sandbox.ready.startupMs / 1000).toFixed(1)} s: ${sandbox.ready.connections} connections, ${sandbox.ready.needRotation} need a new secret, ${sandbox.ready.seededRecords} rotated before${nodeOptions.length ? `; product runs with ${nodeOptions.join(' ')}` : ''}`,
+      `  sandbox up in ${(sandbox.ready.startupMs / 1000).toFixed(1)} s: ${sandbox.ready.connections} connections, ${sandbox.ready.needRotation} need a new secret, ${sandbox.ready.seededRecords} rotated before; ${path === 'queue' ? 'fan-out and queue workers' : 'CLI run loop'}${nodeOptions.length ? `, with ${nodeOptions.join(' ')}` : ''}`,
     );
     const product = await runProduct(
       {
@@ -122,12 +146,13 @@ async function productRun(
         // Clean-up in the same run, so a rotation's every call is counted (the default keeps old
         // secrets 24 h and removes them in a later run: the same calls, spread over two runs).
         OLD_SECRET_RETENTION_HOURS: '0',
+        BENCH_PATH: path,
       },
       nodeOptions,
     );
     const stats = await sandbox.stats();
     log(
-      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB)`,
+      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB)`,
     );
     return {
       shape,
@@ -242,7 +267,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${s}\n`);
   };
   const benchStarted = Date.now();
-  const fullConnections = o.quick ? 300 : 10_000;
+  const fullConnections = o.connections ?? (o.quick ? 300 : 10_000);
   const mainShape = shapeOf(fullConnections);
   const scaleSizes = o.scale ? (o.quick ? [100, 200] : [1000, 2000, 5000]) : [];
 
@@ -254,9 +279,34 @@ async function main(): Promise<void> {
     log(`product, ${size} connections`);
     scale.push(await productRun(shapeOf(size), o, log));
   }
+  const mainPath = o.paths[0] ?? 'cli';
   log(`product, ${fullConnections} connections`);
-  const run = await productRun(mainShape, o, log);
+  const diagnosisOptions = o.liveHeap ? ['--expose-gc'] : [];
+  const run = await productRun(mainShape, o, log, diagnosisOptions, mainPath);
   scale.push(run);
+  let queue: ProductRun | undefined;
+  if (mainPath === 'cli' && o.paths.includes('queue')) {
+    log(`product, ${fullConnections} connections, the Functions app's path`);
+    queue = await productRun(mainShape, o, log, diagnosisOptions, 'queue');
+  }
+  const pathFigures = (r: ProductRun) => ({
+    wallSeconds: r.product.wallSeconds,
+    peakRssMb: r.product.peakRssMb,
+    peakHeapMb: r.product.peakHeapMb,
+    rotated: r.stats.end.rotated,
+    failed: r.product.byOutcome['failed'] ?? 0,
+    orphans: r.stats.end.orphans,
+    notFixed: r.stats.end.notFixed,
+    throttled: r.stats.throttled,
+    errors: r.product.errors,
+    ...(r.product.liveHeapMb ? { liveHeapMb: r.product.liveHeapMb } : {}),
+  });
+  if (o.productOnly) {
+    const figures = { [mainPath]: pathFigures(run), ...(queue ? { queue: pathFigures(queue) } : {}) };
+    process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+    if (o.json) writeFileSync(resolve(o.json), `${JSON.stringify(figures, null, 2)}\n`);
+    return;
+  }
   log(`product again, heap capped as on a small instance`);
   const capped = await productRun(mainShape, o, log, HEAP_CAP_OPTIONS);
   log('baseline');
@@ -323,6 +373,9 @@ async function main(): Promise<void> {
     requestsByService: stats.byService,
     peakRssMb: run.product.peakRssMb,
     peakHeapMb: run.product.peakHeapMb,
+    failed: run.product.byOutcome['failed'] ?? 0,
+    orphans: stats.end.orphans,
+    queueWorkerPath: queue ? pathFigures(queue) : undefined,
     idleRssMb: run.product.idleRssMb,
     heapCapped: {
       nodeOptions: HEAP_CAP_OPTIONS,
@@ -392,6 +445,17 @@ async function main(): Promise<void> {
       '',
       '< 256 MB',
     ],
+    ['failed connections / orphan credentials', `${result.failed} / ${result.orphans}`, '', '0 / 0'],
+    ...(queue
+      ? [
+          [
+            'Functions path (fan-out + queue workers)',
+            `${fmt(queue.product.wallSeconds)} s, peak RSS ${queue.product.peakRssMb} MB, ${queue.product.byOutcome['failed'] ?? 0} failed, ${queue.stats.end.orphans} orphans`,
+            '',
+            '< 256 MB, 0 / 0',
+          ],
+        ]
+      : []),
     [
       `  heap capped (${HEAP_CAP_OPTIONS.join(' ')})`,
       `${capped.product.peakRssMb} MB in ${fmt(capped.product.wallSeconds)} s`,

@@ -3,10 +3,18 @@
  * memory): one full `remediate` run through the composition root, as `sc-remediator remediate` does,
  * against the sandbox the environment points at. Reports over IPC: wall time, peak resident memory
  * (the kernel's high-water mark, `VmHWM`, plus sampled RSS and heap), and the report's summary.
+ *
+ * `BENCH_PATH=queue`: the Functions app's path instead — `planRun` (the nightly timer's fan-out),
+ * then every work item through `processWorkItem` (the queue worker), `MAX_CONCURRENCY` at once, all
+ * in this one process (one instance taking every message: the most memory a single instance holds).
  */
 import { readFileSync } from 'node:fs';
+import pLimit from 'p-limit';
+import { createMemoryRunLedger } from '../src/clients/runLedger';
 import { buildEngine } from '../src/composition';
 import { loadConfig } from '../src/config';
+import { planRun, processWorkItem } from '../src/remediation/fanOut';
+import type { ConnectionReport } from '../src/remediation/report';
 import { runRemediation } from '../src/remediation/run';
 import { createLogger } from '../src/telemetry';
 
@@ -25,6 +33,8 @@ export interface ProductResult {
   errors: string[];
   logLines: { warn: number; error: number };
   cpuSeconds: number;
+  /** With `--live-heap`: the heap reachable after a full collection, once a second, by stage. */
+  liveHeapMb?: { at: string; mb: number }[];
 }
 
 function kernelPeakRssMb(): number {
@@ -46,6 +56,18 @@ async function main(): Promise<void> {
     heapPeak = Math.max(heapPeak, m.heapUsed);
   };
   const sampler = setInterval(sample, 50);
+  // `--live-heap` (node --expose-gc): the heap still reachable after a full collection, once a
+  // second, with the run's stage: what the process holds, not what V8 lets accumulate. Diagnosis
+  // only (collecting every second lowers the peak RSS it measures).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const live: { at: string; mb: number }[] = [];
+  let stage = 'discovery';
+  const liveSampler = gc
+    ? setInterval(() => {
+        gc();
+        live.push({ at: stage, mb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) });
+      }, 1000)
+    : undefined;
   const logLines = { warn: 0, error: 0 };
   const log = createLogger((level) => {
     if (level === 'warn') logLines.warn += 1;
@@ -55,18 +77,47 @@ async function main(): Promise<void> {
   const started = performance.now();
   let discovered = started;
   const engine = buildEngine(loadConfig(process.env), log);
-  const { report } = await runRemediation(engine.deps, engine.settings, {
-    onProgress: (p) => {
-      if (p.stage === 'discovered') discovered = performance.now();
-    },
-  });
+  const connections: Pick<ConnectionReport, 'outcome' | 'action' | 'error' | 'connectionName'>[] = [];
+  if (process.env['BENCH_PATH'] === 'queue') {
+    const ledger = createMemoryRunLedger();
+    const ctx = {
+      deps: engine.deps,
+      settings: engine.settings,
+      ledger,
+      events: () => undefined,
+      onRunFinished: () => Promise.resolve(),
+    };
+    const planned = await planRun(ctx, { trigger: 'timer' });
+    discovered = performance.now();
+    const limit = pLimit(engine.settings.maxConcurrency);
+    const outcomes = await Promise.all(
+      planned.messages.map((item) =>
+        limit(() => processWorkItem(ctx, item, { dequeueCount: 1, maxDequeueCount: 5 })),
+      ),
+    );
+    // The last work item recorded completes the run: its report holds every connection.
+    let completed = planned.report;
+    for (const o of outcomes) if (o.status === 'recorded' && o.completed) completed = o.completed;
+    if (!completed) throw new Error('the queue-worker run did not complete');
+    connections.push(...completed.connections);
+  } else {
+    const { report } = await runRemediation(engine.deps, engine.settings, {
+      onProgress: (p) => {
+        if (p.stage === 'discovered') discovered = performance.now();
+        if (p.stage === 'discovered') stage = 'remediating 0';
+        if (p.stage === 'remediating' && p.done % 1000 === 0) stage = `remediating ${p.done}`;
+      },
+    });
+    connections.push(...report.connections);
+  }
   const wall = performance.now() - started;
   clearInterval(sampler);
+  if (liveSampler) clearInterval(liveSampler);
   sample();
 
   const count = (key: 'outcome' | 'action'): Record<string, number> => {
     const out: Record<string, number> = {};
-    for (const c of report.connections) out[c[key]] = (out[c[key]] ?? 0) + 1;
+    for (const c of connections) out[c[key]] = (out[c[key]] ?? 0) + 1;
     return out;
   };
   const cpu = process.cpuUsage();
@@ -78,15 +129,16 @@ async function main(): Promise<void> {
     sampledPeakRssMb: Math.round(sampledPeak / 2 ** 20),
     peakHeapMb: Math.round(heapPeak / 2 ** 20),
     idleRssMb,
-    connections: report.connections.length,
+    connections: connections.length,
     byOutcome: count('outcome'),
     byAction: count('action'),
-    errors: report.connections
+    errors: connections
       .filter((c) => c.outcome === 'failed' && c.error)
       .slice(0, 10)
       .map((c) => `${c.connectionName}: ${c.error ?? ''}`),
     logLines,
     cpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 10) / 10,
+    ...(live.length > 0 ? { liveHeapMb: live } : {}),
   };
   if (process.send) process.send(result);
   else process.stdout.write(`${JSON.stringify(result)}\n`);

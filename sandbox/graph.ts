@@ -25,6 +25,7 @@ import type {
   AppRecord,
   FederatedIdentityCredentialRecord,
   GraphPermission,
+  KeyCredentialRecord,
   PasswordCredentialRecord,
   TenantState,
 } from './model';
@@ -156,7 +157,27 @@ function passwordJson(p: PasswordCredentialRecord, withSecret = false): Record<s
   };
 }
 
-function appJson(state: TenantState, app: AppRecord): Record<string, unknown> {
+/**
+ * A certificate as Graph lists it (keyCredential resource, Graph v1.0,
+ * https://learn.microsoft.com/graph/api/resources/keycredential: customKeyIdentifier — the
+ * thumbprint by default —, displayName, endDateTime, key, keyId, startDateTime, type, usage).
+ * `key`, the certificate's raw data, is "returned only on $select for a single object, that is,
+ * GET applications/{applicationId}?$select=keyCredentials ...; otherwise, it is always null".
+ */
+function keyJson(k: KeyCredentialRecord, withKey: boolean): Record<string, unknown> {
+  return {
+    customKeyIdentifier: k.customKeyIdentifier,
+    displayName: k.displayName,
+    endDateTime: graphDate(k.endDateTime),
+    key: withKey ? k.key : null,
+    keyId: k.keyId,
+    startDateTime: graphDate(k.startDateTime),
+    type: k.type,
+    usage: k.usage,
+  };
+}
+
+function appJson(state: TenantState, app: AppRecord, withKeys = false): Record<string, unknown> {
   return {
     id: app.id,
     deletedDateTime: null,
@@ -178,7 +199,7 @@ function appJson(state: TenantState, app: AppRecord): Record<string, unknown> {
     tags: [],
     tokenEncryptionKeyId: null,
     uniqueName: null,
-    keyCredentials: [],
+    keyCredentials: (app.keyCredentials ?? []).map((k) => keyJson(k, withKeys)),
     passwordCredentials: app.passwordCredentials.map((p) => passwordJson(p)),
     requiredResourceAccess: [],
   };
@@ -330,8 +351,9 @@ function optionalDate(value: unknown, property: string): number | undefined {
   return t;
 }
 
-function policyIdFor(app: AppRecord, key: keyof AppManagementRestrictions): string {
-  return app.policy?.[key] !== undefined ? stableGuid('app-management-policy', app.id) : TENANT_POLICY_ID;
+/** The id of the policy in force for the app: its own when assigned (no inheritance), else the tenant default. */
+function policyIdFor(app: AppRecord): string {
+  return app.policy !== undefined ? stableGuid('app-management-policy', app.id) : TENANT_POLICY_ID;
 }
 
 function addPassword(call: GraphCall, state: TenantState, app: AppRecord): void {
@@ -351,9 +373,10 @@ function addPassword(call: GraphCall, state: TenantState, app: AppRecord): void 
     );
 
   // App management policy, then the Microsoft-account limit (real error codes; see file header).
+  // The app's own policy when one is assigned, else the tenant default: never both (restrictionsFor).
   const restrictions = state.restrictionsFor(app);
   if (restrictions.passwordAdditionBlocked) {
-    const policyId = policyIdFor(app, 'passwordAdditionBlocked');
+    const policyId = policyIdFor(app);
     // Code is public (Teams Toolkit's aadErrorCode); the message follows its lifetime sibling.
     throw new GraphHttpError(
       400,
@@ -363,14 +386,16 @@ function addPassword(call: GraphCall, state: TenantState, app: AppRecord): void 
   }
   const max = restrictions.passwordLifetimeMax ? durationMs(restrictions.passwordLifetimeMax) : undefined;
   if (max !== undefined && end - start > max) {
-    const policyId = policyIdFor(app, 'passwordLifetimeMax');
+    const policyId = policyIdFor(app);
     const message = `Credential lifetime exceeds the max value allowed as per assigned policy '${policyId}'.`;
     throw new GraphHttpError(400, 'CredentialInvalidLifetimeAsPerAppPolicy', message, [
       { code: 'InvalidKeyEndDate', message, target: 'EndDate' },
     ]);
   }
   if (PERSONAL_AUDIENCES.has(app.signInAudience) && app.passwordCredentials.length >= 2)
-    // Message as relayed by the Azure CLI; the error code is not public, Request_BadRequest is inferred.
+    // Message as relayed by the Azure CLI (microsoft/coe-starter-kit #3695); no public source shows
+    // its error code: Request_BadRequest is inferred. The product recognises the case by this code
+    // together with the message's "maximum of N passwords", and treats any other 400 as an error.
     throw new GraphHttpError(
       400,
       'Request_BadRequest',
@@ -627,7 +652,8 @@ function getApplication(call: GraphCall, state: TenantState, app: AppRecord): vo
   const select = parseSelect(call.req.query['$select']);
   call.res.json({
     '@odata.context': `${call.base}/v1.0/$metadata#applications${select ? `(${select.join(',')})` : ''}/$entity`,
-    ...project(appJson(state, app), select),
+    // A single object with keyCredentials selected: the certificates' raw data too (see keyJson).
+    ...project(appJson(state, app, select?.includes('keyCredentials') ?? false), select),
   });
 }
 

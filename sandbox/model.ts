@@ -20,6 +20,24 @@ export interface PasswordCredentialRecord {
   addedAt: number;
 }
 
+/**
+ * A certificate credential as Graph lists it in `keyCredentials` (keyCredential resource, Graph
+ * v1.0): the public part only; `customKeyIdentifier` is the certificate's SHA-1 thumbprint (base64).
+ */
+export interface KeyCredentialRecord {
+  keyId: string;
+  displayName: string | null;
+  customKeyIdentifier: string | null;
+  startDateTime: string;
+  endDateTime: string;
+  /** `AsymmetricX509Cert` for certificates. */
+  type: string;
+  /** `Verify` for certificates an app signs its assertions with. */
+  usage: string;
+  /** The certificate's raw data, base64 (public; Graph returns it only when selected on one app). */
+  key: string;
+}
+
 export interface FederatedIdentityCredentialRecord {
   id: string;
   name: string;
@@ -29,7 +47,10 @@ export interface FederatedIdentityCredentialRecord {
   description: string | null;
 }
 
-/** App management policy restrictions that apply to one app (tenant default merged with the app's own). */
+/**
+ * App management policy restrictions: the tenant default's (`TenantState.tenantPolicy`) or an app's
+ * own (`AppRecord.policy`). One applies to an app, never both merged (see `restrictionsFor`).
+ */
 export interface AppManagementRestrictions {
   /** ISO 8601 duration, e.g. `P90D`: addPassword with a later end date is refused. */
   passwordLifetimeMax?: string;
@@ -54,7 +75,13 @@ export interface AppRecord {
   federatedIdentityCredentials: FederatedIdentityCredentialRecord[];
   /** Principal keys (identity keys) that own the app. */
   owners: string[];
+  /**
+   * The app management policy assigned to this app, if any: it replaces the tenant default for this
+   * app entirely (`{}`: assigned, restricting nothing, i.e. exempt from the tenant default).
+   */
   policy?: AppManagementRestrictions;
+  /** Certificates (`keyCredentials`), as Graph lists them; absent: none. */
+  keyCredentials?: KeyCredentialRecord[];
   /** Whether the app's service principal holds a role on the connections' subscriptions (ARM read works). */
   hasSubscriptionRole: boolean;
 }
@@ -306,8 +333,15 @@ export class TenantState {
   }
 
   /** The app management restrictions in force for one app: its own policy over the tenant default. */
+  /**
+   * The restrictions in force for an app: its own policy when one is assigned, else the tenant
+   * default. Not merged: "When both the tenant default policy and an app management policy exist,
+   * the app management policy takes precedence and the assigned application or service principal
+   * doesn't inherit from the tenant default policy" (Graph v1.0, applicationAuthenticationMethodPolicy
+   * resource, https://learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy).
+   */
   restrictionsFor(app: AppRecord): AppManagementRestrictions {
-    return { ...this.tenantPolicy, ...(app.policy ?? {}) };
+    return app.policy ?? this.tenantPolicy;
   }
 
   /** Requests that changed state, optionally for one service. */

@@ -30,6 +30,16 @@ export interface ScenarioPassword {
   secret?: string;
 }
 
+/** A certificate of an app (`keyCredentials`); only its dates matter to the sandbox. */
+export interface ScenarioCertificate {
+  key: string;
+  displayName?: string;
+  /** Days from now (negative: in the past). Default: 300 days ago. */
+  startInDays?: number;
+  /** Days from now the certificate expires (negative: already expired). */
+  endInDays: number;
+}
+
 export interface ScenarioApp {
   key: string;
   displayName: string;
@@ -41,6 +51,8 @@ export interface ScenarioApp {
   /** Identity keys that own the app. */
   owners?: string[];
   passwords?: ScenarioPassword[];
+  certificates?: ScenarioCertificate[];
+  /** An app management policy assigned to the app: replaces the tenant default for it (`{}`: exempt). */
   policy?: AppManagementRestrictions;
   /** Default true: the app's service principal can read the connections' subscriptions. */
   hasSubscriptionRole?: boolean;
@@ -72,6 +84,10 @@ export interface ScenarioConnection {
   app?: string;
   /** Password key (of `app`) whose value the connection stores. */
   secret?: string;
+  /** `authorization.parameters.authenticationType` of a ServicePrincipal connection (default `spnKey`). */
+  authenticationType?: 'spnKey' | 'spnCertificate';
+  /** `authorization.parameters.tenantid` (default: the sandbox tenant): an app of another tenant. */
+  tenantId?: string;
   /**
    * A literal value the connection stores instead (a wrong secret, as anyone who may create a
    * connection can type one): Entra ID answers AADSTS7000215 unless it happens to be a password.
@@ -195,6 +211,20 @@ export function loadScenario(scenario: Scenario): TenantState {
       deleted: app.deleted ?? false,
       owners: app.owners ?? [],
       policy: app.policy,
+      keyCredentials: (app.certificates ?? []).map((c) => {
+        // A stand-in for the DER bytes (public data); the thumbprint is the SHA-1 of those bytes.
+        const der = createHash('sha256').update(`certificate|${app.key}|${c.key}`).digest();
+        return {
+          keyId: stableGuid('certificate', app.key, c.key),
+          displayName: c.displayName ?? `CN=${app.displayName}`,
+          customKeyIdentifier: createHash('sha1').update(der).digest('hex').toUpperCase(),
+          startDateTime: new Date(now + (c.startInDays ?? -300) * DAY_MS).toISOString(),
+          endDateTime: new Date(now + c.endInDays * DAY_MS).toISOString(),
+          type: 'AsymmetricX509Cert',
+          usage: 'Verify',
+          key: der.toString('base64'),
+        };
+      }),
       hasSubscriptionRole: app.hasSubscriptionRole ?? true,
       federatedIdentityCredentials: [],
       passwordCredentials: (app.passwords ?? []).map((p) => {
@@ -256,8 +286,13 @@ export function loadScenario(scenario: Scenario): TenantState {
           },
         ]);
       }
-      const parameters: Record<string, string | null> = { tenantid: state.tenantId };
-      if (c.scheme === 'ServicePrincipal') {
+      const parameters: Record<string, string | null> = { tenantid: c.tenantId ?? state.tenantId };
+      if (c.scheme === 'ServicePrincipal' && c.authenticationType === 'spnCertificate') {
+        // A certificate connection stores the PEM (servicePrincipalCertificate), never returned.
+        parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
+        parameters['authenticationType'] = 'spnCertificate';
+        parameters['servicePrincipalCertificate'] = null;
+      } else if (c.scheme === 'ServicePrincipal') {
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
         parameters['authenticationType'] = 'spnKey';
         const secret = c.secret && c.app ? secretsByKey.get(`${c.app}/${c.secret}`) : undefined;

@@ -149,8 +149,11 @@ function referenceProblems(s: Scenario): string[] {
             `${cat}/storedSecret: only ServicePrincipal connections store a secret (scheme is ${c.scheme})`,
           );
       }
-      if (c.scheme === 'ServicePrincipal' && !c.app)
-        problems.push(`${cat}/app: a ServicePrincipal connection needs an app`);
+      // An app of another tenant (`tenantId`) is not one of this tenant's apps.
+      if (c.scheme === 'ServicePrincipal' && !c.app && !c.tenantId)
+        problems.push(
+          `${cat}/app: a ServicePrincipal connection needs an app (or a tenantId of another tenant)`,
+        );
       if (c.createdBy && !identities.has(c.createdBy))
         problems.push(`${cat}/createdBy: '${c.createdBy}' is not one of the identities`);
     });

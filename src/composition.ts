@@ -100,6 +100,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
       endpoint: config.endpoints.graphEndpoint,
       scope: config.endpoints.graphScope,
       tenantPolicyTtlMs: TENANT_POLICY_TTL_MS,
+      maxConcurrency: config.maxConcurrency,
     }),
     store,
     locks: createLockProvider(config, credential, log),

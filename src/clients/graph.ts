@@ -1,18 +1,31 @@
 /**
  * Microsoft Graph adapter for the core's `GraphApplicationsClient`, over
- * `@microsoft/microsoft-graph-client`. The client's default middleware chain does the retrying
- * (RetryHandler: 429/503/504, honouring Retry-After); this file adds no retry loop of its own.
+ * `@microsoft/microsoft-graph-client`. The client's middleware does the retrying (RetryHandler:
+ * 429/503/504, honouring Retry-After, within a time budget) and the slowing down while throttled
+ * (`ThrottleGate`, graphThrottle.ts); this file adds no retry loop of its own.
  *
  * Permissions (application): `Application.ReadWrite.OwnedBy` (apps the identity owns) or
  * `Application.ReadWrite.All`; `Policy.Read.All` to read app management policies (optional: without
  * it the policy reads as "no restriction known" and addPassword itself reports a policy refusal).
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { Client, GraphError } from '@microsoft/microsoft-graph-client';
+import {
+  AuthenticationHandler,
+  Client,
+  GraphError,
+  HTTPMessageHandler,
+  RedirectHandler,
+  RedirectHandlerOptions,
+  RetryHandler,
+  RetryHandlerOptions,
+  TelemetryHandler,
+} from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 import { AuthenticationError, ServiceError, isTransientStatus } from '../errors';
+import { requestLine, ResendWithoutAnswer, retryAfterMs, ThrottleGate } from './graphThrottle';
 import type {
   ApplicationInfo,
+  CertificateCredentialInfo,
   FederatedCredentialInfo,
   FederatedCredentialsClient,
   GraphApplicationsClient,
@@ -35,9 +48,20 @@ export interface GraphClientOptions {
    * every app, and changes rarely): 0 (default) reads it for every app.
    */
   tenantPolicyTtlMs?: number;
+  /**
+   * How long one request may keep being retried after throttling (429/503/504, each wait per
+   * Retry-After), from its first attempt: default 120 s. Past it the error surfaces (transient).
+   */
+  retryBudgetMs?: number;
+  /** Graph requests of one kind (reads, writes) in flight at most; the gate halves it on 429s. Default 64. */
+  maxConcurrency?: number;
 }
 
-const APP_SELECT = 'id,appId,displayName,passwordCredentials';
+/** Certificates are read too: a certificate connection is assessed from them (never their raw data, see below). */
+const APP_SELECT = 'id,appId,displayName,passwordCredentials,keyCredentials';
+const DEFAULT_RETRY_BUDGET_MS = 120_000;
+/** Seconds the retry handler waits when an answer carries no Retry-After (its own default, 3). */
+const RETRY_DELAY_SECONDS = 3;
 const DAY_MS = 24 * 3600 * 1000;
 
 interface GraphPassword {
@@ -49,11 +73,21 @@ interface GraphPassword {
   secretText?: string | null;
 }
 
+interface GraphKeyCredential {
+  keyId?: string;
+  displayName?: string | null;
+  customKeyIdentifier?: string | null;
+  endDateTime?: string | null;
+  type?: string | null;
+  usage?: string | null;
+}
+
 interface GraphApplication {
   id: string;
   appId: string;
   displayName?: string | null;
   passwordCredentials?: GraphPassword[];
+  keyCredentials?: GraphKeyCredential[];
 }
 
 interface PasswordRestriction {
@@ -82,13 +116,32 @@ function toPasswordInfo(p: GraphPassword): PasswordCredentialInfo {
   };
 }
 
-function toApplicationInfo(app: GraphApplication): ApplicationInfo {
+/**
+ * The certificate's facts assessment needs. `key` (the certificate's raw data, which Graph returns
+ * for a single application read with `$select=keyCredentials`) is deliberately not kept: public, but
+ * a kilobyte or more per certificate, for every app of a run.
+ */
+function toCertificateInfo(k: GraphKeyCredential): CertificateCredentialInfo {
   return {
+    keyId: k.keyId ?? '',
+    displayName: k.displayName ?? null,
+    thumbprint: k.customKeyIdentifier ?? null,
+    endDateTime: k.endDateTime ?? null,
+    type: k.type ?? null,
+    usage: k.usage ?? null,
+  };
+}
+
+function toApplicationInfo(app: GraphApplication): ApplicationInfo {
+  const info: ApplicationInfo = {
     id: app.id,
     appId: app.appId,
     displayName: app.displayName ?? '',
     passwordCredentials: (app.passwordCredentials ?? []).map(toPasswordInfo),
   };
+  if (app.keyCredentials && app.keyCredentials.length > 0)
+    info.keyCredentials = app.keyCredentials.map(toCertificateInfo);
+  return info;
 }
 
 /** ISO 8601 duration in whole days (rounded down, so a derived end date never exceeds the cap). */
@@ -116,6 +169,12 @@ function foldRestrictions(restrictions: PasswordRestriction[]): Partial<Password
     }
   }
   return out;
+}
+
+function toPolicy(folded: Partial<PasswordPolicy>): PasswordPolicy {
+  const policy: PasswordPolicy = { additionBlocked: folded.additionBlocked ?? false };
+  if (folded.maxLifetimeDays !== undefined) policy.maxLifetimeDays = folded.maxLifetimeDays;
+  return policy;
 }
 
 /** Graph's message can echo request input; keep it to one line and never longer than needed. */
@@ -174,8 +233,36 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient, Federa
       scopes: [options.scope],
     });
     const endpoint = options.endpoint.replace(/\/+$/, '');
+    const gate = new ThrottleGate({ maxConcurrency: options.maxConcurrency ?? 64 });
+    const budgetMs = options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
+    // The client's default chain (MiddlewareFactory.getDefaultMiddlewareChain), with the retry
+    // handler allowed its maximum of 10 retries within the time budget, and the gate after it so
+    // every attempt passes the gate.
+    const retry = new RetryHandler(
+      new RetryHandlerOptions(
+        RETRY_DELAY_SECONDS,
+        10,
+        (_delay, _attempt, request, fetchOptions, response) => {
+          const { method, url } = requestLine(request, fetchOptions);
+          // A 503/504 to addPassword may come after the password was added: a retry would add a
+          // second one, the first one's value lost (an orphan). Only 429 (refused, nothing done) is.
+          if (response.status !== 429 && method === 'POST' && /\/addPassword$/i.test(url)) return false;
+          const wait = retryAfterMs(response) ?? RETRY_DELAY_SECONDS * 1000;
+          return gate.elapsedMs(fetchOptions) + wait <= budgetMs;
+        },
+      ),
+    );
+    const middleware = [
+      new AuthenticationHandler(authProvider),
+      retry,
+      new ResendWithoutAnswer(),
+      gate,
+      new RedirectHandler(new RedirectHandlerOptions()),
+      new TelemetryHandler(),
+      new HTTPMessageHandler(),
+    ];
     this.client = Client.initWithMiddleware({
-      authProvider,
+      middleware,
       // The client joins baseUrl + defaultVersion + path, so the endpoint carries no version.
       baseUrl: endpoint,
       defaultVersion: 'v1.0',
@@ -230,13 +317,24 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient, Federa
     };
   }
 
-  /** Same permissions as addPassword. */
+  /**
+   * Same permissions as addPassword. A credential already gone is not an error: it is the end state
+   * asked for (and what a request sent again after a lost answer finds).
+   */
   async removePassword(applicationObjectId: string, keyId: string): Promise<void> {
     try {
       await this.client
         .api(`/applications/${encodeURIComponent(applicationObjectId)}/removePassword`)
         .post({ keyId });
     } catch (err) {
+      // An unknown keyId: a 400 whose wording is not public (the sandbox's is inferred). Recognised
+      // by that wording only, so any other answer stays an error: safe under both readings.
+      if (
+        err instanceof GraphError &&
+        err.statusCode === 400 &&
+        /no password credential found/i.test(err.message)
+      )
+        return;
       throw toGraphServiceError(err, 'Removing a password');
     }
   }
@@ -367,7 +465,17 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient, Federa
   }
 
   /**
-   * The app's own policies first, then the tenant default for restriction types they leave open.
+   * The password restrictions in force for the app. An app management policy assigned to the app
+   * replaces the tenant default for it entirely: "When both the tenant default policy and an app
+   * management policy exist, the app management policy takes precedence and the assigned
+   * application or service principal doesn't inherit from the tenant default policy" (Graph v1.0,
+   * https://learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy). So the
+   * tenant default is read only for apps without an enabled policy of their own.
+   *
+   * An assigned policy that is disabled: no public source says whether the tenant default then
+   * applies. Chosen because safe under both readings: its lifetime cap is honoured (a shorter secret
+   * than needed costs nothing) but its block is not assumed (assuming it would stop a rotation the
+   * directory may allow; if it does apply, addPassword's CredentialTypeNotAllowedAsPerAppPolicy says so).
    * Restrictions are applied whatever their `restrictForAppsCreatedAfterDateTime`: assuming a cap
    * that may not apply only shortens a lifetime, while missing one makes addPassword fail.
    * Requires Policy.Read.All; never fails (a policy refusal still surfaces from addPassword).
@@ -377,22 +485,19 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient, Federa
       const own = (await this.client
         .api(`/applications/${encodeURIComponent(applicationObjectId)}/appManagementPolicies`)
         .get()) as { value?: AppManagementPolicyJson[] };
-      const fromApp = foldRestrictions(
-        (own.value ?? [])
-          .filter((p) => p.isEnabled !== false)
-          .flatMap((p) => p.restrictions?.passwordCredentials ?? []),
-      );
+      const assigned = own.value ?? [];
+      const enabled = assigned.filter((p) => p.isEnabled !== false);
+      if (enabled.length > 0) {
+        const fromApp = foldRestrictions(enabled.flatMap((p) => p.restrictions?.passwordCredentials ?? []));
+        return toPolicy(fromApp);
+      }
       const tenant = await this.tenantDefaultPolicy();
       const fromTenant =
         tenant.isEnabled === false
           ? {}
           : foldRestrictions(tenant.applicationRestrictions?.passwordCredentials ?? []);
-      const policy: PasswordPolicy = {
-        additionBlocked: fromApp.additionBlocked ?? fromTenant.additionBlocked ?? false,
-      };
-      const maxLifetimeDays = fromApp.maxLifetimeDays ?? fromTenant.maxLifetimeDays;
-      if (maxLifetimeDays !== undefined) policy.maxLifetimeDays = maxLifetimeDays;
-      return policy;
+      if (assigned.length > 0) return toPolicy({ maxLifetimeDays: fromTenant.maxLifetimeDays });
+      return toPolicy(fromTenant);
     } catch {
       // Forbidden, throttled past retries, or unreachable: unknown policy is reported as none.
       return { additionBlocked: false };

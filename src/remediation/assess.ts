@@ -4,10 +4,17 @@
  * the app (Graph), the rotation record (Key Vault) and optionally the password policy and a
  * TestConnection result, then decides here. `plan` turns the result into an action.
  */
-import { diagnoseConnection, diagnoseError, diagnosisOf, hasBrokenAccessToken } from './diagnosis';
+import {
+  diagnoseConnection,
+  diagnoseError,
+  diagnosisOf,
+  hasBrokenAccessToken,
+  otherTenantDiagnosis,
+} from './diagnosis';
 import { judgeMarked } from './orphans';
 import type {
   ApplicationInfo,
+  CertificateCredentialInfo,
   RecordState,
   PasswordCredentialInfo,
   PasswordPolicy,
@@ -163,6 +170,19 @@ export interface Assessment {
   recordState?: 'soft-deleted' | 'lost';
   /** For `lost`: the marked credentials no record accounts for (never removed). */
   lostKeyIds?: string[];
+  /** The connection's tenant when it is not this service's: its app is out of reach (never retired). */
+  foreignTenant?: string;
+  /**
+   * A certificate-based connection (`authenticationType: spnCertificate`): the certificate of its
+   * app it is judged by (the earliest-ending one still valid, else the latest-ending), when any.
+   */
+  certificate?: {
+    keyId: string;
+    thumbprint: string | null;
+    endDateTime: string | null;
+    state: CredentialState;
+    daysLeft?: number;
+  };
 }
 
 const SECRET_PROBLEMS: readonly DiagnosisKind[] = ['invalid-secret', 'expired-secret', 'missing-secret'];
@@ -283,10 +303,13 @@ const sameId = (a: string | undefined, b: string | undefined) =>
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Assesses one connection. Decides, in this order:
- * 1. not a secret connection (workload identity federation, managed identity, certificate,
- *    publish profile, not `azurerm`) → `unsupported` for rotation, but `healthy` when ready;
- * 2. the connection's tenant is not this service's tenant → `unsupported` (its app is out of reach);
+ * Assesses one connection. `healthy` only with evidence of a credential lasting past the window.
+ * Decides, in this order:
+ * 1. the connection's tenant is not this service's tenant → `unsupported`, naming both tenants,
+ *    whatever its scheme or state (its app is out of reach; never app-missing, never retired);
+ * 2. a certificate connection → judged by its app's certificates (`assessCertificate`); workload
+ *    identity federation or managed identity → `healthy` when ready, else `unsupported`; any other
+ *    scheme, authentication type or connection type → `unsupported` (no evidence it works);
  * 3. the app cannot be read → `error`; does not exist (or the connection names none) → `app-missing`;
  * 4. which credential the connection uses: exactly, from the Key Vault record when this service
  *    rotated it (the previous one while a rotation is only `created`); otherwise inferred — a
@@ -338,23 +361,9 @@ export function assess(input: AssessInput): Assessment {
   };
   const done = (a: Partial<Assessment>): Assessment => dropUndefined({ ...base, ...a });
 
-  // 1. Only client-secret connections can be rotated.
-  const secretBased =
-    connection.type.toLowerCase() === 'azurerm' &&
-    scheme.toLowerCase() === 'serviceprincipal' &&
-    (authenticationType === undefined || authenticationType.toLowerCase() === 'spnkey');
-  if (!secretBased) {
-    const what =
-      connection.type.toLowerCase() !== 'azurerm'
-        ? `type '${connection.type}'`
-        : authenticationType?.toLowerCase() === 'spncertificate'
-          ? 'a certificate'
-          : `scheme '${scheme}'`;
-    notes.push(`Uses ${what}: no client secret to rotate.`);
-    return done({ finding: connection.isReady ? 'healthy' : 'unsupported' });
-  }
-
-  // 2. Apps of another tenant are out of this service's reach.
+  // 1. Another tenant's app is out of this service's reach, whatever the connection's scheme or
+  // state: never healthy (nothing here can see its credential), never app-missing (this tenant's
+  // Graph not finding it says nothing), never retired (see `foreignTenant`).
   if (
     settings.tenantId !== undefined &&
     connectionTenantId !== undefined &&
@@ -365,7 +374,41 @@ export function assess(input: AssessInput): Assessment {
     notes.push(
       `The connection's app lives in tenant ${connectionTenantId}; this service manages apps in tenant ${settings.tenantId} only.`,
     );
-    return done({ finding: connection.isReady ? 'healthy' : 'unsupported' });
+    return done({
+      finding: 'unsupported',
+      foreignTenant: connectionTenantId,
+      diagnosis: otherTenantDiagnosis(connectionTenantId, settings.tenantId),
+    });
+  }
+
+  // 2. Only client-secret connections can be rotated. Certificates are judged by their end date;
+  // workload identity federation and managed identity have no credential that ends (healthy while
+  // ready); anything unfamiliar is unsupported, never healthy: there is no evidence it works.
+  const type = connection.type.toLowerCase();
+  const schemeName = scheme.toLowerCase();
+  const authType = authenticationType?.toLowerCase();
+  if (type === 'azurerm' && schemeName === 'serviceprincipal' && authType === 'spncertificate')
+    return assessCertificate(input, base, done, appId, diagnosis);
+  const secretBased =
+    type === 'azurerm' &&
+    schemeName === 'serviceprincipal' &&
+    (authType === undefined || authType === 'spnkey');
+  if (!secretBased) {
+    const familiar =
+      type === 'azurerm' &&
+      (schemeName === 'workloadidentityfederation' || schemeName === 'managedserviceidentity');
+    const what =
+      type !== 'azurerm'
+        ? `type '${connection.type}'`
+        : schemeName === 'serviceprincipal'
+          ? `authentication type '${authenticationType ?? ''}'`
+          : `scheme '${scheme}'`;
+    notes.push(`Uses ${what}: no client secret to rotate.`);
+    if (familiar) return done({ finding: connection.isReady ? 'healthy' : 'unsupported' });
+    return done({
+      finding: 'unsupported',
+      diagnosis: diagnosis ?? diagnosisOf('unsupported-authentication'),
+    });
   }
 
   // 3. The app.
@@ -587,6 +630,91 @@ export function assess(input: AssessInput): Assessment {
     previousKeyIds,
     record,
   });
+}
+
+/** Certificates an app signs its client assertions with (Graph keyCredential `type`/`usage`). */
+function signingCertificates(app: ApplicationInfo): CertificateCredentialInfo[] {
+  return (app.keyCredentials ?? []).filter(
+    (k) =>
+      (k.type === null || k.type.toLowerCase() === 'asymmetricx509cert') &&
+      (k.usage === null || k.usage.toLowerCase() === 'verify'),
+  );
+}
+
+/**
+ * A certificate-based connection, judged by its app's certificates (`keyCredentials`). Azure DevOps
+ * never returns the certificate a connection holds, so the pessimistic guess of the passwords
+ * applies: the earliest-ending certificate still valid, else the latest-ending. Healthy only when
+ * that one lasts past the window and the connection is ready; expiring or expired → `report` with
+ * a diagnosis (this service does not rotate certificates); no certificate → never healthy.
+ */
+function assessCertificate(
+  input: AssessInput,
+  base: Assessment,
+  done: (a: Partial<Assessment>) => Assessment,
+  appId: string | null,
+  diagnosis: Diagnosis | undefined,
+): Assessment {
+  const { connection, settings, now } = input;
+  base.notes.push('Uses a certificate: this service does not rotate certificates (yet); it reports on them.');
+  if (appId === null)
+    return done({ finding: 'app-missing', diagnosis: diagnosis ?? diagnosisOf('app-not-found') });
+  if (isAppLookupError(input.app))
+    return done({ finding: 'error', diagnosis: diagnoseError(input.app.error) });
+  if (input.app === undefined)
+    return done({
+      finding: 'app-missing',
+      diagnosis: diagnosis?.kind === 'app-not-found' ? diagnosis : diagnosisOf('app-not-found'),
+    });
+  base.applicationObjectId = input.app.id;
+  const certs = signingCertificates(input.app);
+  const asPasswords = certs.map((k) => ({ ...k, hint: null, startDateTime: null }));
+  const pick = earliestUnexpired(asPasswords, now);
+  if (!pick)
+    return done({
+      finding: connection.isReady ? 'unsupported' : 'not-ready',
+      diagnosis: diagnosisOf('certificate-missing'),
+    });
+  const { state, daysLeft } = credentialState(pick.endDateTime, now, settings.rotateDaysBeforeExpiry);
+  const certificate = dropUndefined({
+    keyId: pick.keyId,
+    thumbprint: certs.find((k) => k.keyId === pick.keyId)?.thumbprint ?? null,
+    endDateTime: pick.endDateTime,
+    state,
+    daysLeft,
+  });
+  const which = `certificate ${certificate.thumbprint ?? pick.keyId}${
+    certs.length > 1 ? ` (the earliest-ending valid one of ${certs.length}: a pessimistic guess)` : ''
+  }`;
+  const ends = pick.endDateTime ?? 'never';
+  const common = {
+    certificate,
+    credentialSource: 'inferred' as const,
+    secretExpiresAt: pick.endDateTime ?? undefined,
+  };
+  if (state === 'expired')
+    return done({
+      ...common,
+      finding: 'expired',
+      diagnosis: {
+        ...diagnosisOf('certificate-expired'),
+        cause: `The ${which} ended at ${ends}; this service does not rotate certificates (yet).`,
+      },
+    });
+  if (state === 'expiring')
+    return done({
+      ...common,
+      finding: 'expiring',
+      diagnosis: {
+        ...diagnosisOf('certificate-expiring'),
+        cause: `The ${which} ends at ${ends}, within ${settings.rotateDaysBeforeExpiry} days; this service does not rotate certificates (yet).`,
+      },
+    });
+  const testFailed = input.test !== undefined && !input.test.ok;
+  if (!connection.isReady || testFailed)
+    return done({ ...common, finding: 'not-ready', diagnosis: diagnosis ?? diagnosisOf('unknown') });
+  base.notes.push(`Judged by ${which}, ending ${ends}.`);
+  return done({ ...common, finding: 'healthy' });
 }
 
 function dropUndefined<T extends object>(o: T): T {

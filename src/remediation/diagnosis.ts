@@ -151,6 +151,48 @@ const ENTRIES: Record<DiagnosisKind, Entry> = {
     nextStep:
       "An owner of the app checks which secret is unused (Entra admin center > App registrations > the app > Certificates & secrets) and deletes it; the next run then rotates. Better: restrict the app's supported account types to this organization, or move the connection to workload identity federation.",
   },
+  'password-lifetime': {
+    cause:
+      'An app management policy caps the lifetime of new client secrets below the one requested, and the directory refused the new secret (CredentialInvalidLifetimeAsPerAppPolicy); the cap could not be read to stay within it.',
+    fixableByService: false,
+    nextStep:
+      "Grant the service's identity the Microsoft Graph application permission Policy.Read.All (it then reads the cap and asks for no longer), or set SECRET_LIFETIME_DAYS to the policy's maximum lifetime or less; or ask an Entra administrator to exempt the app (an app management policy assigned to it replaces the tenant default).",
+  },
+  'other-tenant': {
+    cause:
+      "The connection's app lives in another Microsoft Entra tenant than the one this service manages apps in (AZURE_TENANT_ID): its credentials cannot be read or changed from here.",
+    fixableByService: false,
+    nextStep:
+      'Rotate it in its own tenant (run a second sc-remediator there, or by hand: Entra admin center of that tenant > App registrations > the app > Certificates & secrets), or convert the connection to workload identity federation.',
+  },
+  'certificate-expiring': {
+    cause:
+      'The connection authenticates with a certificate of its app that ends within the rotation window; this service does not rotate certificates (yet).',
+    fixableByService: false,
+    nextStep:
+      'Before it ends: upload a new certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets > Certificates), put the new certificate (PEM with its private key) into the connection (Project settings > Service connections > the connection > Edit), Verify, then remove the old certificate from the app. Better: convert the connection to workload identity federation.',
+  },
+  'certificate-expired': {
+    cause:
+      'The certificate of the app that the connection authenticates with has ended; this service does not rotate certificates (yet).',
+    fixableByService: false,
+    nextStep:
+      'Upload a new certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets > Certificates), put it (PEM with its private key) into the connection (Project settings > Service connections > the connection > Edit) and Verify; or convert the connection to workload identity federation.',
+  },
+  'certificate-missing': {
+    cause:
+      'The connection authenticates with a certificate, but its app has no certificate (keyCredentials) it could be using: there is no evidence the connection works.',
+    fixableByService: false,
+    nextStep:
+      'Open the connection (Project settings > Service connections > the connection > Edit > Verify). If it fails, upload a certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets) and put it into the connection, or convert the connection to workload identity federation.',
+  },
+  'unsupported-authentication': {
+    cause:
+      'The connection uses an authentication scheme or type this service does not know, so it cannot tell whether its credential works or when it ends.',
+    fixableByService: false,
+    nextStep:
+      'Open the connection (Project settings > Service connections > the connection > Edit > Verify) and check its credential by hand.',
+  },
   throttled: {
     cause: 'The service was throttled (HTTP 429/503) and gave up after its retries.',
     fixableByService: true,
@@ -231,6 +273,14 @@ const TEXT_PATTERNS: { pattern: RegExp; kind: DiagnosisKind; code?: string }[] =
   { pattern: /invalid client id or client secret/i, kind: 'invalid-secret' },
 ];
 
+/** A connection whose app lives in another tenant: the diagnosis names both tenants. */
+export function otherTenantDiagnosis(connectionTenantId: string, serviceTenantId: string): Diagnosis {
+  return {
+    ...diagnosisOf('other-tenant'),
+    cause: `The connection's app lives in tenant ${connectionTenantId}; this service manages apps in tenant ${serviceTenantId} (AZURE_TENANT_ID) only, so it cannot read or change the app's credentials.`,
+  };
+}
+
 /** The diagnosis for a known case, by its kind (the engine uses it for failures it detects itself). */
 export function diagnosisOf(kind: DiagnosisKind, code?: string): Diagnosis {
   const entry = ENTRIES[kind];
@@ -296,6 +346,26 @@ export interface ErrorLike {
 }
 
 /**
+ * Why Graph refused `addPassword` with a 400, by its error code (never by the message alone):
+ * - `CredentialTypeNotAllowedAsPerAppPolicy`: an app management policy forbids new passwords;
+ * - `CredentialInvalidLifetimeAsPerAppPolicy`: the requested end date exceeds the policy's cap;
+ * - the Microsoft-account limit of 2 passwords: its code is not public (only the message "Not
+ *   allowed to add 3 passwords. You can only add a maximum of 2 passwords." is, relayed by the
+ *   Azure CLI); recognised as a `Request_BadRequest`/`BadRequest` (or no code) with that message.
+ * Undefined for any other answer (an unknown 400 is an error, not a policy).
+ */
+export function addPasswordRefusal(
+  err: ErrorLike,
+): 'password-policy' | 'password-lifetime' | 'password-limit' | undefined {
+  if (err.status !== 400) return undefined;
+  if (err.code === 'CredentialTypeNotAllowedAsPerAppPolicy') return 'password-policy';
+  if (err.code === 'CredentialInvalidLifetimeAsPerAppPolicy') return 'password-lifetime';
+  const genericCode = err.code === undefined || /^(Request_)?BadRequest$/i.test(err.code);
+  if (genericCode && /maximum of \d+ passwords/i.test(err.message ?? '')) return 'password-limit';
+  return undefined;
+}
+
+/**
  * Classifies an error thrown by an adapter: an AADSTS code (in `code` or the message) goes to the
  * Entra table; Graph codes `Authorization_RequestDenied` (403) and `Request_ResourceNotFound` (404)
  * and throttling (429/503/504) are recognised by code or status; anything else by its message.
@@ -309,6 +379,8 @@ export function diagnoseError(err: ErrorLike): Diagnosis {
     return diagnosisOf('devops-permission-denied', err.code ?? 'HTTP 403');
   if (err.service === 'key-vault' && err.status === 403)
     return diagnosisOf('key-vault-permission-denied', err.code ?? 'HTTP 403');
+  const refusal = err.service === 'graph' ? addPasswordRefusal(err) : undefined;
+  if (refusal) return diagnosisOf(refusal, err.code ?? 'HTTP 400');
   if (err.code === 'Request_ResourceNotFound' || (err.service === 'graph' && err.status === 404))
     return diagnosisOf('app-not-found', err.code ?? 'HTTP 404');
   if (err.code === 'TooManyRequests' || err.status === 429 || err.status === 503 || err.status === 504)

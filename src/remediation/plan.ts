@@ -130,9 +130,11 @@ export function plan(a: Assessment, settings: PlanSettings): Plan {
 
   switch (a.finding) {
     case 'unsupported':
-      return result('report', `${a.notes[0] ?? 'The connection cannot be rotated.'} It is not ready.`, [
-        a.diagnosis?.nextStep ?? diagnosisOf('unknown').nextStep,
-      ]);
+      return result(
+        'report',
+        `${a.diagnosis?.kind === 'other-tenant' ? a.diagnosis.cause : (a.notes[0] ?? 'The connection cannot be rotated.')}${a.isReady ? '' : ' It is not ready.'}`,
+        [a.diagnosis?.nextStep ?? diagnosisOf('unknown').nextStep],
+      );
     case 'error':
       return result(
         'report',
@@ -150,6 +152,18 @@ export function plan(a: Assessment, settings: PlanSettings): Plan {
   }
 
   // A rotation that stopped before verification: finish it first, whatever else is found.
+  // A certificate-based connection: reported, never given a secret (certificates are not rotated yet).
+  if (a.certificate !== undefined || a.authenticationType?.toLowerCase() === 'spncertificate')
+    return a.finding === 'healthy'
+      ? result(
+          'none',
+          `Its certificate lasts past the rotation window (ends ${a.certificate?.endDateTime ?? 'never'}).`,
+          [],
+        )
+      : result('report', `${a.diagnosis?.cause ?? 'The certificate needs attention.'}`, [
+          a.diagnosis?.nextStep ?? diagnosisOf('certificate-expiring').nextStep,
+        ]);
+
   if (a.pending && a.pending.phase !== 'verified') {
     const steps =
       a.pending.phase === 'created'

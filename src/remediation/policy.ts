@@ -468,7 +468,11 @@ export function decide(input: DecisionInput): Decision {
     failingDays !== undefined &&
     failingDays >= retirement.failedAfterDays;
   const gone = a.finding === 'app-missing';
-  const candidate = a.finding !== 'error' && (gone || failedTooLong || (intent === 'retire' && !a.isReady));
+  // Never a connection of another tenant's app: nothing here can tell whether it is gone.
+  const candidate =
+    a.finding !== 'error' &&
+    a.foreignTenant === undefined &&
+    (gone || failedTooLong || (intent === 'retire' && !a.isReady));
   const why = gone
     ? `its app registration ${a.appId ?? '(none)'} no longer exists`
     : failedTooLong

@@ -87,12 +87,30 @@ export interface PasswordCredentialInfo {
   endDateTime: string | null;
 }
 
+/**
+ * A certificate of an app (Graph `keyCredentials`), without its raw data: what assessment of a
+ * certificate-based connection needs.
+ */
+export interface CertificateCredentialInfo {
+  keyId: string;
+  displayName: string | null;
+  /** `customKeyIdentifier`: the certificate's thumbprint unless set otherwise. */
+  thumbprint: string | null;
+  endDateTime: string | null;
+  /** `AsymmetricX509Cert` for certificates. */
+  type: string | null;
+  /** `Verify` for certificates the app signs its assertions with. */
+  usage: string | null;
+}
+
 export interface ApplicationInfo {
   /** Object id. */
   id: string;
   appId: string;
   displayName: string;
   passwordCredentials: PasswordCredentialInfo[];
+  /** Certificates; absent when the app has none (or the reader did not ask for them). */
+  keyCredentials?: CertificateCredentialInfo[];
 }
 
 /** A password just created: the only time its value is seen. */

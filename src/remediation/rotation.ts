@@ -43,6 +43,7 @@ import type {
   TokenProbe,
 } from './ports';
 import { judgeRemovals, type AppUsage } from './census';
+import { addPasswordRefusal } from './diagnosis';
 import { judgeMarked } from './orphans';
 import { credentialMarker, isMarkedFor, parseMarker, toManualUpdateBody } from './transform';
 
@@ -553,10 +554,13 @@ async function createCredential(
       'blocked-by-policy',
       'An app management policy forbids adding passwords to this app.',
     );
-  const lifetimeDays = Math.min(settings.secretLifetimeDays, policy.maxLifetimeDays ?? Infinity);
   const now = deps.clock.now();
   // Stay a minute inside a policy cap: the directory compares against its own clock.
-  const endMs = now.getTime() + lifetimeDays * DAY_MS - (policy.maxLifetimeDays !== undefined ? 60_000 : 0);
+  const endFor = (maxLifetimeDays: number | undefined): number =>
+    now.getTime() +
+    Math.min(settings.secretLifetimeDays, maxLifetimeDays ?? Infinity) * DAY_MS -
+    (maxLifetimeDays !== undefined ? 60_000 : 0);
+  const endMs = endFor(policy.maxLifetimeDays);
   // An intent noted earlier whose credential does not exist (its addPassword was refused, or its
   // orphan was just removed) is used again: the evidence stands, and no write is repeated.
   const unusedIntent =
@@ -605,20 +609,53 @@ async function createCredential(
       });
   }
 
-  await assertLeaseHeld('adding a password');
-  const created = await deps.graph
-    .addPassword(app.id, {
-      displayName: credentialMarker(target.connectionId, rotationId),
-      endDateTime: new Date(endMs).toISOString(),
+  const marker = credentialMarker(target.connectionId, rotationId);
+  const add = async (end: number) => {
+    await assertLeaseHeld('adding a password');
+    return deps.graph.addPassword(app.id, {
+      displayName: marker,
+      endDateTime: new Date(end).toISOString(),
+    });
+  };
+  const created = await add(endMs)
+    .catch(async (err: unknown) => {
+      // No answer, or a 5xx: the password may have been added anyway, its value never seen. Remove
+      // whatever carries this rotation's marker, then ask once more. (A read that misses a password
+      // added a moment ago leaves it to the next run, which removes it by its marker: invariant 4.)
+      if (!(err instanceof ServiceError) || !(err.status === undefined || err.status >= 500)) throw err;
+      const now = await readApp(app.appId, deps);
+      for (const c of now.passwordCredentials.filter((p) => p.displayName === marker)) {
+        await assertLeaseHeld('removing a credential whose value was lost');
+        await deps.graph.removePassword(app.id, c.keyId).catch((removeErr: unknown) => {
+          throw classify(removeErr, 'removing a credential whose value was lost');
+        });
+        result.steps.push(`removed credential ${c.keyId}: addPassword's answer was lost, so was its value`);
+      }
+      result.steps.push('addPassword got no answer; asked again');
+      return add(endMs);
+    })
+    .catch(async (err: unknown) => {
+      // A lifetime cap the plan did not know (no Policy.Read.All, or a policy changed since): read
+      // the policy again and, when it names a shorter cap, ask once more within it.
+      if (!(err instanceof ServiceError) || addPasswordRefusal(err) !== 'password-lifetime') throw err;
+      const fresh = await deps.graph.getPasswordPolicy(app.id).catch((): PasswordPolicy => policy);
+      const clamped = endFor(fresh.maxLifetimeDays);
+      if (fresh.maxLifetimeDays === undefined || clamped >= endMs) throw err;
+      result.steps.push(
+        `the directory refused ${Math.round((endMs - now.getTime()) / DAY_MS)} days: asked again within the policy's cap of ${fresh.maxLifetimeDays} days`,
+      );
+      return add(clamped);
     })
     .catch((err: unknown) => {
-      if (err instanceof ServiceError && err.status === 400)
+      const refusal = err instanceof ServiceError ? addPasswordRefusal(err) : undefined;
+      if (refusal)
         throw new EngineFailure(
           'blocked-by-policy',
-          `The directory refused a new password: ${errorMessage(err)}`,
+          `The directory refused a new password (${refusal}): ${errorMessage(err)}`,
           false,
           err,
         );
+      // Any other 400 is not a policy: an error, with Graph's code.
       throw classify(err, 'adding a password');
     });
   redactor.register(created.secretText);

@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { PreconditionError } from '../errors';
 import { errorMessage } from '../telemetry';
 import { assess, isAppLookupError, type AppLookup, type Assessment } from './assess';
-import { diagnoseError, diagnosisOf } from './diagnosis';
+import { addPasswordRefusal, diagnoseError, diagnosisOf } from './diagnosis';
 import { convertConnection, revertConversion } from './conversion';
 import { buildCensus, type AppUsage, type UsageCensus } from './census';
 import { discoverConnections, type DiscoveredConnection, type DiscoveryProblem } from './discovery';
@@ -217,7 +217,9 @@ interface PrepareContext {
  * connections it had not reached read their own record.
  */
 class RecordListing {
-  private readonly found = new Map<string, RotationRecord | Error>();
+  /** Listed records not yet handed out, as JSON text (memory: most wait a while for their turn). */
+  private readonly found = new Map<string, string | Error>();
+  private readonly handedOut = new Set<string>();
   private settled = false;
   private failed = false;
   private readonly waiting = new Map<string, (() => void)[]>();
@@ -230,7 +232,7 @@ class RecordListing {
     try {
       for await (const page of pages)
         for (const [id, record] of page) {
-          this.found.set(id, record);
+          this.found.set(id, record instanceof Error ? record : JSON.stringify(record));
           this.wake(id);
         }
     } catch (err) {
@@ -253,18 +255,30 @@ class RecordListing {
   /** Resolves once the connection's record is known from the listing, or the listing is over. */
   ready(connectionId: string): Promise<void> {
     const id = connectionId.toLowerCase();
-    if (this.settled || this.found.has(id)) return Promise.resolve();
+    if (this.settled || this.found.has(id) || this.handedOut.has(id)) return Promise.resolve();
     return new Promise((resolve) => this.waiting.set(id, [...(this.waiting.get(id) ?? []), resolve]));
   }
 
-  /** The listed record (`record` undefined: the listing is complete and has none), or 'read' when unknown. */
+  /**
+   * The listed record (`record` undefined: the listing is complete and has none), or 'read' when
+   * unknown. A record is handed out once and then forgotten (memory); asked again, it is 'read'.
+   */
   lookup(connectionId: string): { record: RotationRecord | undefined } | 'read' {
-    const found = this.found.get(connectionId.toLowerCase());
+    const id = connectionId.toLowerCase();
+    if (this.handedOut.has(id)) return 'read';
+    const found = this.found.get(id);
     if (found instanceof Error) return 'read';
-    if (found) return { record: found };
+    if (found !== undefined) {
+      this.found.delete(id);
+      this.handedOut.add(id);
+      return { record: JSON.parse(found) as RotationRecord };
+    }
     return this.settled && !this.failed ? { record: undefined } : 'read';
   }
 }
+
+/** Connections read ahead and worked on at once, per worker (MAX_CONCURRENCY): bounds what is held. */
+const WINDOW_PER_WORKER = 4;
 
 /** When each app of this run was read (engine clock, ms). */
 const appReadAt = new WeakMap<ApplicationInfo, number>();
@@ -658,9 +672,12 @@ function applyResult(report: ConnectionReport, result: EngineResult): void {
   }
   if (error.code === 'blocked-by-policy') {
     report.finding = 'blocked-by-policy';
-    // Graph says so only in words: no code tells the password-count limit apart.
-    const limit = /maximum of \d+ passwords/i.test(error.message);
-    report.diagnosis = diagnosisOf(limit ? 'password-limit' : 'password-policy', error.serviceCode);
+    // Which refusal, by Graph's error code (see addPasswordRefusal); a policy read up front says policy.
+    const refusal =
+      error.status !== undefined
+        ? addPasswordRefusal({ status: error.status, code: error.serviceCode, message: error.message })
+        : undefined;
+    report.diagnosis = diagnosisOf(refusal ?? 'password-policy', error.serviceCode);
     return;
   }
   const diagnosis = diagnoseError({
@@ -770,18 +787,40 @@ export async function runRemediation(
   const appReads = pLimit(Math.max(1, settings.maxConcurrency));
   const sharedApps = appsUsedTwice(connections);
   const limit = pLimit(Math.max(1, settings.maxConcurrency));
+  // Memory (docs/performance.md): once its record is listed, a connection enters a window of a few
+  // times the concurrency, in which its app is read ahead and its work done; what it needed (its
+  // body, its app, its record) is let go once it is reported. Only the reports accumulate.
+  const window = pLimit(Math.max(1, settings.maxConcurrency) * WINDOW_PER_WORKER);
+  // Until its turn, each connection is kept as its JSON text: a tenth of the memory of the parsed
+  // body, and one string instead of a tree of objects for the collector to walk.
+  const total = connections.length;
+  const ids = connections.map((d) => d.connection.id);
+  const decisionAt: (PolicyDecision | undefined)[] = connections.map((d) => decisions.get(d));
+  const queue: (string | undefined)[] = connections.map((d) => JSON.stringify(d));
+  connections = [];
+  discovery.connections = [];
+  decisions.clear();
   let done = 0;
   const reports = await Promise.all(
-    connections.map(async (discovered) => {
+    ids.map(async (id, index) => {
       // Each connection takes its turn once its inputs are in: its record (listed), then its app.
-      await records?.ready(discovered.connection.id);
+      await records?.ready(id);
+      return window(() => work(index));
+    }),
+  );
+
+  async function work(index: number): Promise<ConnectionReport> {
+    const text = queue[index];
+    if (text === undefined) throw new Error('A connection was worked on twice.');
+    const discovered = JSON.parse(text) as DiscoveredConnection;
+    try {
       await readAppAhead(discovered, apps, deps, appReads);
-      return limit(async (): Promise<ConnectionReport> => {
+      return await limit(async (): Promise<ConnectionReport> => {
         const orgName = orgNames.get(discovered.organizationUrl.toLowerCase()) ?? discovered.organizationUrl;
         let report: ConnectionReport;
         try {
           const prepared = await prepare(discovered, deps, settings, apps, orgName, {
-            policy: decisions.get(discovered) ?? { choice: 'rotate', source: 'the default (no policy)' },
+            policy: decisionAt[index] ?? { choice: 'rotate', source: 'the default (no policy)' },
             intent,
             failingSince: failingSince.get(
               `${discovered.organizationUrl.toLowerCase()}|${discovered.connection.id.toLowerCase()}`,
@@ -817,14 +856,20 @@ export async function runRemediation(
         options.onProgress?.({
           stage: 'remediating',
           done,
-          total: connections.length,
+          total,
           connectionName: report.connectionName,
         });
         emitConnectionEvents(emit, runId, report, deps.clock.now(), settings.rotateDaysBeforeExpiry);
         return report;
       });
-    }),
-  );
+    } finally {
+      queue[index] = undefined;
+      decisionAt[index] = undefined;
+      // An app only this connection uses is not needed again this run.
+      const appId = discovered.connection.authorization.parameters['serviceprincipalid'];
+      if (appId && !sharedApps.has(appId.toLowerCase())) apps.delete(appId);
+    }
+  }
 
   const summary = summarize(reports);
   const report: RunReport = {

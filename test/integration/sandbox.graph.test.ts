@@ -57,6 +57,17 @@ const scenario: Scenario = {
       passwords: [{ key: 'p', endInDays: 100 }],
     },
     { key: 'removed', displayName: 'Removed app', deleted: true },
+    // An app management policy assigned to the app, restricting nothing: exempt from the tenant default.
+    { key: 'exempt', displayName: 'Exempt app', policy: {} },
+    { key: 'own-cap', displayName: 'Own cap app', policy: { passwordLifetimeMax: 'P365D' } },
+    {
+      key: 'certified',
+      displayName: 'Certificate app',
+      certificates: [
+        { key: 'old', endInDays: 10 },
+        { key: 'new', endInDays: 400 },
+      ],
+    },
     { key: 'extra-1', displayName: 'Extra one' },
     { key: 'extra-2', displayName: 'Extra two' },
   ],
@@ -300,6 +311,48 @@ describe('reading applications', () => {
   });
 });
 
+describe('certificates (keyCredentials)', () => {
+  it('adapter: reads the certificates with their end and thumbprint, never their raw data', async () => {
+    const certified = app('Certificate app');
+    const info = await adapter.getApplicationByAppId(certified.appId);
+    expect(info?.keyCredentials).toHaveLength(2);
+    for (const k of info?.keyCredentials ?? []) {
+      const stored = certified.keyCredentials?.find((c) => c.keyId === k.keyId);
+      expect(k).toEqual({
+        keyId: stored?.keyId,
+        displayName: stored?.displayName,
+        thumbprint: stored?.customKeyIdentifier,
+        endDateTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        type: 'AsymmetricX509Cert',
+        usage: 'Verify',
+      });
+      expect(Date.parse(k.endDateTime ?? '')).toBe(Date.parse(stored?.endDateTime ?? ''));
+      expect(k).not.toHaveProperty('key');
+    }
+    // Apps without certificates carry none.
+    expect((await adapter.getApplicationByAppId(app('Target app').appId))?.keyCredentials).toBeUndefined();
+  });
+
+  it('raw: the certificate data comes only with $select on a single application', async () => {
+    const certified = app('Certificate app');
+    const one = (await raw.api(`/applications/${certified.id}`).select('keyCredentials').get()) as {
+      keyCredentials: Record<string, unknown>[];
+    };
+    expect(one.keyCredentials[0]).toMatchObject({ type: 'AsymmetricX509Cert', usage: 'Verify' });
+    expect(typeof one.keyCredentials[0]?.['key']).toBe('string');
+    const full = (await raw.api(`/applications/${certified.id}`).get()) as {
+      keyCredentials: Record<string, unknown>[];
+    };
+    expect(full.keyCredentials[0]?.['key']).toBeNull();
+    const listed = (await raw
+      .api('/applications')
+      .filter(`appId eq '${certified.appId}'`)
+      .select('keyCredentials')
+      .get()) as { value: { keyCredentials: Record<string, unknown>[] }[] };
+    expect(listed.value[0]?.keyCredentials[0]?.['key']).toBeNull();
+  });
+});
+
 describe('passwords', () => {
   it('adapter: addPassword returns the secret once; GET never shows it again; the secret works at Entra', async () => {
     const target = app('Target app');
@@ -350,7 +403,7 @@ describe('passwords', () => {
     await adapter.removePassword(target.id, created['keyId'] ?? '');
   });
 
-  it('removePassword answers 204 and the credential is gone; an unknown keyId is 400', async () => {
+  it('removePassword answers 204 and the credential is gone; an unknown keyId is 400 (the adapter: already gone, done)', async () => {
     const target = app('Target app');
     const created = await adapter.addPassword(target.id, {
       displayName: 'to remove',
@@ -366,8 +419,59 @@ describe('passwords', () => {
     });
     expect(target.passwordCredentials.some((p) => p.keyId === created.keyId)).toBe(false);
 
-    const err = await serviceError(adapter.removePassword(target.id, created.keyId));
-    expect(err).toMatchObject({ status: 400, code: 'Request_BadRequest', transient: false });
+    const err = await graphError(
+      raw.api(`/applications/${target.id}/removePassword`).post({ keyId: created.keyId }),
+    );
+    expect(err).toMatchObject({ statusCode: 400, code: 'Request_BadRequest' });
+    // Removing what is gone is the end state asked for (a resend after a lost answer finds it so).
+    await expect(adapter.removePassword(target.id, created.keyId)).resolves.toBeUndefined();
+  });
+
+  it('a read or removePassword whose answer was lost is sent again; addPassword is not', async () => {
+    const target = app('Target app');
+    const statuses = (from: number, pattern: RegExp) =>
+      sandbox.state.requestLog
+        .slice(from)
+        .filter((e) => e.service === 'graph' && pattern.test(e.path))
+        .map((e) => e.status);
+    sandbox.faults.setRules([{ service: 'graph', method: 'GET', kind: 'drop', rate: 1, maxCount: 1 }]);
+    let from = sandbox.state.requestLog.length;
+    expect((await adapter.getApplicationByAppId(target.appId))?.id).toBe(target.id);
+    const created = await adapter.addPassword(target.id, {
+      displayName: 'lost answer',
+      endDateTime: new Date(Date.now() + DAY_MS).toISOString(),
+    });
+    sandbox.faults.setRules([
+      {
+        service: 'graph',
+        method: 'POST',
+        path: 'removePassword$',
+        kind: 'answer-lost',
+        rate: 1,
+        maxCount: 1,
+      },
+    ]);
+    from = sandbox.state.requestLog.length;
+    await adapter.removePassword(target.id, created.keyId);
+    expect(target.passwordCredentials.some((p) => p.keyId === created.keyId)).toBe(false);
+    // The lost answer is not in the log; the resend found the credential gone (400), which is done.
+    expect(statuses(from, /removePassword$/)).toEqual([400]);
+    sandbox.faults.setRules([
+      { service: 'graph', method: 'POST', path: 'addPassword$', kind: 'answer-lost', rate: 1, maxCount: 1 },
+    ]);
+    from = sandbox.state.requestLog.length;
+    const lost = await serviceError(
+      adapter.addPassword(target.id, {
+        displayName: 'x',
+        endDateTime: new Date(Date.now() + DAY_MS).toISOString(),
+      }),
+    );
+    expect(lost.status).toBeUndefined();
+    expect(statuses(from, /addPassword$/)).toEqual([]);
+    // It did take effect, once (not sent again): the rotation deals with that (engine.graph.test.ts).
+    const added = target.passwordCredentials.filter((p) => p.displayName === 'x');
+    expect(added).toHaveLength(1);
+    for (const p of added) await adapter.removePassword(target.id, p.keyId);
   });
 
   it('Application.ReadWrite.OwnedBy writes owned apps only (403 Authorization_RequestDenied otherwise)', async () => {
@@ -487,6 +591,43 @@ describe('passwords', () => {
     expect(err.message).toContain("'00000000-0000-0000-0000-000000000000'");
   });
 
+  it("an app's own policy takes precedence and does not inherit from the tenant default (sandbox and adapter)", async () => {
+    sandbox.state.tenantPolicy = { passwordAdditionBlocked: true, passwordLifetimeMax: 'P30D' };
+    try {
+      const end = (days: number) => new Date(Date.now() + days * DAY_MS).toISOString();
+      // Exempt (own policy, no restriction): neither the tenant's block nor its cap applies.
+      const exempt = app('Exempt app');
+      expect(await adapter.getPasswordPolicy(exempt.id)).toEqual({ additionBlocked: false });
+      const added = await adapter.addPassword(exempt.id, { displayName: 'exempt', endDateTime: end(200) });
+      await adapter.removePassword(exempt.id, added.keyId);
+      // Its own cap only: the tenant's block and shorter cap are not inherited.
+      const ownCap = app('Own cap app');
+      expect(await adapter.getPasswordPolicy(ownCap.id)).toEqual({
+        additionBlocked: false,
+        maxLifetimeDays: 365,
+      });
+      const within = await adapter.addPassword(ownCap.id, { displayName: 'own cap', endDateTime: end(300) });
+      await adapter.removePassword(ownCap.id, within.keyId);
+      const over = await serviceError(
+        adapter.addPassword(ownCap.id, { displayName: 'over', endDateTime: end(400) }),
+      );
+      expect(over).toMatchObject({ status: 400, code: 'CredentialInvalidLifetimeAsPerAppPolicy' });
+      expect(over.message).not.toContain('00000000-0000-0000-0000-000000000000');
+      // No policy of its own: the tenant default applies, whole.
+      const target = app('Target app');
+      expect(await adapter.getPasswordPolicy(target.id)).toEqual({
+        additionBlocked: true,
+        maxLifetimeDays: 30,
+      });
+      const refused = await serviceError(
+        adapter.addPassword(target.id, { displayName: 'refused', endDateTime: end(10) }),
+      );
+      expect(refused).toMatchObject({ status: 400, code: 'CredentialTypeNotAllowedAsPerAppPolicy' });
+    } finally {
+      sandbox.state.tenantPolicy = {};
+    }
+  });
+
   it('policies need Policy.Read.All (403); the adapter then reports no known restriction instead of failing', async () => {
     sandbox.state.tenantPolicy = { passwordAdditionBlocked: true };
     const err = await graphError(rawClientFor('owner-bot').api('/policies/defaultAppManagementPolicy').get());
@@ -569,6 +710,67 @@ describe('throttling and errors', () => {
     expect(err).toMatchObject({ status: 429, code: 'TooManyRequests', transient: true });
   });
 
+  it("a run of 429s longer than the client's default 3 retries is waited out within the time budget", async () => {
+    const target = app('Target app');
+    sandbox.faults.setRules([
+      { service: 'graph', kind: 'throttle', rate: 1, maxCount: 6, retryAfterSeconds: 0 },
+    ]);
+    const before = sandbox.state.requestLog.length;
+    expect((await adapter.getApplicationByAppId(target.appId))?.id).toBe(target.id);
+    const statuses = sandbox.state.requestLog
+      .slice(before)
+      .filter((e) => e.service === 'graph')
+      .map((e) => e.status);
+    expect(statuses).toEqual([429, 429, 429, 429, 429, 429, 200]);
+  });
+
+  it('past the time budget the 429 surfaces (transient) instead of waiting on', async () => {
+    sandbox.faults.setRules([{ service: 'graph', kind: 'throttle', rate: 1, retryAfterSeconds: 2 }]);
+    const short = new GraphApplicationsAdapter({
+      credential: credentialFor('remediator'),
+      endpoint: sandbox.urls.graph,
+      scope: GRAPH_SCOPE,
+      retryBudgetMs: 3000,
+    });
+    const started = Date.now();
+    const err = await serviceError(short.getApplicationByAppId(app('Target app').appId));
+    expect(err).toMatchObject({ status: 429, transient: true });
+    // One wait of 2 s fits in the 3 s budget, a second does not.
+    expect(Date.now() - started).toBeLessThan(2900);
+  });
+
+  it('a 503 to addPassword is not retried (it may have added the password); a 429 is', async () => {
+    const target = app('Target app');
+    const end = new Date(Date.now() + DAY_MS).toISOString();
+    const addPasswordCalls = (from: number) =>
+      sandbox.state.requestLog
+        .slice(from)
+        .filter((e) => e.service === 'graph' && /addPassword$/i.test(e.path))
+        .map((e) => e.status);
+    sandbox.faults.setRules([
+      {
+        service: 'graph',
+        method: 'POST',
+        kind: 'server-error',
+        status: 503,
+        rate: 1,
+        maxCount: 1,
+        retryAfterSeconds: 0,
+      },
+    ]);
+    let from = sandbox.state.requestLog.length;
+    const err = await serviceError(adapter.addPassword(target.id, { displayName: 'x', endDateTime: end }));
+    expect(err).toMatchObject({ status: 503, transient: true });
+    expect(addPasswordCalls(from)).toEqual([503]);
+    sandbox.faults.setRules([
+      { service: 'graph', method: 'POST', kind: 'throttle', rate: 1, maxCount: 1, retryAfterSeconds: 0 },
+    ]);
+    from = sandbox.state.requestLog.length;
+    const added = await adapter.addPassword(target.id, { displayName: 'y', endDateTime: end });
+    expect(addPasswordCalls(from)).toEqual([429, 200]);
+    await adapter.removePassword(target.id, added.keyId);
+  });
+
   it('no secret value appears in thrown errors', async () => {
     const wrongSecret = 'Qq8Q~wrong-secret-for-the-product-identity';
     const identity = sandbox.state.identities.get('remediator');
@@ -592,7 +794,7 @@ describe('throttling and errors', () => {
         adapterFor('owner-bot').addPassword(app('Target app').id, { displayName: 'x', endDateTime: end }),
       ),
       await serviceError(
-        adapter.removePassword(app('Target app').id, '11111111-2222-4333-8444-555555555555'),
+        adapterFor('owner-bot').removePassword(app('Target app').id, '11111111-2222-4333-8444-555555555555'),
       ),
       await serviceError(
         adapter.addPassword(app('Capped app').id, {

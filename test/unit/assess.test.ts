@@ -1,7 +1,7 @@
 import { parseOrganizationUrl } from '../../src/config';
 import type { AssessInput } from '../../src/remediation/assess';
 import { assess, credentialState, organizationName } from '../../src/remediation/assess';
-import type { ServiceConnection } from '../../src/remediation/ports';
+import type { CertificateCredentialInfo, ServiceConnection } from '../../src/remediation/ports';
 import { credentialMarker } from '../../src/remediation/transform';
 import {
   app,
@@ -63,13 +63,16 @@ describe('assess: connections without a client secret', () => {
     ['ManagedServiceIdentity, ready', scheme('ManagedServiceIdentity', true), 'healthy'],
     ['ManagedServiceIdentity, not ready', scheme('ManagedServiceIdentity', false), 'unsupported'],
     ['PublishProfile, not ready', scheme('PublishProfile', false), 'unsupported'],
-    ['certificate, ready', withParams({ authenticationType: 'spnCertificate' }), 'healthy'],
+    // Unfamiliar: no evidence the credential works, so never healthy even when it reads ready.
+    ['PublishProfile, ready', scheme('PublishProfile', true), 'unsupported'],
+    ['an unknown scheme, ready', scheme('SomethingNew', true), 'unsupported'],
     [
-      'certificate, not ready',
-      withParams({ authenticationType: 'spnCertificate' }, { isReady: false }),
+      'an unknown authenticationType, ready',
+      withParams({ authenticationType: 'spnSomethingNew' }),
       'unsupported',
     ],
     ['not azurerm, not ready', connection({ type: 'generic', isReady: false }), 'unsupported'],
+    ['not azurerm, ready', connection({ type: 'generic' }), 'unsupported'],
   ])('%s → %s', (_label, c, finding) => {
     const a = assess(input({ connection: c, app: undefined }));
     expect(a.finding).toBe(finding);
@@ -89,13 +92,44 @@ describe('assess: connections without a client secret', () => {
 
 describe('assess: tenant, app lookup', () => {
   it.each([
-    ['another tenant, ready', '00000000-0000-4000-8000-000000000000', true, 'healthy'],
+    ['another tenant, ready', '00000000-0000-4000-8000-000000000000', true, 'unsupported'],
     ['another tenant, not ready', '00000000-0000-4000-8000-000000000000', false, 'unsupported'],
     ['same tenant, other casing', TENANT_ID.toUpperCase(), false, 'not-ready'],
     ['tenant given as a domain (not compared)', 'contoso.onmicrosoft.com', false, 'not-ready'],
   ])('%s → %s', (_label, tenantId, isReady, finding) => {
     const a = assess(input({ connection: connection({ isReady }), settings: { ...SETTINGS, tenantId } }));
     expect(a.finding).toBe(finding);
+  });
+
+  const OTHER = '00000000-0000-4000-8000-000000000000';
+  it.each([
+    ['ready, its app valid here (same appId)', connection(), app([password('k1', 200)])],
+    ['not ready, this tenant has no such app', connection({ isReady: false }), undefined],
+    ['expiring secret', connection(), app([password('k1', 5)])],
+    [
+      'a certificate connection',
+      withParams({ authenticationType: 'spnCertificate' }),
+      app([password('k1', 200)]),
+    ],
+    [
+      'a workload identity connection, ready',
+      scheme('WorkloadIdentityFederation', true, { serviceprincipalid: APP_ID }),
+      undefined,
+    ],
+  ])('another tenant (%s) → unsupported, naming both tenants, never healthy/app-missing', (_l, c, found) => {
+    const other = {
+      ...c,
+      authorization: { ...c.authorization, parameters: { ...c.authorization.parameters, tenantid: OTHER } },
+    };
+    const a = assess(
+      input({ connection: other, app: found, settings: { ...SETTINGS, tenantId: TENANT_ID } }),
+    );
+    expect(a.finding).toBe('unsupported');
+    expect(a.foreignTenant).toBe(OTHER);
+    expect(a.diagnosis?.kind).toBe('other-tenant');
+    expect(a.diagnosis?.cause).toContain(OTHER);
+    expect(a.diagnosis?.cause).toContain(TENANT_ID);
+    expect(a.needsNewSecret).toBe(false);
   });
 
   it('app lookup failure → error with a Graph diagnosis', () => {
@@ -129,6 +163,87 @@ describe('assess: tenant, app lookup', () => {
     expect(assess(input({ connection: withParams({ serviceprincipalid: null }) })).finding).toBe(
       'app-missing',
     );
+  });
+});
+
+describe('assess: certificate-based connections (keyCredentials)', () => {
+  const cert = (keyId: string, days: number | null, extra: Partial<CertificateCredentialInfo> = {}) => ({
+    keyId,
+    displayName: `CN=${keyId}`,
+    thumbprint: `THUMB-${keyId}`,
+    endDateTime: days === null ? null : inDays(days),
+    type: 'AsymmetricX509Cert',
+    usage: 'Verify',
+    ...extra,
+  });
+  const certApp = (certs: CertificateCredentialInfo[]) => ({
+    ...app([password('p1', 200)]),
+    keyCredentials: certs,
+  });
+  const certConnection = (isReady = true) =>
+    withParams({ authenticationType: 'spnCertificate', serviceprincipalkey: null }, { isReady });
+  it.each<[string, CertificateCredentialInfo[], boolean, string, string | undefined, string | undefined]>([
+    ['one certificate past the window', [cert('c1', 200)], true, 'healthy', undefined, 'c1'],
+    ['one certificate within the window', [cert('c1', 10)], true, 'expiring', 'certificate-expiring', 'c1'],
+    [
+      'one certificate on the window boundary',
+      [cert('c1', 30)],
+      true,
+      'expiring',
+      'certificate-expiring',
+      'c1',
+    ],
+    ['one certificate ended', [cert('c1', -1)], false, 'expired', 'certificate-expired', 'c1'],
+    [
+      'ended, the connection still reads ready',
+      [cert('c1', -1)],
+      true,
+      'expired',
+      'certificate-expired',
+      'c1',
+    ],
+    // Which certificate the connection holds is unknown: the earliest-ending valid one decides.
+    [
+      'an old one expiring and a new one',
+      [cert('old', 10), cert('new', 300)],
+      true,
+      'expiring',
+      'certificate-expiring',
+      'old',
+    ],
+    ['one ended and one valid', [cert('old', -5), cert('new', 300)], true, 'healthy', undefined, 'new'],
+    ['no certificate, ready', [], true, 'unsupported', 'certificate-missing', undefined],
+    ['no certificate, not ready', [], false, 'not-ready', 'certificate-missing', undefined],
+    // An encryption certificate (usage Sign would be for signing tokens to the app) is not a sign-in credential.
+    [
+      'only a non-Verify key',
+      [cert('enc', 300, { usage: 'Sign' })],
+      true,
+      'unsupported',
+      'certificate-missing',
+      undefined,
+    ],
+    ['valid certificate, connection not ready', [cert('c1', 200)], false, 'not-ready', 'unknown', 'c1'],
+  ])('%s → %s', (_label, certs, isReady, finding, diagnosisKind, judgedBy) => {
+    const a = assess(input({ connection: certConnection(isReady), app: certApp(certs) }));
+    expect(a.finding).toBe(finding);
+    expect(a.diagnosis?.kind).toBe(diagnosisKind);
+    expect(a.certificate?.keyId).toBe(judgedBy);
+    // The app's password is never taken for the certificate connection's credential.
+    expect(a.credential).toBeUndefined();
+    expect(a.needsNewSecret).toBe(false);
+    if (judgedBy) expect(a.secretExpiresAt).toBe(certs.find((c) => c.keyId === judgedBy)?.endDateTime);
+  });
+
+  it('the diagnosis names the certificate and its end; unreadable or missing apps are not healthy', () => {
+    const a = assess(input({ connection: certConnection(), app: certApp([cert('c1', 10)]) }));
+    expect(a.diagnosis?.cause).toContain('THUMB-c1');
+    expect(a.diagnosis?.cause).toContain(inDays(10));
+    expect(assess(input({ connection: certConnection(), app: undefined })).finding).toBe('app-missing');
+    expect(
+      assess(input({ connection: certConnection(), app: { error: { message: 'throttled', status: 429 } } }))
+        .finding,
+    ).toBe('error');
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  addPasswordRefusal,
   aadstsCode,
   diagnoseConnection,
   diagnoseEntraCode,
@@ -263,6 +264,49 @@ describe('diagnoseError (adapter errors)', () => {
     [{ service: 'azure-devops', status: 400, code: 'X', message: 'weird' }, 'unknown', 'X'],
   ])('%p → %s', (err, kind, code) => {
     expect(diagnoseError(err)).toMatchObject({ kind, code });
+  });
+});
+
+describe('addPasswordRefusal: 400s from addPassword told apart by code', () => {
+  const limitMessage = 'Not allowed to add 3 passwords. You can only add a maximum of 2 passwords.';
+  it.each<[string, { status?: number; code?: string; message?: string }, string | undefined]>([
+    [
+      'policy forbids passwords',
+      { status: 400, code: 'CredentialTypeNotAllowedAsPerAppPolicy' },
+      'password-policy',
+    ],
+    [
+      'lifetime over the cap',
+      { status: 400, code: 'CredentialInvalidLifetimeAsPerAppPolicy' },
+      'password-lifetime',
+    ],
+    [
+      'personal-account cap (code not public)',
+      { status: 400, code: 'Request_BadRequest', message: limitMessage },
+      'password-limit',
+    ],
+    ['personal-account cap without a code', { status: 400, message: limitMessage }, 'password-limit'],
+    [
+      'an unknown 400',
+      { status: 400, code: 'Request_BadRequest', message: 'Invalid value specified' },
+      undefined,
+    ],
+    [
+      'an unknown code quoting the limit text',
+      { status: 400, code: 'SomethingElse', message: limitMessage },
+      undefined,
+    ],
+    [
+      'a policy code on another status',
+      { status: 403, code: 'CredentialTypeNotAllowedAsPerAppPolicy' },
+      undefined,
+    ],
+    ['no status', { code: 'CredentialTypeNotAllowedAsPerAppPolicy' }, undefined],
+  ])('%s → %s', (_label, err, kind) => {
+    expect(addPasswordRefusal(err)).toBe(kind);
+    const d = diagnoseError({ ...err, service: 'graph' });
+    if (kind) expect(d).toMatchObject({ kind, fixableByService: false });
+    else expect(d.kind).not.toMatch(/^password-/);
   });
 });
 

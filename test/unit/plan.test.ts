@@ -82,6 +82,35 @@ describe('plan: decision table', () => {
       ],
       // report only
       ['unsupported and broken (WIF)', { connection: wif(false) }, 'report'],
+      [
+        'a certificate ending within the window (never a new secret)',
+        {
+          connection: withParams({ authenticationType: 'spnCertificate' }),
+          app: {
+            ...app([password('k1', 3)]),
+            keyCredentials: [
+              {
+                keyId: 'c1',
+                displayName: null,
+                thumbprint: 'T1',
+                endDateTime: inDays(10),
+                type: 'AsymmetricX509Cert',
+                usage: 'Verify',
+              },
+            ],
+          },
+        },
+        'report',
+      ],
+      [
+        'an app of another tenant, ready',
+        {
+          connection: withParams({ tenantid: '00000000-0000-4000-8000-0000000000aa' }),
+          app: app([password('k1', 3)]),
+          settings: { rotateDaysBeforeExpiry: 30, oldSecretRetentionHours: 24, tenantId: TENANT_ID },
+        },
+        'report',
+      ],
       ['app missing', { app: undefined }, 'report'],
       ['app unreadable', { app: { error: { message: 'denied', status: 403, service: 'graph' } } }, 'report'],
       ['app disabled', { connection: failed('AADSTS7000112: Application is disabled.') }, 'report'],

@@ -557,6 +557,30 @@ describe('decide: the final plan for one connection', () => {
     expect(old.plan.action).toBe('delete');
   });
 
+  test('a connection of another tenant is never retired: not when failing long, not when its app is not found here, not on request', () => {
+    const other = '00000000-0000-4000-8000-0000000000aa';
+    const failing = connection({ isReady: false, operationStatus: { state: 'Failed', statusMessage: 'x' } });
+    const foreign = {
+      ...failing,
+      authorization: {
+        ...failing.authorization,
+        parameters: { ...failing.authorization.parameters, tenantid: other },
+      },
+    };
+    for (const extra of [
+      {
+        retirement: { enabled: true, failedAfterDays: 30, ledger: true },
+        failingSince: '2026-01-01T00:00:00Z',
+      },
+      { retirement: { enabled: true, ledger: true } },
+      { retirement: { enabled: true, ledger: true }, intent: 'retire' as const },
+    ]) {
+      const d = decide(input(foreign, extra, 'gone'));
+      expect(d.plan.action).toBe('report');
+      expect(d.retirable).toBeUndefined();
+    }
+  });
+
   test('a conversion under way is resumed; a verified one waits, then finishes', () => {
     const wif = connection({
       authorization: { scheme: 'WorkloadIdentityFederation', parameters: { serviceprincipalid: APP } },
