@@ -99,6 +99,8 @@ async function subject(): Promise<Subject> {
       previousKeyIds: [app.passwordCredentials[0]!.keyId],
       // What the plan's entitlement gate found (the connection holds a working secret of its app).
       entitlement: { appId: app.appId, how: 'proof:test-connection-ok' },
+      // What the run's usage census found: no other connection names the app (invariant 9).
+      usage: { others: [], gaps: [] },
     },
     container,
     engine,
@@ -147,7 +149,7 @@ function expectNoSecretIn(s: Subject, texts: string[]): void {
     for (const text of texts) expectNoLeak(text, secret, 'the results and logs');
 }
 
-test('lease broken and taken right after addPassword: no Key Vault write, no PUT, the fresh credential removed; a re-run converges', async () => {
+test('lease broken and taken right after addPassword: no secret in Key Vault, no PUT, the fresh credential removed; a re-run converges', async () => {
   const s = await subject();
   const graph = s.engine.deps.graph;
   const addPassword = graph.addPassword.bind(graph);
@@ -168,9 +170,11 @@ test('lease broken and taken right after addPassword: no Key Vault write, no PUT
       /^removed credential [0-9a-f-]+ again: the lock was lost before Key Vault got its value$/,
     ),
   );
-  expect(vaultRecord(s)).toBeUndefined();
+  // Key Vault holds only the rotation's intent, noted before addPassword (invariant 4): no value.
+  expect(vaultRecord(s)?.contentType).toMatch(/rotation-intent$/);
+  expect(vaultRecord(s)?.tags['phase']).toBeUndefined();
   expect(s.state.writes('devops')).toEqual([]);
-  expect(s.state.writes('keyvault')).toEqual([]);
+  expect(s.state.writes('keyvault')).toHaveLength(1);
   expect(s.app.passwordCredentials.map((p) => p.keyId)).toEqual([s.originalKeyId]);
   expectSameSecret(
     s.endpoint.authorization.parameters['serviceprincipalkey'] ?? undefined,
