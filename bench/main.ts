@@ -147,12 +147,16 @@ async function productRun(
         // secrets 24 h and removes them in a later run: the same calls, spread over two runs).
         OLD_SECRET_RETENTION_HOURS: '0',
         BENCH_PATH: path,
+        // Diagnosis: a heap snapshot when the run reaches this stage (bench/product.ts).
+        ...(process.env['BENCH_HEAP_SNAPSHOT']
+          ? { BENCH_HEAP_SNAPSHOT: process.env['BENCH_HEAP_SNAPSHOT'] }
+          : {}),
       },
       nodeOptions,
     );
     const stats = await sandbox.stats();
     log(
-      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB)`,
+      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB, outside the heap ${product.peakExternalMb} MB)`,
     );
     return {
       shape,
@@ -293,6 +297,7 @@ async function main(): Promise<void> {
     wallSeconds: r.product.wallSeconds,
     peakRssMb: r.product.peakRssMb,
     peakHeapMb: r.product.peakHeapMb,
+    peakExternalMb: r.product.peakExternalMb,
     rotated: r.stats.end.rotated,
     failed: r.product.byOutcome['failed'] ?? 0,
     orphans: r.stats.end.orphans,

@@ -9,6 +9,7 @@
  * in this one process (one instance taking every message: the most memory a single instance holds).
  */
 import { readFileSync } from 'node:fs';
+import { writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
 import { createMemoryRunLedger } from '../src/clients/runLedger';
 import { buildEngine } from '../src/composition';
@@ -25,6 +26,8 @@ export interface ProductResult {
   peakRssMb: number;
   sampledPeakRssMb: number;
   peakHeapMb: number;
+  /** Peak of memory outside the JS heap that V8 knows of (Buffers, TLS), sampled. */
+  peakExternalMb: number;
   idleRssMb: number;
   connections: number;
   byOutcome: Record<string, number>;
@@ -50,10 +53,12 @@ async function main(): Promise<void> {
   const idleRssMb = Math.round(process.memoryUsage().rss / 2 ** 20);
   let sampledPeak = 0;
   let heapPeak = 0;
+  let externalPeak = 0;
   const sample = (): void => {
     const m = process.memoryUsage();
     sampledPeak = Math.max(sampledPeak, m.rss);
     heapPeak = Math.max(heapPeak, m.heapUsed);
+    externalPeak = Math.max(externalPeak, m.external);
   };
   const sampler = setInterval(sample, 50);
   // `--live-heap` (node --expose-gc): the heap still reachable after a full collection, once a
@@ -61,7 +66,14 @@ async function main(): Promise<void> {
   // only (collecting every second lowers the peak RSS it measures).
   const gc = (globalThis as { gc?: () => void }).gc;
   const live: { at: string; mb: number }[] = [];
+  // `BENCH_HEAP_SNAPSHOT=<stage>` (diagnosis): a heap snapshot in the working directory when the run
+  // reaches that stage (`remediating 0`, `remediating 1000`, …).
+  const snapshotAt = process.env['BENCH_HEAP_SNAPSHOT'];
   let stage = 'discovery';
+  const enterStage = (value: string): void => {
+    if (value !== stage && value === snapshotAt) writeHeapSnapshot();
+    stage = value;
+  };
   const liveSampler = gc
     ? setInterval(() => {
         gc();
@@ -104,8 +116,8 @@ async function main(): Promise<void> {
     const { report } = await runRemediation(engine.deps, engine.settings, {
       onProgress: (p) => {
         if (p.stage === 'discovered') discovered = performance.now();
-        if (p.stage === 'discovered') stage = 'remediating 0';
-        if (p.stage === 'remediating' && p.done % 1000 === 0) stage = `remediating ${p.done}`;
+        if (p.stage === 'discovered') enterStage('remediating 0');
+        if (p.stage === 'remediating' && p.done % 1000 === 0) enterStage(`remediating ${p.done}`);
       },
     });
     connections.push(...report.connections);
@@ -128,6 +140,7 @@ async function main(): Promise<void> {
     peakRssMb: kernelPeakRssMb(),
     sampledPeakRssMb: Math.round(sampledPeak / 2 ** 20),
     peakHeapMb: Math.round(heapPeak / 2 ** 20),
+    peakExternalMb: Math.round(externalPeak / 2 ** 20),
     idleRssMb,
     connections: connections.length,
     byOutcome: count('outcome'),

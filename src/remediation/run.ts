@@ -30,7 +30,14 @@ import {
   type PolicyDecision,
   type RemediationPolicy,
 } from './policy';
-import type { ApplicationInfo, ConversionRecord, RecordState, PasswordPolicy, RotationRecord } from './ports';
+import type {
+  ApplicationInfo,
+  ConversionRecord,
+  RecordState,
+  PasswordPolicy,
+  RotationRecord,
+  ServiceConnection,
+} from './ports';
 import { isMarkedFor } from './transform';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
 import {
@@ -45,6 +52,8 @@ import {
   type RotationSettings,
 } from './rotation';
 import { retireConnection } from './retirement';
+import { OffHeapTexts } from './offHeapTexts';
+import { takeTurns, type TurnGate } from './turns';
 
 export interface RunSettings extends RotationSettings {
   organizations: { url: string; name: string }[];
@@ -216,13 +225,18 @@ interface PrepareContext {
  * record has been listed, or once the listing has ended without it. Should the listing fail, the
  * connections it had not reached read their own record.
  */
-class RecordListing {
-  /** Listed records not yet handed out, as JSON text (memory: most wait a while for their turn). */
-  private readonly found = new Map<string, string | Error>();
+class RecordListing implements TurnGate {
+  /**
+   * Listed records not yet handed out: a slot of `texts`, the record as JSON text outside the heap
+   * (memory: most wait a while for their turn).
+   */
+  private readonly found = new Map<string, number | Error>();
+  private readonly texts = new OffHeapTexts(1024);
+  private slots = 0;
   private readonly handedOut = new Set<string>();
   private settled = false;
   private failed = false;
-  private readonly waiting = new Map<string, (() => void)[]>();
+  private readonly listeners: ((connectionId: string | undefined) => void)[] = [];
 
   constructor(pages: AsyncIterable<Map<string, RotationRecord | Error>>, log: EngineDeps['log']) {
     void this.consume(pages, log);
@@ -232,8 +246,13 @@ class RecordListing {
     try {
       for await (const page of pages)
         for (const [id, record] of page) {
-          this.found.set(id, record instanceof Error ? record : JSON.stringify(record));
-          this.wake(id);
+          if (record instanceof Error) this.found.set(id, record);
+          else {
+            this.texts.set(this.slots, JSON.stringify(record));
+            this.found.set(id, this.slots);
+            this.slots += 1;
+          }
+          for (const listener of this.listeners) listener(id);
         }
     } catch (err) {
       this.failed = true;
@@ -242,21 +261,17 @@ class RecordListing {
       });
     }
     this.settled = true;
-    for (const id of [...this.waiting.keys()]) this.wake(id);
+    for (const listener of this.listeners) listener(undefined);
   }
 
-  private wake(id: string): void {
-    const waiters = this.waiting.get(id);
-    if (!waiters) return;
-    this.waiting.delete(id);
-    for (const resolve of waiters) resolve();
+  /** Whether the connection's record (lower-cased id) is known from the listing, or the listing is over. */
+  isReady(connectionId: string): boolean {
+    return this.settled || this.found.has(connectionId) || this.handedOut.has(connectionId);
   }
 
-  /** Resolves once the connection's record is known from the listing, or the listing is over. */
-  ready(connectionId: string): Promise<void> {
-    const id = connectionId.toLowerCase();
-    if (this.settled || this.found.has(id) || this.handedOut.has(id)) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.set(id, [...(this.waiting.get(id) ?? []), resolve]));
+  /** `listener(id)` as each record is listed, `listener(undefined)` once the listing is over. */
+  onReady(listener: (connectionId: string | undefined) => void): void {
+    this.listeners.push(listener);
   }
 
   /**
@@ -269,9 +284,11 @@ class RecordListing {
     const found = this.found.get(id);
     if (found instanceof Error) return 'read';
     if (found !== undefined) {
+      const text = this.texts.get(found);
       this.found.delete(id);
+      this.texts.delete(found);
       this.handedOut.add(id);
-      return { record: JSON.parse(found) as RotationRecord };
+      if (text !== undefined) return { record: JSON.parse(text) as RotationRecord };
     }
     return this.settled && !this.failed ? { record: undefined } : 'read';
   }
@@ -326,6 +343,19 @@ function readAppAhead(
     apps.set(appId, lookup);
   }
   return lookup;
+}
+
+/**
+ * A connection as it waits for its turn, as JSON text, without what no step before its turn reads:
+ * who created it, its description and owner, and its project references (already merged into
+ * `projects`). Every write reads the connection again first (the PUT sends that body, not this one).
+ */
+function queuedText(discovered: DiscoveredConnection): string {
+  const connection: ServiceConnection = { ...discovered.connection, serviceEndpointProjectReferences: [] };
+  delete connection['createdBy'];
+  delete connection.description;
+  delete connection.owner;
+  return JSON.stringify({ ...discovered, connection });
 }
 
 /** Client ids that more than one of the connections names. */
@@ -787,30 +817,35 @@ export async function runRemediation(
   const appReads = pLimit(Math.max(1, settings.maxConcurrency));
   const sharedApps = appsUsedTwice(connections);
   const limit = pLimit(Math.max(1, settings.maxConcurrency));
-  // Memory (docs/performance.md): once its record is listed, a connection enters a window of a few
-  // times the concurrency, in which its app is read ahead and its work done; what it needed (its
-  // body, its app, its record) is let go once it is reported. Only the reports accumulate.
-  const window = pLimit(Math.max(1, settings.maxConcurrency) * WINDOW_PER_WORKER);
-  // Until its turn, each connection is kept as its JSON text: a tenth of the memory of the parsed
-  // body, and one string instead of a tree of objects for the collector to walk.
+  // Memory (docs/performance.md): once its record is listed, a connection takes its turn in a window
+  // of a few times the concurrency (`takeTurns`), in which its app is read ahead and its work done;
+  // what it needed (its body, its app, its record) is let go once it is reported.
+  // Until its turn, each connection is kept as its JSON text (`queuedText`) outside the heap
+  // (`OffHeapTexts`): a tenth of the memory of the parsed body, and nothing for the collector to walk
+  // or for V8 to multiply. Its report is kept the same way until the run is over.
   const total = connections.length;
-  const ids = connections.map((d) => d.connection.id);
+  const keys = connections.map((d) => d.connection.id.toLowerCase());
   const decisionAt: (PolicyDecision | undefined)[] = connections.map((d) => decisions.get(d));
-  const queue: (string | undefined)[] = connections.map((d) => JSON.stringify(d));
+  const queue = OffHeapTexts.of(connections.map(queuedText));
   connections = [];
   discovery.connections = [];
   decisions.clear();
   let done = 0;
-  const reports = await Promise.all(
-    ids.map(async (id, index) => {
-      // Each connection takes its turn once its inputs are in: its record (listed), then its app.
-      await records?.ready(id);
-      return window(() => work(index));
-    }),
+  const finished = new OffHeapTexts(total);
+  await takeTurns(
+    keys,
+    Math.max(1, settings.maxConcurrency) * WINDOW_PER_WORKER,
+    async (index) => finished.set(index, JSON.stringify(await work(index))),
+    records,
   );
+  const reports = keys.map((_, index) => {
+    const text = finished.get(index);
+    if (text === undefined) throw new Error('A connection was not reported.');
+    return JSON.parse(text) as ConnectionReport;
+  });
 
   async function work(index: number): Promise<ConnectionReport> {
-    const text = queue[index];
+    const text = queue.get(index);
     if (text === undefined) throw new Error('A connection was worked on twice.');
     const discovered = JSON.parse(text) as DiscoveredConnection;
     try {
@@ -863,7 +898,7 @@ export async function runRemediation(
         return report;
       });
     } finally {
-      queue[index] = undefined;
+      queue.delete(index);
       decisionAt[index] = undefined;
       // An app only this connection uses is not needed again this run.
       const appId = discovered.connection.authorization.parameters['serviceprincipalid'];
