@@ -1,6 +1,6 @@
 /**
  * Texts a run keeps for a while (connections waiting for their turn, listed rotation records, finished
- * reports) held outside the JavaScript heap, in Buffers of 1 MiB (memory, docs/performance.md). V8 lets
+ * reports) held outside the JavaScript heap, in Buffers of up to 1 MiB (memory, docs/performance.md). V8 lets
  * its heap grow to several times the data live in it before it collects (about four times on a
  * machine with memory to spare), so every megabyte kept on the heap costs several of resident
  * memory; Buffer memory is counted once. A slot is written once and read any number of times;
@@ -36,7 +36,9 @@ export class OffHeapTexts {
     }
     let chunk = this.chunks[this.chunks.length - 1];
     if (!chunk || this.used + length > chunk.length) {
-      chunk = Buffer.allocUnsafeSlow(Math.max(this.chunkBytes, length));
+      // Chunks double from 4 KiB up to `chunkBytes`: a one-connection run holds a few KiB, not MiBs.
+      const size = Math.min(this.chunkBytes, (chunk?.length ?? 2048) * 2);
+      chunk = Buffer.allocUnsafeSlow(Math.max(size, length));
       this.chunks.push(chunk);
       this.used = 0;
     }

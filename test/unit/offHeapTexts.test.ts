@@ -19,6 +19,13 @@ describe('OffHeapTexts', () => {
     expect(store.get(99)).toBeUndefined();
   });
 
+  it('holds a few texts in a few KiB (a one-connection run), not a whole chunk', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const store = OffHeapTexts.of(['{"id":"a"}', '{"id":"b"}']);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024);
+    expect(store.get(1)).toBe('{"id":"b"}');
+  });
+
   it('keeps the texts outside the JavaScript heap', () => {
     const before = process.memoryUsage().arrayBuffers;
     const store = OffHeapTexts.of(Array.from({ length: 2000 }, (_, i) => `${'x'.repeat(1000)}${i}`));
