@@ -57,7 +57,7 @@ export async function readConnectionApp(
   return readApp(appId, ctx.deps);
 }
 
-export function requireFederation(deps: EngineDeps): FederatedCredentialsClient {
+function requireFederation(deps: EngineDeps): FederatedCredentialsClient {
   if (!deps.federation)
     throw fail('not-configured', 'No Graph client for federated identity credentials is configured.');
   return deps.federation;

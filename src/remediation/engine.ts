@@ -303,7 +303,7 @@ export async function underConnectionLock<S extends LockSettings>(
 const heldLease = new AsyncLocalStorage<Lease>();
 
 /** Runs `body` as the holder of the connection's `lease`, which `assertLeaseHeld` checks. */
-export function holdingLease<T>(lease: Lease, body: () => Promise<T>): Promise<T> {
+function holdingLease<T>(lease: Lease, body: () => Promise<T>): Promise<T> {
   return heldLease.run(lease, body);
 }
 
