@@ -28,13 +28,7 @@ export async function applyToConnection(
       ? 'updated the connection with the new secret (creationMode Automatic → Manual)'
       : 'updated the connection with the new secret',
   );
-  const applied = await deps.store.updateRecord({
-    ...record,
-    phase: 'applied',
-    appliedAt: deps.clock.now().toISOString(),
-  });
-  result.phase = 'applied';
-  return applied;
+  return recordPhase(ctx, record, 'applied');
 }
 
 /**
@@ -103,11 +97,21 @@ export async function verify(
     );
   result.steps.push(`verified: token, TestConnection and isReady (attempt ${outcome.attempt})`);
   await assertLeaseHeld('recording the verification in Key Vault');
-  const verified = await deps.store.updateRecord({
+  return recordPhase(ctx, record, 'verified');
+}
+
+/** Records in Key Vault (and the result) that the rotation reached `phase`, and when. */
+async function recordPhase(
+  ctx: RotationContext,
+  record: RotationRecord,
+  phase: 'applied' | 'verified',
+): Promise<RotationRecord> {
+  const at = ctx.deps.clock.now().toISOString();
+  const stored = await ctx.deps.store.updateRecord({
     ...record,
-    phase: 'verified',
-    verifiedAt: deps.clock.now().toISOString(),
+    phase,
+    ...(phase === 'applied' ? { appliedAt: at } : { verifiedAt: at }),
   });
-  result.phase = 'verified';
-  return verified;
+  ctx.result.phase = phase;
+  return stored;
 }
