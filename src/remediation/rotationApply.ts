@@ -96,7 +96,6 @@ export async function verify(
       true,
     );
   result.steps.push(`verified: token, TestConnection and isReady (attempt ${outcome.attempt})`);
-  await assertLeaseHeld('recording the verification in Key Vault');
   return recordPhase(ctx, record, 'verified');
 }
 
@@ -106,6 +105,11 @@ async function recordPhase(
   record: RotationRecord,
   phase: 'applied' | 'verified',
 ): Promise<RotationRecord> {
+  await assertLeaseHeld(
+    phase === 'applied'
+      ? 'recording the applied phase in Key Vault'
+      : 'recording the verification in Key Vault',
+  );
   const at = ctx.deps.clock.now().toISOString();
   const stored = await ctx.deps.store.updateRecord({
     ...record,
