@@ -5,7 +5,7 @@
  * (test/unit/settingsDocs.test.ts runs it).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import * as prettier from 'prettier';
 import { withSettingsTable } from '../src/config/docs';
 
@@ -20,21 +20,22 @@ export async function renderSettingsDoc(markdown: string): Promise<string> {
 async function main(): Promise<void> {
   // Another copy of the file may be named (tests); it is formatted as docs/settings.md is.
   const file = process.argv.slice(2).find((a) => a.endsWith('.md')) ?? SETTINGS_DOC;
+  const name = relative(process.cwd(), file);
   const current = readFileSync(file, 'utf8');
   const next = await renderSettingsDoc(current);
   if (next === current) {
-    console.log(`${file}: the settings table is up to date`);
+    console.log(`${name}: the settings table is up to date`);
     return;
   }
   if (process.argv.includes('--check')) {
     console.error(
-      `${file}: the settings table differs from src/config/settings.ts; run npm run docs:settings`,
+      `${name}: the settings table differs from src/config/settings.ts; run npm run docs:settings`,
     );
     process.exitCode = 1;
     return;
   }
   writeFileSync(file, next);
-  console.log(`${file}: the settings table was regenerated`);
+  console.log(`${name}: the settings table was regenerated`);
 }
 
 if (require.main === module) {
