@@ -246,3 +246,56 @@ export function policyFromFile(value: string | undefined, c: Check): Remediation
   }
   return policyFrom(text, c, 'the policy file');
 }
+
+export function storageConnectionString(v: string | undefined, c: Check): string | undefined {
+  if (v === undefined) return undefined;
+  const ok =
+    /^UseDevelopmentStorage=true;?$/i.test(v) ||
+    v.split(';').every((part) => part === '' || /^[A-Za-z]+=.+$/.test(part));
+  if (!ok)
+    c.fail(
+      'is not a storage connection string',
+      "'DefaultEndpointsProtocol=https;AccountName=…;…', 'UseDevelopmentStorage=true', or the identity-based AzureWebJobsStorage__accountName",
+    );
+  return v;
+}
+
+/** An https webhook URL, kept whole: its token may be in the path or the query string. */
+export function webhookUrl(v: string | undefined, c: Check): string | undefined {
+  if (v === undefined) return undefined;
+  const url = parseUrl(v);
+  const problem = !url
+    ? 'is not a valid URL'
+    : url.username || url.password
+      ? 'must not contain credentials (user:password@)'
+      : url.protocol !== 'https:'
+        ? 'must use https'
+        : undefined;
+  if (problem !== undefined || !url) {
+    c.fail(problem ?? 'is not a valid URL', 'an https webhook URL');
+    return undefined;
+  }
+  return url.toString();
+}
+
+/** `REMEDIATION_JITTER_SECONDS`: 0 to 300. */
+export function jitterSeconds(v: string | undefined, c: Check, def: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) > 300) {
+    c.fail(
+      `is not a whole number from 0 to 300 (got '${v.slice(0, 20)}')`,
+      'a whole number of seconds from 0 to 300',
+    );
+    return def;
+  }
+  return Number(v);
+}
+
+/** `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS`: a boolean, with its own message. */
+export function keyOnlyAccess(raw: string | undefined, c: Check, def: boolean): boolean {
+  if (raw === undefined) return def;
+  const v = raw.toLowerCase();
+  if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v))
+    c.fail(`is not a boolean (got '${v.slice(0, 20)}')`, 'true or false (default false)');
+  return ['true', '1', 'yes'].includes(v);
+}

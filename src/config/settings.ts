@@ -12,12 +12,15 @@ import {
   TENANT_ID,
   httpsUrl,
   integer,
+  jitterSeconds,
+  keyOnlyAccess,
   parseBoolean,
   parseOrganizations,
   parseProjects,
-  parseUrl,
   policyFromFile,
   policyFromJson,
+  storageConnectionString,
+  webhookUrl,
 } from './checks';
 import { parseSchedule } from './schedule';
 
@@ -246,18 +249,7 @@ export const SETTINGS = [
     key: 'storage.connectionString',
     // A connection string may hold an account key.
     secret: true,
-    parse: (v, c) => {
-      if (v === undefined) return undefined;
-      const ok =
-        /^UseDevelopmentStorage=true;?$/i.test(v) ||
-        v.split(';').every((part) => part === '' || /^[A-Za-z]+=.+$/.test(part));
-      if (!ok)
-        c.fail(
-          'is not a storage connection string',
-          "'DefaultEndpointsProtocol=https;AccountName=…;…', 'UseDevelopmentStorage=true', or the identity-based AzureWebJobsStorage__accountName",
-        );
-      return v;
-    },
+    parse: storageConnectionString,
     doc: "The function's storage account (connection string, or identity-based `AzureWebJobsStorage__blobServiceUri` / `__accountName`): rotation locks and the run ledger. Without it the CLI locks within its own process only. Secret when it holds a key.",
   }),
   row({
@@ -300,22 +292,7 @@ export const SETTINGS = [
     // Webhook URLs carry their token in the path or the query string (Teams Workflows: `?…&sig=`):
     // both are kept; the value is a secret and never shown.
     secret: true,
-    parse: (v, c): string | undefined => {
-      if (v === undefined) return undefined;
-      const url = parseUrl(v);
-      const problem = !url
-        ? 'is not a valid URL'
-        : url.username || url.password
-          ? 'must not contain credentials (user:password@)'
-          : url.protocol !== 'https:'
-            ? 'must use https'
-            : undefined;
-      if (problem !== undefined || !url) {
-        c.fail(problem ?? 'is not a valid URL', 'an https webhook URL');
-        return undefined;
-      }
-      return url.toString();
-    },
+    parse: webhookUrl,
     doc: "Optional webhook (Teams incoming webhook or Workflows, Slack, or any URL for generic JSON, by host) for failures, connections that need a person, each full run's summary. Best effort. Secret. Names are escaped per format.",
   }),
   row({
@@ -349,17 +326,7 @@ export const SETTINGS = [
     key: 'jitterSeconds',
     app: 'functions',
     default: 120,
-    parse: (v, c, def) => {
-      if (v === undefined) return def;
-      if (!/^\d+$/.test(v) || Number(v) > 300) {
-        c.fail(
-          `is not a whole number from 0 to 300 (got '${v.slice(0, 20)}')`,
-          'a whole number of seconds from 0 to 300',
-        );
-        return def;
-      }
-      return Number(v);
-    },
+    parse: jitterSeconds,
     doc: 'Functions app: random delay (0..300 s) before the nightly run starts.',
   }),
   row({
@@ -392,13 +359,7 @@ export const SETTINGS = [
     key: 'keyOnlyAccess',
     app: 'functions',
     default: false,
-    parse: (raw, c, def) => {
-      if (raw === undefined) return def;
-      const v = raw.toLowerCase();
-      if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v))
-        c.fail(`is not a boolean (got '${v.slice(0, 20)}')`, 'true or false (default false)');
-      return ['true', '1', 'yes'].includes(v);
-    },
+    parse: keyOnlyAccess,
     doc: 'Functions app, **unsafe**: without App Service Authentication a function key alone is enough and every key holder is an operator (no roles). For local `func start` only. See docs/functions.md, Access.',
   }),
 ] as const;
