@@ -19,8 +19,8 @@ import { organizationName } from './assess';
 import { carriedUsage, type AppUsage } from './census';
 import type { DiscoveryProblem } from './discovery';
 import type { ConnectionReport, RunReport } from './report';
+import type { EngineDeps } from './engine';
 import type { RunLedger, RunRecord, RunTrigger } from './ports';
-import type { EngineDeps } from './rotation';
 import {
   configuredOrganization,
   runRemediation,
