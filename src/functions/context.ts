@@ -13,7 +13,7 @@ import type { InvocationContext } from '@azure/functions';
 import type { Notifier } from '../clients/notifier';
 import type { RunLedger, RunRecord } from '../clients/runLedger';
 import type { Engine } from '../composition';
-import type { Config } from '../config';
+import type { Config, FunctionSettings } from '../config';
 import type { FanOutContext } from '../remediation/fanOut';
 import type { Clock } from '../remediation/ports';
 import type { RunReport } from '../remediation/report';
@@ -31,24 +31,7 @@ export const STORAGE_CONNECTION = 'AzureWebJobsStorage';
 /** Must equal `extensions.queues.maxDequeueCount` in host.json (a test checks). */
 export const MAX_DEQUEUE_COUNT = 5;
 
-export interface FunctionSettings {
-  /** `REMEDIATION_JITTER_SECONDS` (120, 0..300): random delay before the nightly run starts. */
-  jitterSeconds: number;
-  /**
-   * App Service Authentication fronts the app: `WEBSITE_AUTH_ENABLED`, which the platform injects
-   * when it is on ("Environment variables and app settings in Azure App Service",
-   * https://learn.microsoft.com/azure/app-service/reference-app-settings; Microsoft.Identity.Web's
-   * `AppServicesAuthenticationInformation` reads it the same way). Only then is
-   * `x-ms-client-principal` trusted and roles enforced (failing closed otherwise, as acmebot does
-   * since polymind-inc/acmebot#170).
-   */
-  authEnabled: boolean;
-  /**
-   * `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS` (false): without App Service Authentication, a function key
-   * alone gives full (operator) access. Unsafe; without it such an app answers every call 401.
-   */
-  keyOnlyAccess: boolean;
-}
+export type { FunctionSettings } from '../config';
 
 export interface ServicesOptions {
   /** Settings source (default `process.env`). */
@@ -122,43 +105,16 @@ export class Services {
 
   /** The validated settings (throws `ConfigError` listing every bad one). */
   readonly config = once(async (): Promise<Config> => {
-    const { loadConfig } = await import('../config');
+    const { loadConfig, secretValues } = await import('../config');
     const config = loadConfig(this.env);
-    if (config.notifyWebhookUrl) redactor.register(config.notifyWebhookUrl);
-    if (config.storage?.connectionString) redactor.register(config.storage.connectionString);
+    for (const secret of secretValues(config)) redactor.register(secret);
     return config;
   });
 
   /** Settings of the Functions app itself (not part of the engine's config). */
   readonly functionSettings = once(async (): Promise<FunctionSettings> => {
-    const { ConfigError } = await import('../config');
-    const raw = this.env['REMEDIATION_JITTER_SECONDS']?.trim();
-    let jitterSeconds = 120;
-    if (raw) {
-      if (!/^\d+$/.test(raw) || Number(raw) > 300)
-        throw new ConfigError([
-          {
-            setting: 'REMEDIATION_JITTER_SECONDS',
-            problem: `is not a whole number from 0 to 300 (got '${raw.slice(0, 20)}')`,
-            expected: 'a whole number of seconds from 0 to 300',
-          },
-        ]);
-      jitterSeconds = Number(raw);
-    }
-    const keyOnlyRaw = this.env['API_UNSAFE_ALLOW_KEY_ONLY_ACCESS']?.trim().toLowerCase();
-    if (keyOnlyRaw && !['true', 'false', '1', '0', 'yes', 'no'].includes(keyOnlyRaw))
-      throw new ConfigError([
-        {
-          setting: 'API_UNSAFE_ALLOW_KEY_ONLY_ACCESS',
-          problem: `is not a boolean (got '${keyOnlyRaw.slice(0, 20)}')`,
-          expected: 'true or false (default false)',
-        },
-      ]);
-    return {
-      jitterSeconds,
-      authEnabled: isTrue(this.env['WEBSITE_AUTH_ENABLED']),
-      keyOnlyAccess: isTrue(keyOnlyRaw),
-    };
+    const { loadFunctionSettings } = await import('../config');
+    return loadFunctionSettings(this.env);
   });
 
   /** The engine: every SDK client, built from the config. */
@@ -295,10 +251,6 @@ export class Services {
       this.log.warn('Notification skipped', { error: errorMessage(err) });
     }
   }
-}
-
-function isTrue(value: string | undefined): boolean {
-  return value !== undefined && /^(true|1|yes)$/i.test(value.trim());
 }
 
 let current: Services | undefined;

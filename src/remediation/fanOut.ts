@@ -14,13 +14,13 @@
  * the adapters in `scope.ts` narrow discovery to the one connection.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunLedger, RunRecord, RunTrigger } from '../clients/runLedger';
 import { errorMessage } from '../telemetry';
 import { organizationName } from './assess';
 import { carriedUsage, type AppUsage } from './census';
 import type { DiscoveryProblem } from './discovery';
 import type { ConnectionReport, RunReport } from './report';
 import type { EngineDeps } from './engine';
+import type { RunLedger, RunRecord, RunTrigger } from './ports';
 import {
   configuredOrganization,
   runRemediation,

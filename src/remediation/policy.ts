@@ -31,11 +31,18 @@ import type { Assessment } from './assess';
 import type { PolicyApproval } from './entitlement';
 import { conversionEligibility, isWorkloadIdentity, revertDeadlineOf } from './federation';
 import type { Plan } from './plan';
-import type { ConversionPath, ConversionRecord, ServiceConnection } from './ports';
+import {
+  POLICY_CHOICES,
+  type ConversionPath,
+  type ConversionRecord,
+  type PolicyChoice,
+  type ServiceConnection,
+} from './ports';
 import type { Action } from './report';
 
-export const POLICY_CHOICES = ['rotate', 'convert-to-wif', 'report-only', 'exclude'] as const;
-export type PolicyChoice = (typeof POLICY_CHOICES)[number];
+// The choices live in ports.ts, which the report also reads, so report and policy need not import each other.
+export { POLICY_CHOICES };
+export type { PolicyChoice };
 
 export interface PolicyRule {
   organization?: string;

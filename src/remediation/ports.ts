@@ -396,3 +396,17 @@ export interface BindingStore {
   /** Records (replaces) the connection's binding. */
   putBinding(binding: Binding): Promise<Binding>;
 }
+
+/** What a remediation policy lets the service do with a connection (docs/settings.md, Remediation policy). */
+export const POLICY_CHOICES = ['rotate', 'convert-to-wif', 'report-only', 'exclude'] as const;
+export type PolicyChoice = (typeof POLICY_CHOICES)[number];
+
+// The run ledger's interface (runLedgerPort.ts; src/clients/runLedger.ts keeps it in blob storage or memory).
+export type {
+  RecordResult,
+  RunLedger,
+  RunRecord,
+  RunStatus,
+  RunTrigger,
+  StartRunMeta,
+} from './runLedgerPort';

@@ -2,8 +2,7 @@
  * The public report (DESIGN "Public contracts"): what the CLI prints with `--json` and the HTTP API
  * returns. Others automate against these names and values; change them only on purpose.
  */
-import type { PolicyChoice } from './policy';
-import type { ConversionPath, ConversionPhase, RotationPhase } from './ports';
+import type { ConversionPath, ConversionPhase, PolicyChoice, RotationPhase } from './ports';
 
 export const FINDINGS = [
   'healthy',

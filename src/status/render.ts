@@ -14,46 +14,20 @@ import {
   type ConnectionReport,
   type Finding,
   type RunReport,
-  type RunSummary,
 } from '../remediation/report';
+import type { RunRecord } from '../remediation/ports';
 import { withoutControls } from '../escaping';
 import { redactor } from '../telemetry';
 
 /**
- * One run as the run ledger lists it. Structurally compatible with the ledger's `RunRecord`
- * (`src/clients/runLedger.ts`), with `status` and `trigger` widened to strings so that a newer ledger
- * value still renders (with neutral styling).
+ * One run as the run ledger lists it: the ledger's `RunRecord`, with `status`, `trigger` and
+ * `scope` widened to strings so that a newer ledger value still renders (with neutral styling).
  */
-export interface RunListEntry {
-  runId: string;
-  startedAt: string;
-  finishedAt?: string;
-  /** `running` | `completed` | `failed`. */
+export type RunListEntry = Omit<RunRecord, 'status' | 'trigger' | 'scope'> & {
   status: string;
-  dryRun: boolean;
-  /** Connections the run expected to handle (queue messages sent). */
-  expected: number;
-  summary?: RunSummary;
-  /** `timer` | `http` | `cli`. */
   trigger: string;
-  /** `full` (default): every configured organization; `connection`: one connection. */
   scope?: string;
-  /** Connections the run covers. */
-  total?: number;
-  /** Queued connections that have reported so far (a running run's progress). */
-  recorded?: number;
-  /** Why the run failed (redacted by the ledger; redacted again here). */
-  error?: string;
-  /** Organizations or projects discovery could not list: their connections are missing from the report. */
-  problems?: readonly DiscoveryProblemLike[];
-}
-
-/** Structurally `DiscoveryProblem` (`src/remediation/discovery.ts`). */
-export interface DiscoveryProblemLike {
-  organizationUrl: string;
-  project?: string;
-  message: string;
-}
+};
 
 /** How many discovery problems the page spells out. */
 const MAX_PROBLEMS_SHOWN = 5;
