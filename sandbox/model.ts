@@ -187,7 +187,7 @@ export interface OrganizationRecord {
   conversionDelayMs?: number;
   /** Conversions answered InProgress that end Failed instead (tests of the failure path). */
   conversionFails?: boolean;
-  /** Refuse `ConvertAuthenticationScheme` from a service principal or managed identity (see devops.ts). */
+  /** Refuse `ConvertAuthenticationScheme` from a service principal or managed identity (see devops/conversion.ts). */
   conversionRequiresUser?: boolean;
 }
 
