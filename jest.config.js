@@ -6,10 +6,10 @@ const shared = {
 };
 
 /**
- * Two projects: `fast` (`npm test`, one kill point and a small fault campaign) and `slow` (the full
- * fault campaign, every other kill point, the Bicep compiler's variations, the package's own build:
- * *.slow.test.ts). `jest` alone, as
- * `npm run test:all` and CI run it, runs both and prints one summary line.
+ * Two projects: `fast` (`npm test`: one kill point, a one-round fault campaign) and `slow`
+ * (`*.slow.test.ts`: the full fault campaign, every other kill point, the Bicep compiler's
+ * variations, the package's own build). `jest` alone, as `npm run test:all` and CI run it, runs
+ * both and prints one summary line.
  */
 module.exports = {
   projects: [

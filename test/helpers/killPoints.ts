@@ -38,23 +38,13 @@ import {
 import { cliEnv, parseReport, spawnCli, type CliChild } from './cliChild';
 import { expectNoLeak, expectSameSecret } from './sandboxCredentials';
 import { useSandbox } from './useSandbox';
+import { CAST } from './scenarios';
 
 /** One expiring Manual connection, one expiring Automatic connection whose app has more passwords. */
 const SCENARIO: Scenario = {
   name: 'crash',
   description: 'Crash tests: one expiring Manual and one expiring Automatic connection.',
-  productIdentity: 'remediator',
-  passwordReplicationDelaySeconds: 0,
-  identities: [
-    {
-      key: 'remediator',
-      displayName: 'sc-remediator',
-      kind: 'servicePrincipal',
-      graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
-      vaultWriter: true,
-    },
-    { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
-  ],
+  ...CAST,
   apps: [
     {
       key: 'deploy',

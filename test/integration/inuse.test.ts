@@ -21,6 +21,7 @@ import type { ConnectionReport, RunReport } from '../../src/remediation/report';
 import { createLogger } from '../../src/telemetry';
 import { engineFor, entryFor, passwordKeyId, sandboxClock } from '../helpers/engineSandbox';
 import { useSandbox } from '../helpers/useSandbox';
+import { CAST } from '../helpers/scenarios';
 
 jest.setTimeout(60_000);
 
@@ -48,18 +49,7 @@ function scenario(where: Where, fabrikamUnreadable = false): Scenario {
   return {
     name: 'in-use',
     description: 'Two connections share one app and one secret.',
-    productIdentity: 'remediator',
-    passwordReplicationDelaySeconds: 0,
-    identities: [
-      {
-        key: 'remediator',
-        displayName: 'sc-remediator',
-        kind: 'servicePrincipal',
-        graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
-        vaultWriter: true,
-      },
-      { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
-    ],
+    ...CAST,
     apps: [
       {
         key: 'shared',

@@ -20,24 +20,14 @@ import { createLogger } from '../../src/telemetry';
 import { engineFor, entryFor, passwordKeyId, sandboxClock } from '../helpers/engineSandbox';
 import { identityCredential } from '../helpers/sandboxCredentials';
 import { useSandbox } from '../helpers/useSandbox';
+import { CAST } from '../helpers/scenarios';
 
 jest.setTimeout(60_000);
 
 const SCENARIO: Scenario = {
   name: 'lost-record',
   description: 'One expiring connection whose app also holds another consumer’s live password.',
-  productIdentity: 'remediator',
-  passwordReplicationDelaySeconds: 0,
-  identities: [
-    {
-      key: 'remediator',
-      displayName: 'sc-remediator',
-      kind: 'servicePrincipal',
-      graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
-      vaultWriter: true,
-    },
-    { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
-  ],
+  ...CAST,
   apps: [
     {
       key: 'deploy',
