@@ -17,7 +17,7 @@ import { EntraTokenProbe } from './clients/tokenProbe';
 import type { Config } from './config';
 import type { Clock, LockProvider } from './remediation/ports';
 import type { PreflightDeps, PreflightSettings } from './remediation/preflight';
-import type { EngineDeps } from './remediation/rotation';
+import type { EngineDeps } from './remediation/engine';
 import type { RunSettings } from './remediation/run';
 import { redactor, type Logger } from './telemetry';
 

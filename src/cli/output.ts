@@ -153,6 +153,14 @@ export function formatReport(
       `Could leave their secret behind (convertible to workload identity federation, policy convert-to-wif or 'sc-remediator convert'): ${convertible.map((c) => c.connectionName).join(', ')}`,
       '',
     );
+  // Invariant 9: a live superseded credential someone else may use stays; say which and why.
+  const kept = report.connections.filter((c) => c.cleanup);
+  if (kept.length > 0)
+    out.push(
+      'Superseded credentials kept:',
+      ...kept.map((c) => `  • ${c.connectionName}: ${c.cleanup ?? ''}`),
+      '',
+    );
   out.push(
     `Summary: ${s.total} connections · ${report.dryRun ? `${planned} would be changed` : `${fixed} fixed`} · ` +
       `${s.byOutcome.failed} failed · ${s.needsAttention} need a person · ${s.byFinding.healthy} healthy`,

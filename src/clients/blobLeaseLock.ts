@@ -15,6 +15,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import type { Lease, LockProvider } from '../remediation/ports';
+import { containerCreator } from './blobContainer';
 
 /** The storage settings of the Functions host, as app settings name them. */
 export interface StorageSettings {
@@ -257,7 +258,7 @@ class HeldBlobLease implements BlobLease {
 /** LockProvider on blob leases in one container. */
 export class BlobLeaseLockProvider implements LockProvider {
   private readonly container: ContainerClient;
-  private containerReady: Promise<void> | undefined;
+  private readonly createContainer: () => Promise<void>;
   private readonly timers: LeaseTimers;
 
   constructor(
@@ -265,18 +266,8 @@ export class BlobLeaseLockProvider implements LockProvider {
     private readonly options: BlobLeaseLockOptions = {},
   ) {
     this.container = service.getContainerClient(options.containerName ?? DEFAULT_LOCK_CONTAINER);
+    this.createContainer = containerCreator(this.container);
     this.timers = options.timers ?? realTimers;
-  }
-
-  private ensureContainer(): Promise<void> {
-    this.containerReady ??= this.container.createIfNotExists().then(
-      () => undefined,
-      (err: unknown) => {
-        this.containerReady = undefined;
-        throw err;
-      },
-    );
-    return this.containerReady;
   }
 
   /**
@@ -306,16 +297,14 @@ export class BlobLeaseLockProvider implements LockProvider {
         if (statusCode !== 404 || attempt >= 2) throw err;
         // First use of this key (or of the container): create what is missing, then try again.
         if (code === 'ContainerNotFound') {
-          this.containerReady = undefined;
-          await this.ensureContainer();
+          await this.createContainer();
         }
         try {
           await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
         } catch (createErr) {
           const created = storageError(createErr);
           if (created.statusCode === 404 && created.code === 'ContainerNotFound') {
-            this.containerReady = undefined;
-            await this.ensureContainer();
+            await this.createContainer();
             continue;
           }
           // Someone else created it (and may hold it) meanwhile: acquiring again tells.

@@ -8,35 +8,18 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { PreconditionError, ServiceError } from '../errors';
+import { ServiceError } from '../errors';
 import type { Binding, BindingStore } from '../remediation/ports';
-import { isLoopbackUrl, mapKeyVaultError } from './keyVaultStateStore';
+import { connectionSecretName, readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
+import { isLoopbackUrl } from './keyVaultStateStore';
 
 export const BINDING_SECRET_PREFIX = 'sc-remediator-binding-';
 export const BINDING_CONTENT_TYPE = 'application/json; sc-remediator binding';
 
-const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 const HOW = /^(proof:test-connection-ok|proof:expired-secret-7000222|verified-rotation|approved:.{1,200})$/;
 
 export function bindingSecretName(connectionId: string): string {
-  const name = `${BINDING_SECRET_PREFIX}${connectionId}`;
-  if (!NAME_PATTERN.test(name))
-    throw new PreconditionError(
-      `Connection id '${connectionId}' cannot name a Key Vault secret.`,
-      'InvalidConnectionId',
-    );
-  return name;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof Error && err.name === 'RestError'
-    ? (err as { statusCode?: number }).statusCode
-    : undefined;
-}
-
-function innerCode(err: unknown): string | undefined {
-  return (err as { details?: { error?: { innerError?: { code?: string } } } }).details?.error?.innerError
-    ?.code;
+  return connectionSecretName(BINDING_SECRET_PREFIX, connectionId);
 }
 
 /** Key Vault tag values are at most 256 characters. */
@@ -61,15 +44,10 @@ export class KeyVaultBindingStore implements BindingStore {
   /** The connection's binding; undefined when none was recorded. Requires secrets/get. */
   async getBinding(connectionId: string): Promise<Binding | undefined> {
     const name = bindingSecretName(connectionId);
-    let value: string | undefined;
+    const value = await readSecretValue(this.client, name);
+    if (value === undefined) return undefined;
     try {
-      value = (await this.client.getSecret(name)).value;
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw mapKeyVaultError(err, 'read', name);
-    }
-    try {
-      const b = JSON.parse(value ?? '') as Partial<Binding>;
+      const b = JSON.parse(value) as Partial<Binding>;
       if (
         typeof b.connectionId !== 'string' ||
         b.connectionId.toLowerCase() !== connectionId.toLowerCase() ||
@@ -108,23 +86,7 @@ export class KeyVaultBindingStore implements BindingStore {
       at: tag(binding.at),
     };
     if (binding.tenantId) tags['tenantId'] = tag(binding.tenantId);
-    const write = () =>
-      this.client.setSecret(name, JSON.stringify(binding), {
-        contentType: BINDING_CONTENT_TYPE,
-        tags,
-        enabled: true,
-      });
-    try {
-      try {
-        await write();
-      } catch (err) {
-        if (statusOf(err) !== 409 || innerCode(err) !== 'ObjectIsDeletedButRecoverable') throw err;
-        await (await this.client.beginRecoverDeletedSecret(name)).pollUntilDone();
-        await write();
-      }
-      return binding;
-    } catch (err) {
-      throw mapKeyVaultError(err, 'write', name);
-    }
+    await writeJsonSecret(this.client, name, binding, { contentType: BINDING_CONTENT_TYPE, tags });
+    return binding;
   }
 }

@@ -9,34 +9,16 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { PreconditionError, ServiceError } from '../errors';
+import { ServiceError } from '../errors';
 import type { ConversionRecord, ConversionStateStore } from '../remediation/ports';
-import { isLoopbackUrl, mapKeyVaultError } from './keyVaultStateStore';
+import { connectionSecretName, readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
+import { isLoopbackUrl } from './keyVaultStateStore';
 
 export const CONVERSION_SECRET_PREFIX = 'sc-remediator-wif-';
 export const CONVERSION_CONTENT_TYPE = 'application/json; sc-remediator conversion';
 
-const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
-
 export function conversionSecretName(connectionId: string): string {
-  const name = `${CONVERSION_SECRET_PREFIX}${connectionId}`;
-  if (!NAME_PATTERN.test(name))
-    throw new PreconditionError(
-      `Connection id '${connectionId}' cannot name a Key Vault secret.`,
-      'InvalidConnectionId',
-    );
-  return name;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof Error && err.name === 'RestError'
-    ? (err as { statusCode?: number }).statusCode
-    : undefined;
-}
-
-function innerCode(err: unknown): string | undefined {
-  return (err as { details?: { error?: { innerError?: { code?: string } } } }).details?.error?.innerError
-    ?.code;
+  return connectionSecretName(CONVERSION_SECRET_PREFIX, connectionId);
 }
 
 export class KeyVaultConversionStore implements ConversionStateStore {
@@ -52,15 +34,10 @@ export class KeyVaultConversionStore implements ConversionStateStore {
   /** The connection's conversion record; undefined when it was never converted. Requires secrets/get. */
   async getConversion(connectionId: string): Promise<ConversionRecord | undefined> {
     const name = conversionSecretName(connectionId);
-    let value: string | undefined;
+    const value = await readSecretValue(this.client, name);
+    if (value === undefined) return undefined;
     try {
-      value = (await this.client.getSecret(name)).value;
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw mapKeyVaultError(err, 'read', name);
-    }
-    try {
-      const record = JSON.parse(value ?? '') as ConversionRecord;
+      const record = JSON.parse(value) as ConversionRecord;
       if (record.connectionId?.toLowerCase() !== connectionId.toLowerCase() || !record.phase || !record.path)
         throw new Error('not a conversion record');
       return {
@@ -79,23 +56,10 @@ export class KeyVaultConversionStore implements ConversionStateStore {
   /** Writes a new version of the record. A soft-deleted name is recovered first. Requires secrets/set. */
   async putConversion(record: ConversionRecord): Promise<ConversionRecord> {
     const name = conversionSecretName(record.connectionId);
-    const write = () =>
-      this.client.setSecret(name, JSON.stringify(record), {
-        contentType: CONVERSION_CONTENT_TYPE,
-        tags: { kind: 'conversion', phase: record.phase, path: record.path, appId: record.appId },
-        enabled: true,
-      });
-    try {
-      try {
-        await write();
-      } catch (err) {
-        if (statusOf(err) !== 409 || innerCode(err) !== 'ObjectIsDeletedButRecoverable') throw err;
-        await (await this.client.beginRecoverDeletedSecret(name)).pollUntilDone();
-        await write();
-      }
-      return record;
-    } catch (err) {
-      throw mapKeyVaultError(err, 'write', name);
-    }
+    await writeJsonSecret(this.client, name, record, {
+      contentType: CONVERSION_CONTENT_TYPE,
+      tags: { kind: 'conversion', phase: record.phase, path: record.path, appId: record.appId },
+    });
+    return record;
   }
 }

@@ -29,6 +29,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { DiscoveryProblem } from '../remediation/discovery';
 import type { RetiredConnectionRecord, RetirementLedger } from '../remediation/ports';
 import { summarize, type ConnectionReport, type RunReport, type RunSummary } from '../remediation/report';
+import { containerCreator } from './blobContainer';
 
 export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
 
@@ -471,19 +472,10 @@ function storageError(err: unknown): StorageErrorLike {
 
 /** `JsonStore` on block blobs of one container (created on first write). */
 export class BlobJsonStore implements JsonStore {
-  private containerReady: Promise<void> | undefined;
+  private readonly createContainer: () => Promise<void>;
 
-  constructor(private readonly container: ContainerClient) {}
-
-  private ensureContainer(): Promise<void> {
-    this.containerReady ??= this.container.createIfNotExists().then(
-      () => undefined,
-      (err: unknown) => {
-        this.containerReady = undefined;
-        throw err;
-      },
-    );
-    return this.containerReady;
+  constructor(private readonly container: ContainerClient) {
+    this.createContainer = containerCreator(container);
   }
 
   async get<T>(name: string): Promise<StoredJson<T> | undefined> {
@@ -518,8 +510,7 @@ export class BlobJsonStore implements JsonStore {
       if (e.statusCode === 412 || (e.statusCode === 409 && e.code === 'BlobAlreadyExists'))
         throw new ConditionNotMetError(name);
       if (e.statusCode !== 404) throw err;
-      this.containerReady = undefined;
-      await this.ensureContainer();
+      await this.createContainer();
       try {
         return (await write()).etag ?? '';
       } catch (retryErr) {

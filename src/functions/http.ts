@@ -145,6 +145,19 @@ export function booleanQuery(request: HttpRequest, name: string): boolean | unde
   return value === 'true' || value === '1';
 }
 
+/** The `limit` query parameter: a whole number from 1 to 100, `fallback` when absent. */
+export function limitQuery(request: HttpRequest, fallback: number): number {
+  const raw = request.query.get('limit');
+  if (raw === null) return fallback;
+  if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 100)
+    throw new HttpError(
+      400,
+      'invalid-query',
+      "Query parameter 'limit' must be a whole number from 1 to 100.",
+    );
+  return Number(raw);
+}
+
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
 
 /**

@@ -25,6 +25,7 @@ import { services } from './context';
 import {
   apiHandler,
   booleanQuery,
+  limitQuery,
   checkQuery,
   guidParam,
   HttpError,
@@ -216,17 +217,7 @@ export const approveConnectionNow = apiHandler(ROLES.operator, async (request) =
 /** `GET /api/retired[?limit=n]`: what the run ledger kept of retired connections (no secret). */
 export const listRetired = apiHandler(ROLES.reader, async (request) => {
   checkQuery(request, ['limit']);
-  const raw = request.query.get('limit');
-  let limit = 50;
-  if (raw !== null) {
-    if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 100)
-      throw new HttpError(
-        400,
-        'invalid-query',
-        "Query parameter 'limit' must be a whole number from 1 to 100.",
-      );
-    limit = Number(raw);
-  }
+  const limit = limitQuery(request, 50);
   const retired = await (await services().ledger()).listRetired(limit);
   return json(200, { retired });
 });
@@ -264,17 +255,7 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
 /** `GET /api/runs[?limit=n]` */
 export const listRuns = apiHandler(ROLES.reader, async (request) => {
   checkQuery(request, ['limit']);
-  const raw = request.query.get('limit');
-  let limit = 20;
-  if (raw !== null) {
-    if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 100)
-      throw new HttpError(
-        400,
-        'invalid-query',
-        "Query parameter 'limit' must be a whole number from 1 to 100.",
-      );
-    limit = Number(raw);
-  }
+  const limit = limitQuery(request, 20);
   const runs = await (await services().ledger()).listRuns(limit);
   return json(200, { runs });
 });

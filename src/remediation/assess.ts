@@ -25,7 +25,7 @@ import type {
   TestConnectionResult,
 } from './ports';
 import type { CredentialSource, Diagnosis, DiagnosisKind, Finding } from './report';
-import { isMarkedFor, parseMarker } from './transform';
+import { connectionDataField, connectionParam, isMarkedFor, parseMarker } from './transform';
 
 const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -187,19 +187,6 @@ export interface Assessment {
 
 const SECRET_PROBLEMS: readonly DiagnosisKind[] = ['invalid-secret', 'expired-secret', 'missing-secret'];
 
-function param(connection: ServiceConnection, name: string): string | undefined {
-  for (const [key, value] of Object.entries(connection.authorization.parameters))
-    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value.trim() !== '')
-      return value.trim();
-  return undefined;
-}
-
-function dataField(connection: ServiceConnection, name: string): string | undefined {
-  for (const [key, value] of Object.entries(connection.data ?? {}))
-    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value !== '') return value;
-  return undefined;
-}
-
 /**
  * The organization name from its URL, as config derives it: `https://dev.azure.com/contoso` →
  * `contoso`, `https://contoso.visualstudio.com` → `contoso`, otherwise the last path segment.
@@ -328,9 +315,9 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function assess(input: AssessInput): Assessment {
   const { connection, settings, now } = input;
   const scheme = connection.authorization.scheme;
-  const authenticationType = param(connection, 'authenticationType');
-  const appId = param(connection, 'serviceprincipalid') ?? null;
-  const connectionTenantId = param(connection, 'tenantid');
+  const authenticationType = connectionParam(connection, 'authenticationType');
+  const appId = connectionParam(connection, 'serviceprincipalid') ?? null;
+  const connectionTenantId = connectionParam(connection, 'tenantid');
   const accessTokenBroken = hasBrokenAccessToken(connection);
   const diagnosis = diagnoseConnection(connection, input.test);
   const notes: string[] = [];
@@ -343,7 +330,7 @@ export function assess(input: AssessInput): Assessment {
     connectionName: connection.name,
     scheme,
     authenticationType,
-    creationMode: dataField(connection, 'creationMode'),
+    creationMode: connectionDataField(connection, 'creationMode'),
     appId,
     connectionTenantId,
     isReady: connection.isReady,

@@ -20,7 +20,7 @@ import { organizationName } from './assess';
 import { carriedUsage, type AppUsage } from './census';
 import type { DiscoveryProblem } from './discovery';
 import type { ConnectionReport, RunReport } from './report';
-import type { EngineDeps } from './rotation';
+import type { EngineDeps } from './engine';
 import {
   configuredOrganization,
   runRemediation,

@@ -20,7 +20,12 @@
  */
 import type { Assessment } from './assess';
 import type { ConversionPath, ServiceConnection } from './ports';
-import { MANUAL_REJECTED_DATA_FIELDS, toManualUpdateBody } from './transform';
+import {
+  connectionDataField,
+  connectionParam,
+  MANUAL_REJECTED_DATA_FIELDS,
+  toManualUpdateBody,
+} from './transform';
 
 /** Azure DevOps' first-party application id. */
 export const AZURE_DEVOPS_APP_ID = '499b84ac-1321-427f-aa17-267ca6975798';
@@ -72,33 +77,20 @@ export function azureDevOpsIssuerFederation(
   };
 }
 
-function param(connection: ServiceConnection, name: string): string | undefined {
-  for (const [key, value] of Object.entries(connection.authorization.parameters))
-    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value.trim() !== '')
-      return value.trim();
-  return undefined;
-}
-
-function dataField(connection: ServiceConnection, name: string): string | undefined {
-  for (const [key, value] of Object.entries(connection.data ?? {}))
-    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value !== '') return value;
-  return undefined;
-}
-
 function deleteKeys(record: Record<string, unknown>, test: (lowerKey: string) => boolean): void {
   for (const key of Object.keys(record)) if (test(key.toLowerCase())) delete record[key];
 }
 
 /** The federated credential the service gave the connection, when it says. */
 export function federationOf(connection: ServiceConnection): { issuer: string; subject: string } | undefined {
-  const issuer = param(connection, ISSUER_PARAMETER);
-  const subject = param(connection, SUBJECT_PARAMETER);
+  const issuer = connectionParam(connection, ISSUER_PARAMETER);
+  const subject = connectionParam(connection, SUBJECT_PARAMETER);
   return issuer && subject ? { issuer, subject } : undefined;
 }
 
 /** Azure DevOps' revert deadline of its own conversion, when it set one. */
 export function revertDeadlineOf(connection: ServiceConnection): string | undefined {
-  return dataField(connection, REVERT_DEADLINE_FIELD);
+  return connectionDataField(connection, REVERT_DEADLINE_FIELD);
 }
 
 export function isWorkloadIdentity(connection: ServiceConnection): boolean {

@@ -11,7 +11,8 @@
  * A live marked credential that no record accounts for, without that evidence, is a lost state:
  * never healthy, never removed, reported. Expired ones are harmless either way.
  */
-import type { PasswordCredentialInfo, RotationIntent, RotationRecord } from './ports';
+import type { EngineDeps } from './engine';
+import type { PasswordCredentialInfo, RecordState, RotationIntent, RotationRecord } from './ports';
 import { isMarkedFor, parseMarker } from './transform';
 
 export interface MarkedEvidence {
@@ -56,4 +57,27 @@ export function judgeMarked(
     else if (!record && endMs(c) > now) result.lost.push(c);
   }
   return result;
+}
+
+/**
+ * What Key Vault holds for a connection: its live record, or, when it has none, what stands in for
+ * it. A soft-deleted record is recovered when `recover` (never in a dry run) and returned as the
+ * record; otherwise `missing` says what there is (soft-deleted, an intent, or nothing). Requires
+ * secrets/get (and secrets/recover).
+ */
+export async function resolveMissingRecord(
+  connectionId: string,
+  deps: Pick<EngineDeps, 'store' | 'log'>,
+  recover: boolean,
+  lookForDeleted = true,
+): Promise<{ record?: RotationRecord; missing?: RecordState; recovered: boolean }> {
+  const missing = await deps.store.readState(connectionId, { lookForDeleted });
+  if (missing.softDeleted && recover) {
+    const record = await deps.store.recoverRecord(connectionId);
+    deps.log.warn('Recovered a soft-deleted rotation record from Key Vault', { connectionId });
+    if (record) return { record, recovered: true };
+    return { missing: await deps.store.readState(connectionId), recovered: true };
+  }
+  if (missing.record && !missing.softDeleted) return { record: missing.record, missing, recovered: false };
+  return { missing, recovered: false };
 }

@@ -15,14 +15,9 @@
 import { errorMessage } from '../telemetry';
 import { withoutSecrets } from './federation';
 import type { ProjectRef, RetiredConnectionRecord } from './ports';
-import {
-  assertLeaseHeld,
-  classify,
-  EngineFailure,
-  type ConnectionTarget,
-  type EngineDeps,
-  type EngineResult,
-} from './rotation';
+import { assertLeaseHeld, classify, notConfigured, underConnectionLock, EngineFailure } from './engine';
+import type { ConnectionTarget, EngineDeps, EngineResult, LockSettings } from './engine';
+import { readConnection } from './reads';
 
 export interface RetirementTarget extends ConnectionTarget {
   organization: string;
@@ -35,35 +30,21 @@ export interface RetirementTarget extends ConnectionTarget {
  * Retires one connection: records its definition in the run ledger and deletes it from every
  * project it is shared with (`deep=false`: the app registration, if any, is left alone).
  */
-export async function retireConnection(target: RetirementTarget, deps: EngineDeps): Promise<EngineResult> {
-  const result: EngineResult = { outcome: 'failed', action: 'delete', removedKeyIds: [], steps: [] };
+export async function retireConnection(
+  target: RetirementTarget,
+  deps: EngineDeps,
+  settings: LockSettings = {},
+): Promise<EngineResult> {
   const ledger = deps.retirements;
-  if (!ledger) {
-    result.error = {
-      code: 'not-configured',
-      message:
-        'Retirement needs the run ledger (AzureWebJobsStorage) to keep the definition of the deleted connection; nothing was deleted.',
-      transient: false,
-    };
-    return result;
-  }
-  const lease = await deps.locks.tryAcquire(`connection-${target.connectionId}`, 60);
-  if (!lease) {
-    result.outcome = 'skipped';
-    result.error = {
-      code: 'lock-held',
-      message: 'Another operation on this connection is in progress.',
-      transient: true,
-    };
-    return result;
-  }
-  try {
-    const connection = await deps.devops
-      .getConnection(target.organizationUrl, target.project, target.connectionId)
-      .catch((err: unknown) => {
-        throw classify(err, 'reading the connection');
-      });
-    if (!connection) throw new EngineFailure('connection-not-found', 'The connection no longer exists.');
+  if (!ledger)
+    return notConfigured(
+      'delete',
+      'Retirement needs the run ledger (AzureWebJobsStorage) to keep the definition of the deleted connection; nothing was deleted.',
+    );
+  const operation = { action: 'delete', during: 'retirement' } as const;
+  return underConnectionLock(target, deps, settings, operation, async (ctx) => {
+    const { result } = ctx;
+    const connection = await readConnection(ctx);
     const record: RetiredConnectionRecord = {
       organization: target.organization,
       organizationUrl: target.organizationUrl,
@@ -91,7 +72,7 @@ export async function retireConnection(target: RetirementTarget, deps: EngineDep
 
     const projectIds = record.projects.map((p) => p.id);
     if (projectIds.length === 0) projectIds.push(target.project);
-    await assertLeaseHeld('deleting the connection', lease);
+    await assertLeaseHeld('deleting the connection');
     await deps.devops
       .deleteConnection(target.organizationUrl, connection.id, projectIds, false)
       .catch((err: unknown) => {
@@ -106,12 +87,5 @@ export async function retireConnection(target: RetirementTarget, deps: EngineDep
       deps.log.warn('Could not note the deletion time in the run ledger', { error: errorMessage(err) }),
     );
     result.retired = { recordedAt: record.recordedAt, deletedAt };
-    result.outcome = 'succeeded';
-  } catch (err) {
-    result.error = classify(err, 'retirement').toError();
-    deps.log.warn('Retirement failed', { connectionId: target.connectionId, message: result.error.message });
-  } finally {
-    await lease.release().catch(() => undefined);
-  }
-  return result;
+  });
 }

@@ -33,17 +33,10 @@ import {
 import type { ApplicationInfo, ConversionRecord, RecordState, PasswordPolicy, RotationRecord } from './ports';
 import { isMarkedFor } from './transform';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
-import {
-  recoverRotationRecord,
-  removeOrphanCredentials,
-  repairConnection,
-  resolveMissingRecord,
-  rotateConnection,
-  type ConnectionTarget,
-  type EngineDeps,
-  type EngineResult,
-  type RotationSettings,
-} from './rotation';
+import type { ConnectionTarget, EngineDeps, EngineResult, RotationSettings } from './engine';
+import { resolveMissingRecord } from './orphans';
+import { recoverRotationRecord, removeOrphanCredentials, repairConnection } from './repair';
+import { rotateConnection } from './rotation';
 import { retireConnection } from './retirement';
 
 export interface RunSettings extends RotationSettings {
@@ -615,12 +608,13 @@ async function execute(
           runId: prepared.runId,
         },
         deps,
+        settings,
       );
     case 'repair': {
-      if (thePlan.repair === 'recover-record') return recoverRotationRecord(target, deps);
+      if (thePlan.repair === 'recover-record') return recoverRotationRecord(target, deps, settings);
       if (thePlan.repair === 'remove-orphans')
-        return removeOrphanCredentials(target, thePlan.orphanKeyIds, deps);
-      const repaired = await repairConnection(target, deps);
+        return removeOrphanCredentials(target, thePlan.orphanKeyIds, deps, settings);
+      const repaired = await repairConnection(target, deps, settings);
       // The stored secret itself turned out to be bad: a new one is the fix.
       if (
         repaired.outcome === 'failed' &&

@@ -94,3 +94,18 @@ export function parseMarker(displayName: string | null | undefined): CredentialM
 export function isMarkedFor(displayName: string | null | undefined, connectionId: string): boolean {
   return parseMarker(displayName)?.connectionId.toLowerCase() === connectionId.toLowerCase();
 }
+
+/** An authorization parameter, its name matched in any case; undefined when absent or blank. */
+export function connectionParam(connection: ServiceConnection, name: string): string | undefined {
+  for (const [key, value] of Object.entries(connection.authorization.parameters))
+    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value.trim() !== '')
+      return value.trim();
+  return undefined;
+}
+
+/** A `data` field, its name matched in any case; undefined when absent or empty. */
+export function connectionDataField(connection: ServiceConnection, name: string): string | undefined {
+  for (const [key, value] of Object.entries(connection.data ?? {}))
+    if (key.toLowerCase() === name.toLowerCase() && typeof value === 'string' && value !== '') return value;
+  return undefined;
+}

@@ -14,7 +14,8 @@ import { BlobLeaseLockProvider, createBlobServiceClient } from '../../src/client
 import { buildEngine, type Engine } from '../../src/composition';
 import { loadConfig } from '../../src/config';
 import type { LockProvider } from '../../src/remediation/ports';
-import { rotateConnection, type ConnectionTarget } from '../../src/remediation/rotation';
+import type { ConnectionTarget } from '../../src/remediation/engine';
+import { rotateConnection } from '../../src/remediation/rotation';
 import { runRemediation } from '../../src/remediation/run';
 import { createLogger } from '../../src/telemetry';
 import { cliEnv, parseReport, spawnCli } from '../helpers/cliChild';

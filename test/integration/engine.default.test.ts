@@ -12,7 +12,7 @@ import { startSandbox, type Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord, RequestLogEntry } from '../../sandbox/model';
 import { generateSecretText } from '../../sandbox/scenario';
 import { AUDIENCES } from '../../sandbox/tokens';
-import type { EngineDeps } from '../../src/remediation/rotation';
+import type { EngineDeps } from '../../src/remediation/engine';
 import { runRemediation, type RunEventName, type RunResult } from '../../src/remediation/run';
 import type { ConnectionReport, DiagnosisKind, RunReport } from '../../src/remediation/report';
 import { createLogger, type Logger } from '../../src/telemetry';

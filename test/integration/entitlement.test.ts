@@ -15,7 +15,8 @@ import type { AppRecord, EndpointRecord } from '../../sandbox/model';
 import { runCli } from '../../src/cli/main';
 import { convertConnection } from '../../src/remediation/conversion';
 import type { ConnectionReport, RunReport } from '../../src/remediation/report';
-import { rotateConnection, type ConnectionTarget } from '../../src/remediation/rotation';
+import type { ConnectionTarget } from '../../src/remediation/engine';
+import { rotateConnection } from '../../src/remediation/rotation';
 import { createLogger } from '../../src/telemetry';
 import { engineFor, expectNoSecrets, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
 

@@ -117,6 +117,11 @@ async function run(s: Subject, settings: Record<string, string>): Promise<RunRep
 
 /** `remediate --connection <first> --json` in this process; the report it prints. */
 async function cliRemediateFirst(s: Subject, extraArgs: string[] = []): Promise<RunReport> {
+  return JSON.parse(await cliRemediateFirstText(s, ['--json', ...extraArgs])) as RunReport;
+}
+
+/** `remediate --connection <first>` in this process; what it prints on stdout. */
+async function cliRemediateFirstText(s: Subject, extraArgs: string[] = []): Promise<string> {
   let out = '';
   const stdout = new Writable({
     write(chunk: Buffer | string, _encoding, callback) {
@@ -125,12 +130,12 @@ async function cliRemediateFirst(s: Subject, extraArgs: string[] = []): Promise<
     },
   });
   const stderr = new Writable({ write: (_c, _e, callback) => callback() });
-  await runCli(['remediate', '--connection', s.firstId, '--json', ...extraArgs], {
+  await runCli(['remediate', '--connection', s.firstId, ...extraArgs], {
     stdout,
     stderr: stderr as unknown as NodeJS.WriteStream,
     env: { ...s.sandbox.env, OLD_SECRET_RETENTION_HOURS: '0' },
   });
-  return JSON.parse(out) as RunReport;
+  return out;
 }
 
 function app(s: Subject) {
@@ -177,6 +182,17 @@ test('in another configured organization (one-connection CLI run): the shared cr
   const first = entryFor(report, s.firstId);
   expectRotatedAndKept(s, first);
   expect(first.cleanup).toMatch(/'second' .* in https:\/\/.*fabrikam/);
+  await expectSecondWorks(s);
+});
+
+test("the CLI's readable report says which credential was kept and why", async () => {
+  const s = await subject('other-org');
+  const text = await cliRemediateFirstText(s, ['--organization', s.sandbox.organizationUrls[0]!]);
+  expect(text).toMatch(
+    new RegExp(
+      `Superseded credentials kept:\\n  • first: kept ${s.commonKeyId} until it expires: .*'second'`,
+    ),
+  );
   await expectSecondWorks(s);
 });
 

@@ -24,7 +24,8 @@ import { buildEngine, type Engine } from '../../src/composition';
 import { loadConfig } from '../../src/config';
 import type { Lease } from '../../src/remediation/ports';
 import { retireConnection } from '../../src/remediation/retirement';
-import { rotateConnection, type ConnectionTarget } from '../../src/remediation/rotation';
+import type { ConnectionTarget } from '../../src/remediation/engine';
+import { rotateConnection } from '../../src/remediation/rotation';
 import { runRemediation } from '../../src/remediation/run';
 import { createLogger, silentLogger } from '../../src/telemetry';
 import { engineFor, entryFor, sandboxClock, scenarioCases } from '../helpers/engineSandbox';
@@ -193,6 +194,32 @@ test('lease broken and taken right after addPassword: no secret in Key Vault, no
   expect(again).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
   expectConverged(s);
   expectNoSecretIn(s, [...s.logLines, JSON.stringify([lost, again])]);
+});
+
+test('lease broken and taken during the PUT: the applied phase is not recorded; the re-run resumes at created', async () => {
+  const s = await subject();
+  const devops = s.engine.deps.devops;
+  const updateConnection = devops.updateConnection.bind(devops);
+  devops.updateConnection = async (...args) => {
+    const updated = await updateConnection(...args);
+    await breakLease(s, true);
+    return updated;
+  };
+
+  const lost = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
+
+  expect(lost).toMatchObject({ outcome: 'failed', error: { code: 'lock-lost' } });
+  expect(lost.error?.message).toMatch(/before recording the applied phase in Key Vault/);
+  expect(vaultRecord(s)?.tags['phase']).toBe('created');
+  expect(graphWrites(s, /removePassword$/i)).toEqual([]);
+
+  devops.updateConnection = updateConnection;
+  for (const lease of stolen.splice(0)) await lease.release();
+  const again = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
+  expect(again).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
+  expect(again.steps[0]).toMatch(/^resumed rotation [0-9a-f]+ at phase created$/);
+  expect(graphWrites(s, /addPassword$/i)).toHaveLength(1);
+  expectConverged(s);
 });
 
 test('lease broken during verification (after the PUT): the verification is not recorded, nothing removed; the re-run resumes at applied', async () => {
