@@ -1,9 +1,26 @@
 /** @type {import('jest').Config} */
-module.exports = {
+const shared = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
+};
+
+/**
+ * Two projects: `fast` (`npm test`: one kill point, a one-round fault campaign) and `slow`
+ * (`*.slow.test.ts`: the full fault campaign, every other kill point, the Bicep compiler's
+ * variations, the package's own build). `jest` alone, as `npm run test:all` and CI run it, runs
+ * both and prints one summary line.
+ */
+module.exports = {
+  projects: [
+    {
+      ...shared,
+      displayName: 'fast',
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.slow\\.test\\.ts$'],
+    },
+    { ...shared, displayName: 'slow', testMatch: ['**/*.slow.test.ts'] },
+  ],
   // Integration tests start HTTPS servers and Azurite; two cores, so keep workers modest.
   maxWorkers: 2,
   testTimeout: 60000,

@@ -6,14 +6,20 @@
  * approved is reported, not rotated; once approved, it is rotated.
  */
 import { HttpRequest, type HttpHandler, type HttpResponseInit } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
-import { startSandbox, type Sandbox } from '../../sandbox/index';
+import type { Azurite } from '../../sandbox/azurite';
+import type { Sandbox } from '../../sandbox/index';
 import type { EndpointRecord } from '../../sandbox/model';
 import { configureServices } from '../../src/functions/context';
 import { approveConnectionNow, remediateConnectionNow } from '../../src/functions/httpApi';
 import { MemoryTelemetrySink } from '../../src/telemetry/sink';
 import { invocation } from '../helpers/functionsHost';
+import { useSandbox } from '../helpers/useSandbox';
 
+const fixture = useSandbox({
+  scenario: 'confused-deputy',
+  seed: 'approve-http',
+  azurite: true,
+});
 let sandbox: Sandbox;
 let azurite: Azurite;
 
@@ -76,11 +82,8 @@ function binding(id: string): Record<string, string> | undefined {
   return sandbox.state.vault.secrets.get(`sc-remediator-binding-${id}`.toLowerCase())?.versions.at(-1)?.tags;
 }
 
-beforeAll(async () => {
-  [sandbox, azurite] = await Promise.all([
-    startSandbox({ scenario: 'confused-deputy', seed: 'approve-http' }),
-    startAzurite({ blob: true, queue: false }),
-  ]);
+beforeAll(() => {
+  ({ sandbox, azurite } = fixture);
   configureServices({
     env: {
       ...sandbox.env,
@@ -90,10 +93,6 @@ beforeAll(async () => {
     },
     telemetry: new MemoryTelemetrySink(),
   });
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([sandbox?.stop(), azurite?.stop()]);
 });
 
 test('a direct remediate call of a connection nobody approved is reported, not rotated', async () => {

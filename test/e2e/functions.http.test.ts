@@ -5,8 +5,8 @@
  * settings. Bad input is always a 4xx with a JSON error, never a 5xx, never a secret.
  */
 import { HttpRequest, type HttpHandler, type HttpResponseInit } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
-import { startSandbox, type Sandbox } from '../../sandbox/index';
+import type { Azurite } from '../../sandbox/azurite';
+import type { Sandbox } from '../../sandbox/index';
 import { BlobLeaseLockProvider, createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { configureServices } from '../../src/functions/context';
 import { health } from '../../src/functions/health';
@@ -29,7 +29,9 @@ import {
   operatorHeaders,
   outputMessages,
 } from '../helpers/functionsHost';
+import { useSandbox } from '../helpers/useSandbox';
 
+const fixture = useSandbox({ scenario: 'default', seed: 'http', azurite: true });
 let sandbox: Sandbox;
 let azurite: Azurite;
 let env: Record<string, string>;
@@ -101,11 +103,8 @@ function principal(roles: string[]): string {
 
 const base64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
 
-beforeAll(async () => {
-  [sandbox, azurite] = await Promise.all([
-    startSandbox({ scenario: 'default', seed: 'http' }),
-    startAzurite({ blob: true, queue: false }),
-  ]);
+beforeAll(() => {
+  ({ sandbox, azurite } = fixture);
   env = {
     ...sandbox.env,
     ...BEHIND_APP_SERVICE_AUTH,
@@ -113,10 +112,6 @@ beforeAll(async () => {
     REMEDIATION_JITTER_SECONDS: '0',
   };
   configureServices({ env, telemetry: new MemoryTelemetrySink() });
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([sandbox?.stop(), azurite?.stop()]);
 });
 
 describe('GET /api/health (anonymous)', () => {

@@ -6,8 +6,8 @@
  * naming an organization that is not configured is refused without a request.
  */
 import type { Timer } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
-import { startSandbox, type Sandbox } from '../../sandbox/index';
+import type { Azurite } from '../../sandbox/azurite';
+import type { Sandbox } from '../../sandbox/index';
 import { BlobLeaseLockProvider, createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER, type RunLedger } from '../../src/clients/runLedger';
 import { configureServices, MAX_DEQUEUE_COUNT, WORK_QUEUE } from '../../src/functions/context';
@@ -25,7 +25,9 @@ import {
   queueClients,
   sendToQueue,
 } from '../helpers/functionsHost';
+import { useSandbox } from '../helpers/useSandbox';
 
+const fixture = useSandbox({ scenario: 'minimal', seed: 'poison', azurite: { blob: true, queue: true } });
 let sandbox: Sandbox;
 let azurite: Azurite;
 let telemetry: MemoryTelemetrySink;
@@ -46,11 +48,8 @@ async function plan(): Promise<WorkItem[]> {
   return outputMessages(context, workQueueOutput) as WorkItem[];
 }
 
-beforeAll(async () => {
-  [sandbox, azurite] = await Promise.all([
-    startSandbox({ scenario: 'minimal', seed: 'poison' }),
-    startAzurite({ blob: true, queue: true }),
-  ]);
+beforeAll(() => {
+  ({ sandbox, azurite } = fixture);
   const real = createBlobRunLedger(
     createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString }).getContainerClient(
       DEFAULT_LEDGER_CONTAINER,
@@ -70,10 +69,6 @@ beforeAll(async () => {
     telemetry,
     ledger,
   });
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([sandbox?.stop(), azurite?.stop()]);
 });
 
 test('a lock held by another rotation is retried, then reported on the last attempt (not lost)', async () => {

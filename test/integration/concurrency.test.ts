@@ -7,9 +7,8 @@
  * - two CLI processes started together on one connection: one rotation.
  */
 import { randomUUID } from 'node:crypto';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
 import { checkClientSecret } from '../../sandbox/credentials';
-import { startSandbox, type Sandbox } from '../../sandbox/index';
+import type { Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord, RequestLogEntry, TenantState } from '../../sandbox/model';
 import { BlobLeaseLockProvider, createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { buildEngine, type Engine } from '../../src/composition';
@@ -19,28 +18,13 @@ import type { ConnectionTarget } from '../../src/remediation/engine';
 import { rotateConnection } from '../../src/remediation/rotation';
 import { runRemediation } from '../../src/remediation/run';
 import { createLogger } from '../../src/telemetry';
-import { cliEnv, killRunningClis, parseReport, spawnCli } from '../helpers/cliChild';
+import { cliEnv, parseReport, spawnCli } from '../helpers/cliChild';
 import { expectNoLeak, expectSameSecret } from '../helpers/sandboxCredentials';
+import { useSandbox } from '../helpers/useSandbox';
 
 jest.setTimeout(60_000);
 
-let azurite: Azurite;
-let sandbox: Sandbox | undefined;
-
-beforeAll(async () => {
-  azurite = await startAzurite({ blob: true, queue: false });
-});
-
-afterEach(async () => {
-  killRunningClis();
-  await sandbox?.stop();
-  sandbox = undefined;
-});
-
-afterAll(async () => {
-  killRunningClis();
-  await azurite?.stop();
-});
+const fixture = useSandbox({ azurite: true });
 
 interface Subject {
   sandbox: Sandbox;
@@ -54,7 +38,7 @@ interface Subject {
 
 /** The `minimal` scenario's expiring Manual connection. */
 async function subject(): Promise<Subject> {
-  sandbox = await startSandbox({ scenario: 'minimal', seed: 'concurrency' });
+  const sandbox = await fixture.start({ scenario: 'minimal', seed: 'concurrency' });
   const { state } = sandbox;
   const endpoint = [...state.organization('contoso')!.endpoints.values()].find(
     (e) => e.name === 'api-deploy',
@@ -67,7 +51,11 @@ async function subject(): Promise<Subject> {
     endpoint,
     app,
     originalKeyId: app.passwordCredentials[0]!.keyId,
-    env: { ...sandbox.env, AzureWebJobsStorage: azurite.connectionString, OLD_SECRET_RETENTION_HOURS: '0' },
+    env: {
+      ...sandbox.env,
+      AzureWebJobsStorage: fixture.azurite.connectionString,
+      OLD_SECRET_RETENTION_HOURS: '0',
+    },
     logLines: [],
   };
 }
@@ -77,7 +65,7 @@ function instance(s: Subject, container: string, wrapLocks?: (inner: LockProvide
   const log = createLogger((level, line) => s.logLines.push(`${level}: ${line}`), 'debug');
   const engine = buildEngine(loadConfig(s.env), log);
   const locks = new BlobLeaseLockProvider(
-    createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString }),
+    createBlobServiceClient({ AzureWebJobsStorage: fixture.azurite.connectionString }),
     { containerName: container },
   );
   engine.deps.locks = wrapLocks ? wrapLocks(locks) : locks;
@@ -186,7 +174,7 @@ test('two CLI processes started together on one connection: one rotation; the ot
   // holds it while the other arrives (without it, one process may finish before the other starts).
   s.sandbox.faults.setRules([{ service: 'graph', method: 'POST', path: '/addPassword$', latencyMs: 3000 }]);
   const env = cliEnv(s.sandbox, {
-    AzureWebJobsStorage: azurite.connectionString,
+    AzureWebJobsStorage: fixture.azurite.connectionString,
     OLD_SECRET_RETENTION_HOURS: '0',
   });
   const args = ['remediate', '--connection', s.endpoint.id, '--json'];

@@ -11,10 +11,10 @@
  * - retirement with the ledger record (no secret in it), without the ledger (refused), by age;
  * - each policy choice.
  */
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { checkClientSecret } from '../../sandbox/credentials';
 import { guidToBase64Url } from '../../sandbox/federation';
-import { startSandbox, type Sandbox } from '../../sandbox/index';
+import type { Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord } from '../../sandbox/model';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER, type RunLedger } from '../../src/clients/runLedger';
@@ -34,6 +34,7 @@ import {
   snapshot,
   type ScenarioCase,
 } from '../helpers/engineSandbox';
+import { useSandbox, type SandboxFixture } from '../helpers/useSandbox';
 
 const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -45,16 +46,15 @@ interface World {
   lines: string[];
 }
 
-async function world(): Promise<World> {
-  const [sandbox, azurite] = await Promise.all([
-    startSandbox({ scenario: 'default' }),
-    startAzurite({ blob: true, queue: false }),
-  ]);
-  return { sandbox, azurite, cases: scenarioCases(sandbox), lines: [] };
+/** The default scenario and Azurite for the enclosing describe (`tenant: 'test'`: a tenant per test). */
+function useWorld(tenant: 'block' | 'test' = 'block'): SandboxFixture {
+  return useSandbox({ scenario: 'default', azurite: true, tenant });
 }
 
-async function stop(w: World | undefined): Promise<void> {
-  await Promise.all([w?.sandbox.stop(), w?.azurite.stop()]);
+/** What the tests of a block read: the running tenant and Azurite, the scenario's cases, log lines. */
+function world(fixture: SandboxFixture): World {
+  const { sandbox, azurite } = fixture;
+  return { sandbox, azurite, cases: scenarioCases(sandbox), lines: [] };
 }
 
 /** The engine as the product builds it; sleeps move the sandbox clock (fast verification backoff). */
@@ -150,13 +150,14 @@ function entry(w: World, report: RunReport, label: string): ConnectionReport {
 }
 
 describe('without an explicit policy or flag, nothing is converted or retired', () => {
+  const fixture = useWorld();
   let w: World;
   let result: RunResult;
   let dry: RunResult;
   let ficsBefore: Map<string, number>;
 
   beforeAll(async () => {
-    w = await world();
+    w = world(fixture);
     ficsBefore = new Map(
       [...w.sandbox.state.apps.values()].map((a) => [a.id, a.federatedIdentityCredentials.length]),
     );
@@ -164,7 +165,6 @@ describe('without an explicit policy or flag, nothing is converted or retired', 
     dry = await run(w, {}, { connectionId: healthy.connectionId, intent: 'convert', dryRun: true });
     result = await run(w, { OLD_SECRET_RETENTION_HOURS: '0' });
   });
-  afterAll(() => stop(w));
 
   test('no conversion, no retirement, no federated credential, no delete', () => {
     const actions = result.report.connections.map((c) => c.action);
@@ -223,6 +223,7 @@ describe('without an explicit policy or flag, nothing is converted or retired', 
 });
 
 describe("Azure DevOps' own conversion of an Automatic connection (policy convert-to-wif), and its revert", () => {
+  const fixture = useWorld();
   let w: World;
   let c: ScenarioCase;
   let first: RunResult;
@@ -232,12 +233,11 @@ describe("Azure DevOps' own conversion of an Automatic connection (policy conver
   ]);
 
   beforeAll(async () => {
-    w = await world();
+    w = world(fixture);
     c = caseOf(w, 'automatic-expiring-other-password');
     secretsBefore = w.sandbox.state.allSecretValues();
     first = await run(w, { REMEDIATION_POLICY: rules }, { connectionId: c.connectionId });
   });
-  afterAll(() => stop(w));
 
   test('converted with operation=ConvertAuthenticationScheme and verified; the secret is kept for the revert window', () => {
     const e = entryFor(first.report, c.connectionId);
@@ -315,17 +315,17 @@ describe("Azure DevOps' own conversion of an Automatic connection (policy conver
 });
 
 describe("after Azure DevOps' revert window: no revert, and the superseded secret is cleaned up", () => {
+  const fixture = useWorld();
   let w: World;
   let c: ScenarioCase;
   const rules = policy([{ connection: 'data-warehouse-prod', action: 'convert-to-wif' }]);
 
   beforeAll(async () => {
-    w = await world();
+    w = world(fixture);
     c = caseOf(w, 'automatic-expiring-other-password');
     await run(w, { REMEDIATION_POLICY: rules }, { connectionId: c.connectionId });
     w.sandbox.state.advanceClock(8 * DAY_MS);
   });
-  afterAll(() => stop(w));
 
   test('revert is refused once the window has closed, and nothing changes', async () => {
     const before = snapshot(c.endpoint);
@@ -360,14 +360,14 @@ describe("after Azure DevOps' revert window: no revert, and the superseded secre
 });
 
 describe('federated-credential conversion (Manual, shared) with the issuer and subject the service returns', () => {
+  const fixture = useWorld();
   let w: World;
   let secretsBefore: string[];
 
-  beforeAll(async () => {
-    w = await world();
+  beforeAll(() => {
+    w = world(fixture);
     secretsBefore = w.sandbox.state.allSecretValues();
   });
-  afterAll(() => stop(w));
 
   test('explicit convert of a Manual connection: rotated first for a fallback secret, then converted and verified', async () => {
     const c = caseOf(w, 'healthy');
@@ -458,12 +458,12 @@ describe('federated-credential conversion (Manual, shared) with the issuer and s
 });
 
 describe('a conversion that fails midway leaves the connection working on its secret', () => {
+  const fixture = useWorld();
   let w: World;
 
-  beforeAll(async () => {
-    w = await world();
+  beforeAll(() => {
+    w = world(fixture);
   });
-  afterAll(() => stop(w));
 
   test('federated-credential path: Graph refuses the credential after the switch; the Key Vault secret goes back', async () => {
     const c = caseOf(w, 'healthy');
@@ -540,14 +540,14 @@ describe('a conversion that fails midway leaves the connection working on its se
 });
 
 describe('retirement', () => {
+  const fixture = useWorld();
   let w: World;
   let secretsBefore: string[];
 
-  beforeAll(async () => {
-    w = await world();
+  beforeAll(() => {
+    w = world(fixture);
     secretsBefore = w.sandbox.state.allSecretValues();
   });
-  afterAll(() => stop(w));
 
   test('without the run ledger (no storage), nothing is retired even when enabled', async () => {
     const c = caseOf(w, 'app-deleted');
@@ -638,6 +638,7 @@ describe('retirement', () => {
 });
 
 describe('retirement of connections failing past RETIRE_FAILED_AFTER_DAYS', () => {
+  const fixture = useWorld();
   let w: World;
   const settings = {
     ENABLE_RETIREMENT: 'true',
@@ -645,10 +646,9 @@ describe('retirement of connections failing past RETIRE_FAILED_AFTER_DAYS', () =
     OLD_SECRET_RETENTION_HOURS: '0',
   };
 
-  beforeAll(async () => {
-    w = await world();
+  beforeAll(() => {
+    w = world(fixture);
   });
-  afterAll(() => stop(w));
 
   test('first sighting is noted; 31 days later, still failing, they are retired', async () => {
     const disabled = caseOf(w, 'failed-app-disabled');
@@ -680,6 +680,7 @@ describe('retirement of connections failing past RETIRE_FAILED_AFTER_DAYS', () =
 });
 
 describe('each policy choice', () => {
+  const fixture = useWorld();
   let w: World;
   let r: RunResult;
   let before: Map<string, EndpointRecord>;
@@ -697,11 +698,10 @@ describe('each policy choice', () => {
   ]);
 
   beforeAll(async () => {
-    w = await world();
+    w = world(fixture);
     before = new Map([...w.cases.values()].map((c) => [c.connectionId, snapshot(c.endpoint)]));
     r = await run(w, { REMEDIATION_POLICY: rules, OLD_SECRET_RETENTION_HOURS: '0' });
   });
-  afterAll(() => stop(w));
 
   test('exclude: listed as excluded, not in the report, never read beyond the list', () => {
     const c = caseOf(w, 'healthy');
@@ -767,15 +767,15 @@ describe('each policy choice', () => {
 });
 
 describe('Azure DevOps\' conversion that answers InProgress ("might take a few minutes")', () => {
+  const fixture = useWorld('test');
   let w: World;
   let c: ScenarioCase;
   const rules = policy([{ connection: 'data-warehouse-prod', action: 'convert-to-wif' }]);
 
-  beforeEach(async () => {
-    w = await world();
+  beforeEach(() => {
+    w = world(fixture);
     c = caseOf(w, 'automatic-expiring-other-password');
   });
-  afterEach(() => stop(w));
 
   test('polled (engine clock, backoff) until converted; verified only then; the 7-day deadline recorded and kept', async () => {
     w.sandbox.state.organization('contoso')!.conversionDelayMs = 3 * 60_000;
@@ -856,11 +856,11 @@ describe('Azure DevOps\' conversion that answers InProgress ("might take a few m
 });
 
 describe('a connection the identity may not view (GET answers {id, name})', () => {
+  const fixture = useWorld();
   let w: World;
-  beforeAll(async () => {
-    w = await world();
+  beforeAll(() => {
+    w = world(fixture);
   });
-  afterAll(() => stop(w));
 
   test('rotation fails with a clear diagnosis, not a TypeError, and writes nothing', async () => {
     const c = caseOf(w, 'manual-secret-expired');

@@ -9,9 +9,8 @@
  */
 import { Writable } from 'node:stream';
 import { checkClientSecret } from '../../sandbox/credentials';
-import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
+import type { Sandbox, Scenario } from '../../sandbox/index';
 import { stableGuid } from '../../sandbox/scenario';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
 import { runCli } from '../../src/cli/main';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger } from '../../src/clients/runLedger';
@@ -21,6 +20,8 @@ import { runRemediation } from '../../src/remediation/run';
 import type { ConnectionReport, RunReport } from '../../src/remediation/report';
 import { createLogger } from '../../src/telemetry';
 import { engineFor, entryFor, passwordKeyId, sandboxClock } from '../helpers/engineSandbox';
+import { useSandbox } from '../helpers/useSandbox';
+import { CAST } from '../helpers/scenarios';
 
 jest.setTimeout(60_000);
 
@@ -48,18 +49,7 @@ function scenario(where: Where, fabrikamUnreadable = false): Scenario {
   return {
     name: 'in-use',
     description: 'Two connections share one app and one secret.',
-    productIdentity: 'remediator',
-    passwordReplicationDelaySeconds: 0,
-    identities: [
-      {
-        key: 'remediator',
-        displayName: 'sc-remediator',
-        kind: 'servicePrincipal',
-        graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
-        vaultWriter: true,
-      },
-      { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
-    ],
+    ...CAST,
     apps: [
       {
         key: 'shared',
@@ -89,17 +79,7 @@ function scenario(where: Where, fabrikamUnreadable = false): Scenario {
   } as Scenario;
 }
 
-let sandbox: Sandbox | undefined;
-let azurite: Azurite | undefined;
-
-afterEach(async () => {
-  await sandbox?.stop();
-  sandbox = undefined;
-});
-
-afterAll(async () => {
-  await azurite?.stop();
-});
+const fixture = useSandbox({ azurite: true });
 
 interface Subject {
   sandbox: Sandbox;
@@ -110,7 +90,10 @@ interface Subject {
 }
 
 async function subject(where: Where, fabrikamUnreadable = false): Promise<Subject> {
-  sandbox = await startSandbox({ scenario: scenario(where, fabrikamUnreadable), seed: `in-use-${where}` });
+  const sandbox = await fixture.start({
+    scenario: scenario(where, fabrikamUnreadable),
+    seed: `in-use-${where}`,
+  });
   return {
     sandbox,
     firstId: stableGuid('endpoint', 'contoso', 'first'),
@@ -251,7 +234,6 @@ test('the other connection rotated by this service holds its own credential: the
 
 test('the nightly fan-out: the work item carries the census, and the worker keeps the shared credential', async () => {
   const s = await subject('other-project');
-  azurite = await startAzurite({ blob: true, queue: false });
   const engine = engineFor(
     s.sandbox,
     createLogger(() => undefined),
@@ -260,7 +242,7 @@ test('the nightly fan-out: the work item carries the census, and the worker keep
       clock: sandboxClock(s.sandbox, true),
     },
   );
-  const blobs = createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString });
+  const blobs = createBlobServiceClient({ AzureWebJobsStorage: fixture.azurite.connectionString });
   const ctx: FanOutContext = {
     deps: engine.deps,
     settings: engine.settings,

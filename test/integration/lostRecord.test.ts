@@ -12,31 +12,22 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 import { checkClientSecret } from '../../sandbox/credentials';
-import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
+import type { Sandbox, Scenario } from '../../sandbox/index';
 import { stableGuid } from '../../sandbox/scenario';
 import { runRemediation } from '../../src/remediation/run';
 import type { RunReport } from '../../src/remediation/report';
 import { createLogger } from '../../src/telemetry';
 import { engineFor, entryFor, passwordKeyId, sandboxClock } from '../helpers/engineSandbox';
 import { identityCredential } from '../helpers/sandboxCredentials';
+import { useSandbox } from '../helpers/useSandbox';
+import { CAST } from '../helpers/scenarios';
 
 jest.setTimeout(60_000);
 
 const SCENARIO: Scenario = {
   name: 'lost-record',
   description: 'One expiring connection whose app also holds another consumer’s live password.',
-  productIdentity: 'remediator',
-  passwordReplicationDelaySeconds: 0,
-  identities: [
-    {
-      key: 'remediator',
-      displayName: 'sc-remediator',
-      kind: 'servicePrincipal',
-      graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
-      vaultWriter: true,
-    },
-    { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
-  ],
+  ...CAST,
   apps: [
     {
       key: 'deploy',
@@ -75,12 +66,7 @@ const SCENARIO: Scenario = {
 const CONNECTION_ID = stableGuid('endpoint', 'contoso', 'api-deploy');
 const SECRET_NAME = `sc-remediator-${CONNECTION_ID}`;
 
-let sandbox: Sandbox | undefined;
-
-afterEach(async () => {
-  await sandbox?.stop();
-  sandbox = undefined;
-});
+const fixture = useSandbox({ scenario: SCENARIO, tenant: 'manual' });
 
 function run(s: Sandbox, dryRun = false): Promise<RunReport> {
   const engine = engineFor(
@@ -132,8 +118,7 @@ async function expectConnectionWorks(s: Sandbox, keyId: string): Promise<void> {
 }
 
 test('a soft-deleted record is recovered before anything is decided; the live credential stays', async () => {
-  sandbox = await startSandbox({ scenario: SCENARIO, seed: 'soft-deleted-record' });
-  const s = sandbox;
+  const s = await fixture.start({ seed: 'soft-deleted-record' });
   const keyId = await rotated(s);
   await (await vault(s).beginDeleteSecret(SECRET_NAME, { intervalInMs: 10 })).pollUntilDone();
 
@@ -156,8 +141,7 @@ test('a soft-deleted record is recovered before anything is decided; the live cr
 });
 
 test('a purged record: the marked credential stays, the state is reported lost, and the next scan is not healthy', async () => {
-  sandbox = await startSandbox({ scenario: SCENARIO, seed: 'purged-record' });
-  const s = sandbox;
+  const s = await fixture.start({ seed: 'purged-record' });
   const keyId = await rotated(s);
   const kv = vault(s);
   await (await kv.beginDeleteSecret(SECRET_NAME, { intervalInMs: 10 })).pollUntilDone();
@@ -179,8 +163,7 @@ test('a purged record: the marked credential stays, the state is reported lost, 
 });
 
 test('a soft-deleted record the intent write runs into is recovered, and the next run decides with it', async () => {
-  sandbox = await startSandbox({ scenario: SCENARIO, seed: 'soft-deleted-no-marker' });
-  const s = sandbox;
+  const s = await fixture.start({ seed: 'soft-deleted-no-marker' });
   const keyId = await rotated(s);
   // A person deletes the marked credential (the connection breaks), then the record (soft delete).
   app(s).passwordCredentials = app(s).passwordCredentials.filter((p) => p.keyId !== keyId);

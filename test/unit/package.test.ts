@@ -2,43 +2,17 @@
  * The deployment package: what `azd deploy` zips for the function app (the project folder less what
  * .funcignore excludes, read with gitignore semantics by the `ignore` library, as azd and Core Tools
  * read it), what the Flex Consumption remote build then installs, and what the app keeps after
- * `npm run build:azure` prunes the devDependencies.
+ * `npm run build:azure` prunes the devDependencies. That the zipped files build alone is checked in
+ * the slow project (package.slow.test.ts: a full `tsc` build).
  */
 import { spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import ignore from 'ignore';
+import { packageFiles } from '../helpers/packageFiles';
 
 const ROOT = join(__dirname, '..', '..');
 const read = (...parts: string[]): string => readFileSync(join(ROOT, ...parts), 'utf8');
-
-/** Every file azd would put in the zip, relative to the project root, with its size. */
-function packageFiles(root: string): { path: string; size: number }[] {
-  const rules = ignore().add(readFileSync(join(root, '.funcignore'), 'utf8'));
-  const out: { path: string; size: number }[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name);
-      const rel = relative(root, full);
-      // A directory rule (`dist/`) matches only a path that ends with a slash.
-      if (rules.ignores(entry.isDirectory() ? `${rel}/` : rel)) continue;
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile()) out.push({ path: rel, size: lstatSync(full).size });
-    }
-  };
-  walk(root);
-  return out.sort((a, b) => a.path.localeCompare(b.path));
-}
 
 const files = packageFiles(ROOT);
 const paths = files.map((f) => f.path);
@@ -110,30 +84,6 @@ describe('remote build: what the server installs, builds and keeps', () => {
     expect(pkg.scripts['build']).toBe('tsc -p tsconfig.build.json');
     expect(pkg.scripts['build:azure']).toBe('npm prune --omit=dev');
   });
-
-  test('the zipped files alone build: tsc -p tsconfig.build.json (npm run build) in a copy of the package emits every function', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'package-'));
-    try {
-      for (const f of paths) cpSync(join(ROOT, f), join(dir, f));
-      // The server's `npm install` puts the same versions (package-lock.json) in node_modules.
-      symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-      const build = spawnSync(
-        process.execPath,
-        [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-        {
-          cwd: dir,
-          encoding: 'utf8',
-        },
-      );
-      expect(`${build.status} ${build.stdout}${build.stderr}`).toBe('0 ');
-      const emitted = dirname(pkg.main);
-      const functions = readdirSync(join(dir, emitted)).filter((f) => f.endsWith('.js'));
-      expect(functions.length).toBeGreaterThanOrEqual(5);
-      expect(existsSync(join(dir, 'host.json'))).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 180_000);
 
   test('after the prune the app keeps only production packages: no Azurite, playwright-core, TypeScript or Jest', () => {
     const lock = JSON.parse(read('package-lock.json')) as {
