@@ -1,5 +1,6 @@
 /** The service endpoints routes: list, get, update, share and delete. */
-import type { Express } from 'express';
+import type { Express, Response } from 'express';
+import type { EndpointRecord } from '../model';
 import type { SandboxContext } from '../index';
 import { administersProject } from './auth';
 import { settleConversion } from './conversion';
@@ -7,6 +8,7 @@ import { argumentErrorBody, sendError, TYPE, wrapped } from './errors';
 import { dataValue, findEndpoint, inProject, isFailed, lower, paramValue } from './fields';
 import {
   callerOf,
+  type Caller,
   csv,
   endpointNotFound,
   queryBool,
@@ -18,6 +20,19 @@ import {
 } from './request';
 import { applyUpdate } from './update';
 import { view } from './views';
+
+/**
+ * The endpoint a write names, when the caller may write it: otherwise the 404 (unknown id) or the
+ * 403 (not an Administrator) is sent and undefined returned.
+ */
+function administeredEndpoint(res: Response, caller: Caller, endpointId: string): EndpointRecord | undefined {
+  const ep = findEndpoint(caller.org, endpointId);
+  if (!ep) {
+    endpointNotFound(res, endpointId);
+    return undefined;
+  }
+  return requireAdministrator(res, caller) ? ep : undefined;
+}
 
 export function mountEndpointRoutes(app: Express, ctx: SandboxContext): void {
   const state = ctx.state;
@@ -88,9 +103,8 @@ export function mountEndpointRoutes(app: Express, ctx: SandboxContext): void {
     if (!versioned(req, res, { major: 7, minor: 1 })) return;
     const caller = callerOf(res);
     const endpointId = String(req.params['endpointId']);
-    const ep = findEndpoint(caller.org, endpointId);
-    if (!ep) return endpointNotFound(res, endpointId);
-    if (!requireAdministrator(res, caller)) return;
+    const ep = administeredEndpoint(res, caller, endpointId);
+    if (!ep) return;
     settleConversion(state, caller.org, ep);
     if (ep.pendingConversion)
       // No public source for this refusal; chosen because it cannot lose the conversion in flight.
@@ -112,9 +126,8 @@ export function mountEndpointRoutes(app: Express, ctx: SandboxContext): void {
     if (!versioned(req, res, { major: 7, minor: 1 })) return;
     const caller = callerOf(res);
     const endpointId = String(req.params['endpointId']);
-    const ep = findEndpoint(caller.org, endpointId);
-    if (!ep) return endpointNotFound(res, endpointId);
-    if (!requireAdministrator(res, caller)) return;
+    const ep = administeredEndpoint(res, caller, endpointId);
+    if (!ep) return;
     const refs: unknown = req.body;
     if (!Array.isArray(refs))
       return sendError(
@@ -160,9 +173,8 @@ export function mountEndpointRoutes(app: Express, ctx: SandboxContext): void {
           'ArgumentNullException',
         ),
       );
-    const ep = findEndpoint(caller.org, endpointId);
-    if (!ep) return endpointNotFound(res, endpointId);
-    if (!requireAdministrator(res, caller)) return;
+    const ep = administeredEndpoint(res, caller, endpointId);
+    if (!ep) return;
     // A deep delete of an Automatic connection makes Azure DevOps undo what it created in Azure (the
     // role assignment of the app's service principal); with the app gone that fails, which is why
     // the UI cannot delete such connections (field report "Deleting failed service connections").
