@@ -38,16 +38,6 @@ import { containerCreator } from './blobContainer';
 
 export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
 
-// The interface is the core's (ports.ts): the fan-out and the API use it without this adapter.
-export type {
-  RecordResult,
-  RunLedger,
-  RunRecord,
-  RunStatus,
-  RunTrigger,
-  StartRunMeta,
-} from '../remediation/ports';
-
 interface FailingDocument {
   /** Connection id (lower case) → first time seen failing (ISO). */
   connections: Record<string, string>;

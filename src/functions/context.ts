@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { InvocationContext } from '@azure/functions';
 import type { Notifier } from '../clients/notifier';
-import type { RunLedger, RunRecord } from '../clients/runLedger';
+import type { RunLedger, RunRecord } from '../remediation/ports';
 import type { Engine } from '../composition';
 import type { Config, FunctionSettings } from '../config';
 import type { FanOutContext } from '../remediation/fanOut';

@@ -9,7 +9,7 @@
  * `API_UNSAFE_ALLOW_KEY_ONLY_ACCESS` is set.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import type { RunLedger } from '../clients/runLedger';
+import type { RunLedger } from '../remediation/ports';
 import { renderStatusPage } from '../status/render';
 import { errorMessage } from '../telemetry';
 import { services, withInvocation } from './context';

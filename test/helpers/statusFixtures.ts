@@ -1,7 +1,8 @@
 /** Plain-object reports and ledger entries for the status page tests (no sandbox). */
 import { randomUUID } from 'node:crypto';
 import { summarize, type ConnectionReport, type RunReport } from '../../src/remediation/report';
-import { createMemoryRunLedger, type RunLedger, type RunRecord } from '../../src/clients/runLedger';
+import { createMemoryRunLedger } from '../../src/clients/runLedger';
+import type { RunLedger, RunRecord } from '../../src/remediation/ports';
 
 export const STATUS_NOW = new Date('2026-03-10T08:30:00.000Z');
 const DAY_MS = 24 * 3600 * 1000;

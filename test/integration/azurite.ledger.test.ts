@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { startAzurite, type Azurite } from '../../sandbox/azurite';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
-import { createBlobRunLedger, createMemoryRunLedger, type RunLedger } from '../../src/clients/runLedger';
+import { createBlobRunLedger, createMemoryRunLedger } from '../../src/clients/runLedger';
+import type { RunLedger } from '../../src/remediation/ports';
 import type { ConnectionReport } from '../../src/remediation/report';
 
 let azurite: Azurite;
