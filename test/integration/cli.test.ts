@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { AUDIENCES } from '../../sandbox/tokens';
 import { runCli } from '../../src/cli/main';
 import { ACTIONS, FINDINGS, OUTCOMES } from '../../src/remediation/report';
 import { expectNoSecrets, scenarioCases } from '../helpers/engineSandbox';
+import { collector } from '../helpers/collector';
 
 const ROOT = resolve(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -53,17 +53,6 @@ function cliProcess(args: string[], env: Record<string, string>): Promise<CliRes
     child.once('error', reject);
     child.once('close', (code) => resolveRun({ code, stdout, stderr }));
   });
-}
-
-function collector(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { stream, text: () => text };
 }
 
 /** `runCli` in this process, with its own streams and environment. */

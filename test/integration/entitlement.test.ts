@@ -8,7 +8,6 @@
  * is still rotated unattended; an operator's approval (CLI or policy) binds; a lost binding falls
  * back to "report"; the engine refuses a stale plan or a caller that skipped the gate.
  */
-import { Writable } from 'node:stream';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { checkClientSecret } from '../../sandbox/credentials';
 import type { AppRecord, EndpointRecord } from '../../sandbox/model';
@@ -19,6 +18,7 @@ import type { ConnectionTarget } from '../../src/remediation/engine';
 import { rotateConnection } from '../../src/remediation/rotation';
 import { createLogger } from '../../src/telemetry';
 import { engineFor, expectNoSecrets, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
+import { collector } from '../helpers/collector';
 
 let sandbox: Sandbox;
 let cases: Map<string, ScenarioCase>;
@@ -47,17 +47,6 @@ interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-function collector(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { stream, text: () => text };
 }
 
 async function cli(args: string[], extra: Record<string, string> = {}): Promise<CliResult> {

@@ -22,7 +22,7 @@ import { runRemediation } from '../../src/remediation/run';
 import { silentLogger } from '../../src/telemetry';
 import { engineFor, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhookServer';
-import { Writable } from 'node:stream';
+import { collector } from '../helpers/collector';
 
 jest.setTimeout(120_000);
 
@@ -138,17 +138,6 @@ test('generic JSON: the name as data, exactly as written', async () => {
   const body = (await send('generic')) as { items: { title: string }[] };
   expect(body.items.map((i) => i.title)).toContainEqual(expect.stringContaining(VISIBLE));
 });
-
-function collector(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = collector();
