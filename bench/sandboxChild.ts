@@ -15,7 +15,7 @@ import { checkClientSecret } from '../sandbox/credentials';
 import { startSandbox, type FaultRule, type Sandbox } from '../sandbox/index';
 import type { RequestLogEntry, ServiceName, TenantState } from '../sandbox/model';
 import { stableGuid } from '../sandbox/scenario';
-import { recordToTags, ROTATION_CONTENT_TYPE } from '../src/clients/keyVaultStateStore';
+import { recordToTags, ROTATION_CONTENT_TYPE } from '../src/clients/keyVaultRotationRecord';
 import { credentialMarker } from '../src/remediation/transform';
 import { generateTenant, type ConnectionKind, type TenantShape } from './tenant';
 

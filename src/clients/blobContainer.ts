@@ -14,3 +14,13 @@ export function containerCreator(container: ContainerClient): () => Promise<void
         inFlight = undefined;
       }));
 }
+
+interface StorageErrorLike {
+  statusCode?: number;
+  code?: string;
+}
+
+/** The status and code of a storage SDK error (RestError); no fields for anything that is not an object. */
+export function storageError(err: unknown): StorageErrorLike {
+  return typeof err === 'object' && err !== null ? err : {};
+}

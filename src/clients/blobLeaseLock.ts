@@ -15,7 +15,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import type { Lease, LockProvider } from '../remediation/ports';
-import { containerCreator } from './blobContainer';
+import { containerCreator, storageError } from './blobContainer';
 
 /** The storage settings of the Functions host, as app settings name them. */
 export interface StorageSettings {
@@ -115,15 +115,6 @@ export interface BlobLease extends Lease {
 export const DEFAULT_LOCK_CONTAINER = 'sc-remediator-locks';
 export const MIN_LEASE_SECONDS = 15;
 export const MAX_LEASE_SECONDS = 60;
-
-interface StorageErrorLike {
-  statusCode?: number;
-  code?: string;
-}
-
-function storageError(err: unknown): StorageErrorLike {
-  return typeof err === 'object' && err !== null ? err : {};
-}
 
 function describe(err: unknown): string {
   const e = storageError(err);

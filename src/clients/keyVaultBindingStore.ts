@@ -7,11 +7,11 @@
  * Permissions: Key Vault Secrets Officer (get, set, recover), as for the rotation state.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import { ServiceError } from '../errors';
 import type { Binding, BindingStore } from '../remediation/ports';
-import { connectionSecretName, readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
-import { isLoopbackUrl } from './keyVaultStateStore';
+import { connectionSecretName, createSecretClient } from './keyVaultClient';
+import { readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
 
 export const BINDING_SECRET_PREFIX = 'sc-remediator-binding-';
 export const BINDING_CONTENT_TYPE = 'application/json; sc-remediator binding';
@@ -33,12 +33,7 @@ export class KeyVaultBindingStore implements BindingStore {
   /** With `client`, the rotation store's (one Key Vault challenge per run, not one per store). */
   constructor(options: { client: SecretClient } | { vaultUrl: string; credential: TokenCredential }) {
     this.client =
-      'client' in options
-        ? options.client
-        : new SecretClient(options.vaultUrl, options.credential, {
-            // As for the rotation store: the challenge resource check cannot pass on a loopback vault.
-            disableChallengeResourceVerification: isLoopbackUrl(options.vaultUrl),
-          });
+      'client' in options ? options.client : createSecretClient(options.vaultUrl, options.credential);
   }
 
   /** The connection's binding; undefined when none was recorded. Requires secrets/get. */

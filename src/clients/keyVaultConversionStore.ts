@@ -8,11 +8,11 @@
  * Permissions: Key Vault Secrets Officer (get, set, recover), as for the rotation state.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import { ServiceError } from '../errors';
 import type { ConversionRecord, ConversionStateStore } from '../remediation/ports';
-import { connectionSecretName, readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
-import { isLoopbackUrl } from './keyVaultStateStore';
+import { connectionSecretName, createSecretClient } from './keyVaultClient';
+import { readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
 
 export const CONVERSION_SECRET_PREFIX = 'sc-remediator-wif-';
 export const CONVERSION_CONTENT_TYPE = 'application/json; sc-remediator conversion';
@@ -25,10 +25,7 @@ export class KeyVaultConversionStore implements ConversionStateStore {
   private readonly client: SecretClient;
 
   constructor(options: { vaultUrl: string; credential: TokenCredential }) {
-    this.client = new SecretClient(options.vaultUrl, options.credential, {
-      // As for the rotation store: the challenge resource check cannot pass on a loopback vault.
-      disableChallengeResourceVerification: isLoopbackUrl(options.vaultUrl),
-    });
+    this.client = createSecretClient(options.vaultUrl, options.credential);
   }
 
   /** The connection's conversion record; undefined when it was never converted. Requires secrets/get. */

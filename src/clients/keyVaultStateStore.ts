@@ -12,50 +12,24 @@
  * get, list, set, recover) on the vault.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { SecretClient, type SecretClientOptions, type SecretProperties } from '@azure/keyvault-secrets';
-import { AuthenticationError, PreconditionError, ServiceError } from '../errors';
-import type {
-  RecordState,
-  RotationIntent,
-  RotationPhase,
-  RotationRecord,
-  SecretStateStore,
-} from '../remediation/ports';
-
-/** Prefix of every secret this store writes. */
-export const SECRET_NAME_PREFIX = 'sc-remediator-';
-/** Content type of the secrets this store writes. */
-export const ROTATION_CONTENT_TYPE = 'text/plain; sc-remediator rotation';
-/**
- * Content type of a version that holds only a rotation's intent (a connection's first rotation,
- * noted before its credential is added): its value is a placeholder, never a credential.
- */
-export const INTENT_CONTENT_TYPE = 'text/plain; sc-remediator rotation-intent';
-const INTENT_PLACEHOLDER = 'no credential stored yet (rotation intent)';
-
-/** Key Vault's limits (learn.microsoft.com, "About Azure Key Vault secrets"). */
-const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
-const MAX_TAGS = 15;
-const MAX_TAG_VALUE = 512;
-
-const PHASES: readonly RotationPhase[] = ['created', 'applied', 'verified', 'completed'];
-
-/** Tag names, in the order they are written. */
-const TAG = {
-  phase: 'phase',
-  appId: 'appId',
-  keyId: 'keyId',
-  rotationId: 'rotationId',
-  previousKeyIds: 'previousKeyIds',
-  originalCreationMode: 'originalCreationMode',
-  organization: 'organization',
-  createdAt: 'createdAt',
-  appliedAt: 'appliedAt',
-  verifiedAt: 'verifiedAt',
-  completedAt: 'completedAt',
-  intentRotationId: 'intentRotationId',
-  intentAt: 'intentAt',
-} as const;
+import type { SecretClient, SecretClientOptions, SecretProperties } from '@azure/keyvault-secrets';
+import { ServiceError } from '../errors';
+import type { RecordState, RotationIntent, RotationRecord, SecretStateStore } from '../remediation/ports';
+import { createSecretClient, recoverDeletedSecret, writeRecoveringDeleted } from './keyVaultClient';
+import { isNotFound, mapKeyVaultError } from './keyVaultErrors';
+import {
+  INTENT_CONTENT_TYPE,
+  INTENT_PLACEHOLDER,
+  intentOnlyTags,
+  isIntentOnly,
+  optionalIntent,
+  recordExpiry,
+  recordFromProperties,
+  recordToTags,
+  ROTATION_CONTENT_TYPE,
+  SECRET_NAME_PREFIX,
+  secretNameFor,
+} from './keyVaultRotationRecord';
 
 export interface KeyVaultStateStoreOptions {
   /** `KEY_VAULT_URL`, e.g. `https://myvault.vault.azure.net/`. */
@@ -67,218 +41,13 @@ export interface KeyVaultStateStoreOptions {
   recoverPollIntervalMs?: number;
 }
 
-/** Whether a URL points at this machine (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackUrl(url: string): boolean {
-  let host: string;
-  try {
-    host = new URL(url).hostname.toLowerCase();
-  } catch {
-    return false;
-  }
-  return (
-    host === 'localhost' ||
-    host.endsWith('.localhost') ||
-    host === '[::1]' ||
-    host === '::1' ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
-  );
-}
-
-/** The secret name for a connection; refuses ids that would not make a valid Key Vault name. */
-export function secretNameFor(connectionId: string): string {
-  const name = `${SECRET_NAME_PREFIX}${connectionId}`;
-  if (!NAME_PATTERN.test(name))
-    throw new PreconditionError(
-      `Connection id '${connectionId}' cannot name a Key Vault secret (letters, digits and '-' only, at most ${127 - SECRET_NAME_PREFIX.length} characters).`,
-      'InvalidConnectionId',
-    );
-  return name;
-}
-
-/** The record as Key Vault tags; refuses records that break Key Vault's tag limits. */
-export function recordToTags(record: RotationRecord): Record<string, string> {
-  const tags: Record<string, string> = {
-    [TAG.phase]: record.phase,
-    [TAG.appId]: record.appId,
-    [TAG.keyId]: record.keyId,
-    [TAG.rotationId]: record.rotationId,
-    [TAG.originalCreationMode]: record.originalCreationMode,
-    [TAG.organization]: record.organization,
-    [TAG.createdAt]: record.createdAt,
-  };
-  // Optional values are left out rather than written empty.
-  if (record.previousKeyIds.length > 0) tags[TAG.previousKeyIds] = record.previousKeyIds.join(',');
-  if (record.appliedAt) tags[TAG.appliedAt] = record.appliedAt;
-  if (record.verifiedAt) tags[TAG.verifiedAt] = record.verifiedAt;
-  if (record.completedAt) tags[TAG.completedAt] = record.completedAt;
-  if (record.intent) {
-    tags[TAG.intentRotationId] = record.intent.rotationId;
-    tags[TAG.intentAt] = record.intent.at;
-  }
-
-  if (record.previousKeyIds.some((id) => id.includes(',') || id.trim() === ''))
-    throw new PreconditionError('A previous key id is empty or contains a comma.', 'InvalidRecord');
-  for (const [name, value] of Object.entries(tags)) {
-    if (value.length > MAX_TAG_VALUE) {
-      // previousKeyIds is the only field that can grow (about 13 GUIDs fit). Truncating it would make
-      // the service forget credentials it must remove after the retention period, so refuse instead.
-      throw new PreconditionError(
-        name === TAG.previousKeyIds
-          ? `Too many previous key ids (${record.previousKeyIds.length}) to keep in a Key Vault tag of ${MAX_TAG_VALUE} characters; clean up the app's old credentials first.`
-          : `The rotation record's '${name}' is longer than Key Vault's ${MAX_TAG_VALUE}-character tag limit.`,
-        'RecordTooLarge',
-      );
-    }
-  }
-  if (Object.keys(tags).length > MAX_TAGS)
-    throw new PreconditionError('The rotation record needs more than 15 tags.', 'RecordTooLarge');
-  return tags;
-}
-
-/** Reads a record back from a secret's properties; throws when the tags are not ours. */
-export function recordFromProperties(connectionId: string, properties: SecretProperties): RotationRecord {
-  const tags = properties.tags ?? {};
-  const need = (name: string): string => {
-    const value = tags[name];
-    if (value === undefined || value === '')
-      throw new ServiceError(
-        'key-vault',
-        `Key Vault secret '${properties.name}' is not a rotation record (tag '${name}' is missing).`,
-        { code: 'InvalidRecord', transient: false },
-      );
-    return value;
-  };
-  const phase = need(TAG.phase);
-  if (!PHASES.includes(phase as RotationPhase))
-    throw new ServiceError(
-      'key-vault',
-      `Key Vault secret '${properties.name}' has an unknown phase '${phase}'.`,
-      {
-        code: 'InvalidRecord',
-        transient: false,
-      },
-    );
-  if (!properties.expiresOn)
-    throw new ServiceError('key-vault', `Key Vault secret '${properties.name}' has no expiry date.`, {
-      code: 'InvalidRecord',
-      transient: false,
-    });
-  const previous = tags[TAG.previousKeyIds];
-  const record: RotationRecord = {
-    connectionId,
-    organization: need(TAG.organization),
-    phase: phase as RotationPhase,
-    appId: need(TAG.appId),
-    keyId: need(TAG.keyId),
-    rotationId: need(TAG.rotationId),
-    previousKeyIds: previous ? previous.split(',').filter((id) => id !== '') : [],
-    originalCreationMode: need(TAG.originalCreationMode),
-    // Key Vault keeps `exp` in whole seconds.
-    expiresAt: properties.expiresOn.toISOString(),
-    createdAt: need(TAG.createdAt),
-  };
-  const appliedAt = tags[TAG.appliedAt];
-  const verifiedAt = tags[TAG.verifiedAt];
-  const completedAt = tags[TAG.completedAt];
-  if (appliedAt) record.appliedAt = appliedAt;
-  if (verifiedAt) record.verifiedAt = verifiedAt;
-  if (completedAt) record.completedAt = completedAt;
-  const intent = intentFromTags(tags);
-  if (intent) record.intent = intent;
-  if (properties.version) record.version = properties.version;
-  return record;
-}
-
-/** A rotation's intent from a secret's tags, when it carries one. */
-function intentFromTags(tags: Record<string, string>): RotationIntent | undefined {
-  const rotationId = tags[TAG.intentRotationId];
-  return rotationId ? { rotationId, at: tags[TAG.intentAt] ?? '' } : undefined;
-}
-
-const isIntentOnly = (properties: SecretProperties) => properties.contentType === INTENT_CONTENT_TYPE;
-
-interface RestErrorLike {
-  name: string;
-  message: string;
-  statusCode?: number;
-  code?: string;
-  details?: { error?: { code?: string; message?: string; innerError?: { code?: string } } };
-}
-
-function asRestError(err: unknown): RestErrorLike | undefined {
-  return err instanceof Error && err.name === 'RestError' ? err : undefined;
-}
-
-function innerCode(err: unknown): string | undefined {
-  return asRestError(err)?.details?.error?.innerError?.code;
-}
-
-function isNotFound(err: unknown): boolean {
-  return asRestError(err)?.statusCode === 404;
-}
-
-function isDeletedButRecoverable(err: unknown): boolean {
-  return asRestError(err)?.statusCode === 409 && innerCode(err) === 'ObjectIsDeletedButRecoverable';
-}
-
-function optionalIntent(tags: Record<string, string> | undefined): { intent?: RotationIntent } {
-  const intent = intentFromTags(tags ?? {});
-  return intent ? { intent } : {};
-}
-
-/** Hides a value wherever it might appear in a text. */
-function scrub(text: string, secret?: string): string {
-  return secret && secret.length > 0 ? text.split(secret).join('***') : text;
-}
-
-/**
- * Maps an SDK or credential failure to the product's errors. The message is built from the status,
- * the service's code and message only; the SDK error (its request holds the body) is not kept.
- */
-export function mapKeyVaultError(
-  err: unknown,
-  operation: string,
-  secretName: string,
-  secretValue?: string,
-): Error {
-  if (err instanceof ServiceError || err instanceof PreconditionError) return err;
-  const rest = asRestError(err);
-  if (rest) {
-    const status = rest.statusCode;
-    const code = rest.details?.error?.code ?? rest.code;
-    const inner = rest.details?.error?.innerError?.code;
-    const serviceMessage = scrub(rest.details?.error?.message ?? rest.message, secretValue);
-    const message = scrub(
-      `Key Vault ${operation} of '${secretName}' failed${status ? ` (${status}${code ? ` ${code}` : ''}${inner ? `/${inner}` : ''})` : ''}: ${serviceMessage}`,
-      secretValue,
-    );
-    if (status === 401) return new AuthenticationError('key-vault', message, { status, code });
-    // A deletion still in progress clears by itself; everything else in 4xx needs a person.
-    const transient = inner === 'ObjectIsBeingDeleted' ? true : undefined;
-    return new ServiceError('key-vault', message, { status, code: inner ?? code, transient });
-  }
-  const e = err instanceof Error ? err : new Error(String(err));
-  const text = scrub(`Key Vault ${operation} of '${secretName}' failed: ${e.message}`, secretValue);
-  if (/Authentication|CredentialUnavailable/.test(e.name))
-    return new AuthenticationError('key-vault', text, { code: e.name });
-  // No HTTP answer at all (connection refused/reset, timeout after the SDK's retries): transient.
-  return new ServiceError('key-vault', text, { code: (err as { code?: string }).code, transient: true });
-}
-
 export class KeyVaultStateStore implements SecretStateStore {
   /** Shared with the binding store (one Key Vault challenge per run, not one per store). */
   readonly client: SecretClient;
   private readonly recoverPollIntervalMs: number | undefined;
 
   constructor(options: KeyVaultStateStoreOptions) {
-    this.client = new SecretClient(options.vaultUrl, options.credential, {
-      ...options.clientOptions,
-      // The SDK checks that the vault's host ends with the challenge resource's host
-      // (`*.vault.azure.net` for `resource="https://vault.azure.net"`). A vault on a loopback
-      // address (the sandbox, a local emulator) can never pass that check, so it is switched off
-      // for loopback hosts only and stays on for every real vault.
-      disableChallengeResourceVerification: isLoopbackUrl(options.vaultUrl),
-    });
+    this.client = createSecretClient(options.vaultUrl, options.credential, options.clientOptions);
     this.recoverPollIntervalMs = options.recoverPollIntervalMs;
   }
 
@@ -317,7 +86,7 @@ export class KeyVaultStateStore implements SecretStateStore {
   async putSecret(record: RotationRecord, value: string): Promise<RotationRecord> {
     const name = secretNameFor(record.connectionId);
     const tags = recordToTags(record);
-    const expiresOn = this.expiry(record);
+    const expiresOn = recordExpiry(record);
     const write = () =>
       this.client.setSecret(name, value, {
         tags,
@@ -326,14 +95,7 @@ export class KeyVaultStateStore implements SecretStateStore {
         enabled: true,
       });
     try {
-      let secret;
-      try {
-        secret = await write();
-      } catch (err) {
-        if (!isDeletedButRecoverable(err)) throw err;
-        await this.recover(name);
-        secret = await write();
-      }
+      const secret = await writeRecoveringDeleted(this.client, name, write, this.recoverPollIntervalMs);
       return recordFromProperties(record.connectionId, secret.properties);
     } catch (err) {
       throw mapKeyVaultError(err, 'write', name, value);
@@ -347,7 +109,7 @@ export class KeyVaultStateStore implements SecretStateStore {
   async updateRecord(record: RotationRecord): Promise<RotationRecord> {
     const name = secretNameFor(record.connectionId);
     const tags = recordToTags(record);
-    const expiresOn = this.expiry(record);
+    const expiresOn = recordExpiry(record);
     const update = async (): Promise<SecretProperties> => {
       const version = record.version ?? (await this.client.getSecret(name)).properties.version;
       if (!version) throw new ServiceError('key-vault', `Key Vault returned no version for '${name}'.`);
@@ -393,17 +155,13 @@ export class KeyVaultStateStore implements SecretStateStore {
         if (!version) throw new ServiceError('key-vault', `Key Vault returned no version for '${name}'.`);
         await this.client.updateSecretProperties(name, version, {
           tags: recordToTags({ ...current, intent }),
-          expiresOn: this.expiry(current),
+          expiresOn: recordExpiry(current),
           contentType: ROTATION_CONTENT_TYPE,
         });
         return;
       }
       await this.client.setSecret(name, INTENT_PLACEHOLDER, {
-        tags: {
-          [TAG.intentRotationId]: intent.rotationId,
-          [TAG.intentAt]: intent.at,
-          [TAG.organization]: organization,
-        },
+        tags: intentOnlyTags(organization, intent),
         contentType: INTENT_CONTENT_TYPE,
         enabled: true,
       });
@@ -514,16 +272,6 @@ export class KeyVaultStateStore implements SecretStateStore {
     }
   }
 
-  private expiry(record: RotationRecord): Date {
-    const expiresOn = new Date(record.expiresAt);
-    if (Number.isNaN(expiresOn.getTime()))
-      throw new PreconditionError(
-        `The rotation record's expiresAt '${record.expiresAt}' is not a date.`,
-        'InvalidRecord',
-      );
-    return expiresOn;
-  }
-
   private async isSoftDeleted(name: string): Promise<boolean> {
     try {
       await this.client.getDeletedSecret(name);
@@ -534,11 +282,7 @@ export class KeyVaultStateStore implements SecretStateStore {
     }
   }
 
-  private async recover(name: string): Promise<void> {
-    const poller = await this.client.beginRecoverDeletedSecret(
-      name,
-      this.recoverPollIntervalMs === undefined ? {} : { intervalInMs: this.recoverPollIntervalMs },
-    );
-    await poller.pollUntilDone();
+  private recover(name: string): Promise<void> {
+    return recoverDeletedSecret(this.client, name, this.recoverPollIntervalMs);
   }
 }

@@ -34,36 +34,15 @@ import type {
   StartRunMeta,
 } from '../remediation/ports';
 import { summarize, type ConnectionReport, type RunReport } from '../remediation/report';
-import { containerCreator } from './blobContainer';
+import { BlobJsonStore } from './blobJsonStore';
+import { ConditionNotMetError, type JsonStore } from './jsonStore';
+import { MemoryJsonStore } from './memoryJsonStore';
 
 export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
 
 interface FailingDocument {
   /** Connection id (lower case) → first time seen failing (ISO). */
   connections: Record<string, string>;
-}
-
-/** A stored JSON document and its version. */
-export interface StoredJson<T> {
-  value: T;
-  etag: string;
-}
-
-/** Thrown by `JsonStore.put` when a condition does not hold (412/409). */
-export class ConditionNotMetError extends Error {
-  constructor(name: string) {
-    super(`The ledger document '${name}' changed meanwhile.`);
-    this.name = 'ConditionNotMetError';
-  }
-}
-
-/** The few storage operations the ledger needs; blobs in Azure, a Map in tests and local runs. */
-export interface JsonStore {
-  get<T>(name: string): Promise<StoredJson<T> | undefined>;
-  /** Writes `value`; `ifMatch` an etag, or `ifNoneMatch: '*'` to create only. Returns the new etag. */
-  put(name: string, value: unknown, condition?: { ifMatch?: string; ifNoneMatch?: '*' }): Promise<string>;
-  /** Names under `prefix`, in lexicographic order, at most `limit` of them. */
-  list(prefix: string, limit?: number): Promise<string[]>;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -383,112 +362,6 @@ export class JsonRunLedger implements RunLedger {
       return out;
     }
     return this.failingSince(organization, observed.failing);
-  }
-}
-
-interface StorageErrorLike {
-  statusCode?: number;
-  code?: string;
-}
-
-function storageError(err: unknown): StorageErrorLike {
-  return typeof err === 'object' && err !== null ? err : {};
-}
-
-/** `JsonStore` on block blobs of one container (created on first write). */
-export class BlobJsonStore implements JsonStore {
-  private readonly createContainer: () => Promise<void>;
-
-  constructor(private readonly container: ContainerClient) {
-    this.createContainer = containerCreator(container);
-  }
-
-  async get<T>(name: string): Promise<StoredJson<T> | undefined> {
-    try {
-      const response = await this.container.getBlockBlobClient(name).download();
-      const chunks: Buffer[] = [];
-      for await (const chunk of response.readableStreamBody ?? [])
-        chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-      return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T, etag: response.etag ?? '' };
-    } catch (err) {
-      if (storageError(err).statusCode === 404) return undefined;
-      throw err;
-    }
-  }
-
-  async put(
-    name: string,
-    value: unknown,
-    condition: { ifMatch?: string; ifNoneMatch?: '*' } = {},
-  ): Promise<string> {
-    const body = JSON.stringify(value);
-    const blob = this.container.getBlockBlobClient(name);
-    const write = () =>
-      blob.upload(body, Buffer.byteLength(body), {
-        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
-        conditions: condition,
-      });
-    try {
-      return (await write()).etag ?? '';
-    } catch (err) {
-      const e = storageError(err);
-      if (e.statusCode === 412 || (e.statusCode === 409 && e.code === 'BlobAlreadyExists'))
-        throw new ConditionNotMetError(name);
-      if (e.statusCode !== 404) throw err;
-      await this.createContainer();
-      try {
-        return (await write()).etag ?? '';
-      } catch (retryErr) {
-        const r = storageError(retryErr);
-        if (r.statusCode === 412 || r.statusCode === 409) throw new ConditionNotMetError(name);
-        throw retryErr;
-      }
-    }
-  }
-
-  async list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
-    const names: string[] = [];
-    try {
-      for await (const blob of this.container.listBlobsFlat({ prefix })) {
-        names.push(blob.name);
-        if (names.length >= limit) break;
-      }
-    } catch (err) {
-      if (storageError(err).statusCode === 404) return [];
-      throw err;
-    }
-    return names;
-  }
-}
-
-/** `JsonStore` in memory: tests, and local runs without a storage account. */
-export class MemoryJsonStore implements JsonStore {
-  private readonly docs = new Map<string, { body: string; etag: string }>();
-  private version = 0;
-
-  get<T>(name: string): Promise<StoredJson<T> | undefined> {
-    const doc = this.docs.get(name);
-    return Promise.resolve(doc ? { value: JSON.parse(doc.body) as T, etag: doc.etag } : undefined);
-  }
-
-  put(
-    name: string,
-    value: unknown,
-    condition: { ifMatch?: string; ifNoneMatch?: '*' } = {},
-  ): Promise<string> {
-    const existing = this.docs.get(name);
-    if (condition.ifNoneMatch === '*' && existing) return Promise.reject(new ConditionNotMetError(name));
-    if (condition.ifMatch !== undefined && existing?.etag !== condition.ifMatch)
-      return Promise.reject(new ConditionNotMetError(name));
-    this.version += 1;
-    const etag = `"${this.version}"`;
-    this.docs.set(name, { body: JSON.stringify(value), etag });
-    return Promise.resolve(etag);
-  }
-
-  list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
-    const names = [...this.docs.keys()].filter((n) => n.startsWith(prefix)).sort();
-    return Promise.resolve(names.slice(0, limit));
   }
 }
 

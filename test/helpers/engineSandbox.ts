@@ -7,7 +7,7 @@
 import type { Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord, RequestLogEntry, VaultSecretVersion } from '../../sandbox/model';
 import { stableGuid } from '../../sandbox/scenario';
-import { INTENT_CONTENT_TYPE } from '../../src/clients/keyVaultStateStore';
+import { INTENT_CONTENT_TYPE } from '../../src/clients/keyVaultRotationRecord';
 import { buildEngine, type Engine } from '../../src/composition';
 import { loadConfig } from '../../src/config';
 import type { Clock } from '../../src/remediation/ports';

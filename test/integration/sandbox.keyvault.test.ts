@@ -11,12 +11,9 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
 import { AUDIENCES } from '../../sandbox/tokens';
 import { AuthenticationError, PreconditionError, ServiceError } from '../../src/errors';
-import {
-  KeyVaultStateStore,
-  ROTATION_CONTENT_TYPE,
-  isLoopbackUrl,
-  secretNameFor,
-} from '../../src/clients/keyVaultStateStore';
+import { isLoopbackUrl } from '../../src/clients/keyVaultClient';
+import { ROTATION_CONTENT_TYPE, secretNameFor } from '../../src/clients/keyVaultRotationRecord';
+import { KeyVaultStateStore } from '../../src/clients/keyVaultStateStore';
 import type { RotationRecord } from '../../src/remediation/ports';
 import {
   expectNoLeak,

@@ -1,0 +1,32 @@
+import { ConditionNotMetError, type JsonStore, type StoredJson } from './jsonStore';
+
+/** `JsonStore` in memory: tests, and local runs without a storage account. */
+export class MemoryJsonStore implements JsonStore {
+  private readonly docs = new Map<string, { body: string; etag: string }>();
+  private version = 0;
+
+  get<T>(name: string): Promise<StoredJson<T> | undefined> {
+    const doc = this.docs.get(name);
+    return Promise.resolve(doc ? { value: JSON.parse(doc.body) as T, etag: doc.etag } : undefined);
+  }
+
+  put(
+    name: string,
+    value: unknown,
+    condition: { ifMatch?: string; ifNoneMatch?: '*' } = {},
+  ): Promise<string> {
+    const existing = this.docs.get(name);
+    if (condition.ifNoneMatch === '*' && existing) return Promise.reject(new ConditionNotMetError(name));
+    if (condition.ifMatch !== undefined && existing?.etag !== condition.ifMatch)
+      return Promise.reject(new ConditionNotMetError(name));
+    this.version += 1;
+    const etag = `"${this.version}"`;
+    this.docs.set(name, { body: JSON.stringify(value), etag });
+    return Promise.resolve(etag);
+  }
+
+  list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const names = [...this.docs.keys()].filter((n) => n.startsWith(prefix)).sort();
+    return Promise.resolve(names.slice(0, limit));
+  }
+}
