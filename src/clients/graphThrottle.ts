@@ -13,15 +13,11 @@
  * p-queue, which can change it, ships as ESM only, so the gate is these few lines.
  */
 import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
+import { parseRetryAfter } from './retryAfter';
 
 /** The 429 retry-after delay in ms from a response (seconds or an HTTP date), when it carries one. */
 export function retryAfterMs(response: Response | undefined, nowMs = Date.now()): number | undefined {
-  const header = response?.headers?.get('Retry-After');
-  if (header === null || header === undefined || header.trim() === '') return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+  return parseRetryAfter(response?.headers?.get('Retry-After') ?? undefined, nowMs);
 }
 
 /** The method and URL of a Graph client request (a URL string plus fetch options, or a Request). */

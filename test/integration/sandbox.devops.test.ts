@@ -5,12 +5,9 @@
  * One test per behaviour in DESIGN.md "Behaviour of the real services".
  */
 import { ClientSecretCredential } from '@azure/identity';
-import {
-  AzureDevOpsRestClient,
-  AZURE_DEVOPS_SCOPE,
-  type PacingClock,
-  type PacingStats,
-} from '../../src/clients/azureDevOps';
+import { AzureDevOpsRestClient } from '../../src/clients/azureDevOps';
+import type { PacingClock, PacingStats } from '../../src/clients/azureDevOpsPacing';
+import { AZURE_DEVOPS_SCOPE } from '../../src/clients/cloud';
 import { AuthenticationError, ServiceError } from '../../src/errors';
 import type { ServiceConnection } from '../../src/remediation/ports';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
