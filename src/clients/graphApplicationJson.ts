@@ -34,14 +34,13 @@ export interface GraphApplication {
   keyCredentials?: GraphKeyCredential[];
 }
 
+/** What a password and a certificate both carry, Graph's missing values read as null. */
+function credentialBasics(c: GraphPassword | GraphKeyCredential) {
+  return { keyId: c.keyId ?? '', displayName: c.displayName ?? null, endDateTime: c.endDateTime ?? null };
+}
+
 export function toPasswordInfo(p: GraphPassword): PasswordCredentialInfo {
-  return {
-    keyId: p.keyId ?? '',
-    displayName: p.displayName ?? null,
-    hint: p.hint ?? null,
-    startDateTime: p.startDateTime ?? null,
-    endDateTime: p.endDateTime ?? null,
-  };
+  return { ...credentialBasics(p), hint: p.hint ?? null, startDateTime: p.startDateTime ?? null };
 }
 
 /**
@@ -51,10 +50,8 @@ export function toPasswordInfo(p: GraphPassword): PasswordCredentialInfo {
  */
 function toCertificateInfo(k: GraphKeyCredential): CertificateCredentialInfo {
   return {
-    keyId: k.keyId ?? '',
-    displayName: k.displayName ?? null,
+    ...credentialBasics(k),
     thumbprint: k.customKeyIdentifier ?? null,
-    endDateTime: k.endDateTime ?? null,
     type: k.type ?? null,
     usage: k.usage ?? null,
   };

@@ -8,10 +8,9 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import type { SecretClient } from '@azure/keyvault-secrets';
-import { ServiceError } from '../errors';
 import type { Binding, BindingStore } from '../remediation/ports';
 import { connectionSecretName, createSecretClient } from './keyVaultClient';
-import { readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
+import { readJsonSecret, writeJsonSecret } from './keyVaultJsonSecret';
 
 export const BINDING_SECRET_PREFIX = 'sc-remediator-binding-';
 export const BINDING_CONTENT_TYPE = 'application/json; sc-remediator binding';
@@ -38,11 +37,10 @@ export class KeyVaultBindingStore implements BindingStore {
 
   /** The connection's binding; undefined when none was recorded. Requires secrets/get. */
   async getBinding(connectionId: string): Promise<Binding | undefined> {
-    const name = bindingSecretName(connectionId);
-    const value = await readSecretValue(this.client, name);
-    if (value === undefined) return undefined;
-    try {
-      const b = JSON.parse(value) as Partial<Binding>;
+    // One that is not a binding is not ours to trust: the connection is treated as unbound
+    // (report), never as bound.
+    return readJsonSecret(this.client, bindingSecretName(connectionId), 'binding', (document) => {
+      const b = document as Partial<Binding>;
       if (
         typeof b.connectionId !== 'string' ||
         b.connectionId.toLowerCase() !== connectionId.toLowerCase() ||
@@ -52,7 +50,7 @@ export class KeyVaultBindingStore implements BindingStore {
         !HOW.test(b.how) ||
         typeof b.at !== 'string'
       )
-        throw new Error('not a binding');
+        return undefined;
       return {
         connectionId: b.connectionId,
         organization: b.organization,
@@ -61,13 +59,7 @@ export class KeyVaultBindingStore implements BindingStore {
         how: b.how,
         at: b.at,
       };
-    } catch {
-      // Not ours to trust: the connection is treated as unbound (report), never as bound.
-      throw new ServiceError('key-vault', `Key Vault secret '${name}' is not a binding.`, {
-        code: 'InvalidRecord',
-        transient: false,
-      });
-    }
+    });
   }
 
   /** Writes a new version of the binding. A soft-deleted name is recovered first. Requires secrets/set. */

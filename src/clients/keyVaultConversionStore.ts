@@ -9,10 +9,9 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import type { SecretClient } from '@azure/keyvault-secrets';
-import { ServiceError } from '../errors';
 import type { ConversionRecord, ConversionStateStore } from '../remediation/ports';
 import { connectionSecretName, createSecretClient } from './keyVaultClient';
-import { readSecretValue, writeJsonSecret } from './keyVaultJsonSecret';
+import { readJsonSecret, writeJsonSecret } from './keyVaultJsonSecret';
 
 export const CONVERSION_SECRET_PREFIX = 'sc-remediator-wif-';
 export const CONVERSION_CONTENT_TYPE = 'application/json; sc-remediator conversion';
@@ -30,24 +29,25 @@ export class KeyVaultConversionStore implements ConversionStateStore {
 
   /** The connection's conversion record; undefined when it was never converted. Requires secrets/get. */
   async getConversion(connectionId: string): Promise<ConversionRecord | undefined> {
-    const name = conversionSecretName(connectionId);
-    const value = await readSecretValue(this.client, name);
-    if (value === undefined) return undefined;
-    try {
-      const record = JSON.parse(value) as ConversionRecord;
-      if (record.connectionId?.toLowerCase() !== connectionId.toLowerCase() || !record.phase || !record.path)
-        throw new Error('not a conversion record');
-      return {
-        ...record,
-        federatedCredentialIds: record.federatedCredentialIds ?? [],
-        previousKeyIds: record.previousKeyIds ?? [],
-      };
-    } catch {
-      throw new ServiceError('key-vault', `Key Vault secret '${name}' is not a conversion record.`, {
-        code: 'InvalidRecord',
-        transient: false,
-      });
-    }
+    return readJsonSecret(
+      this.client,
+      conversionSecretName(connectionId),
+      'conversion record',
+      (document) => {
+        const record = document as ConversionRecord;
+        if (
+          record.connectionId?.toLowerCase() !== connectionId.toLowerCase() ||
+          !record.phase ||
+          !record.path
+        )
+          return undefined;
+        return {
+          ...record,
+          federatedCredentialIds: record.federatedCredentialIds ?? [],
+          previousKeyIds: record.previousKeyIds ?? [],
+        };
+      },
+    );
   }
 
   /** Writes a new version of the record. A soft-deleted name is recovered first. Requires secrets/set. */
