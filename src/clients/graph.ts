@@ -2,7 +2,9 @@
  * Microsoft Graph adapter for the core's `GraphApplicationsClient`, over
  * `@microsoft/microsoft-graph-client`. The client's middleware does the retrying (RetryHandler:
  * 429/503/504, honouring Retry-After, within a time budget) and the slowing down while throttled
- * (`ThrottleGate`, graphThrottle.ts); this file adds no retry loop of its own.
+ * (`ThrottleGate`, graphThrottle.ts), set up in graphClient.ts; this file adds no retry loop of its
+ * own. Around it: graphApplicationJson.ts (Graph's application JSON), graphPasswordPolicy.ts (the
+ * password restrictions in force), graphErrors.ts (errors).
  *
  * Permissions (application): `Application.ReadWrite.OwnedBy` (apps the identity owns) or
  * `Application.ReadWrite.All`; `Policy.Read.All` to read app management policies (optional: without
