@@ -129,12 +129,14 @@ export function decide(input: DecisionInput): Decision {
     return d;
   };
 
+  // Every early answer is the rotation plan replanned, then finished as the last one is.
+  const answer = (action: Action, reason: string, steps: string[], extra?: Partial<Plan>): Decision =>
+    finish(replan(base, action, reason, steps, extra));
+
   if (policy.choice === 'exclude')
-    return finish(
-      replan(base, 'report', `Excluded by ${by}: the service does not act on this connection.`, []),
-    );
+    return answer('report', `Excluded by ${by}: the service does not act on this connection.`, []);
   if (intent && policy.choice === 'report-only')
-    return finish(replan(base, 'report', `Not done: ${by} is report-only for this connection.`, []));
+    return answer('report', `Not done: ${by} is report-only for this connection.`, []);
 
   // 1. Conversions under way, and reverts.
   const record = input.conversion;
@@ -146,51 +148,42 @@ export function decide(input: DecisionInput): Decision {
         ['started', 'converted', 'verified'].includes(record.phase);
       const adoOpen = deadline !== undefined && Date.parse(deadline) > now.getTime();
       if (ours || adoOpen)
-        return finish(
-          replan(
-            base,
-            'convert-to-wif',
-            ours
-              ? 'Revert the conversion: put the secret kept in Key Vault back into the connection.'
-              : `Revert the conversion with Azure DevOps' own revert (open until ${deadline ?? ''}).`,
-            ours
-              ? [
-                  'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
-                  'Remove the federated credential this service added',
-                  'Verify: TestConnection and isReady',
-                ]
-              : [
-                  "PUT the connection with scheme ServicePrincipal and ?operation=ConvertAuthenticationScheme (Azure DevOps' revert)",
-                  'Verify: TestConnection and isReady',
-                ],
-            { conversion: { kind: 'revert', path: ours ? 'federated-credential' : 'azure-devops' } },
-          ),
+        return answer(
+          'convert-to-wif',
+          ours
+            ? 'Revert the conversion: put the secret kept in Key Vault back into the connection.'
+            : `Revert the conversion with Azure DevOps' own revert (open until ${deadline ?? ''}).`,
+          ours
+            ? [
+                'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
+                'Remove the federated credential this service added',
+                'Verify: TestConnection and isReady',
+              ]
+            : [
+                "PUT the connection with scheme ServicePrincipal and ?operation=ConvertAuthenticationScheme (Azure DevOps' revert)",
+                'Verify: TestConnection and isReady',
+              ],
+          { conversion: { kind: 'revert', path: ours ? 'federated-credential' : 'azure-devops' } },
         );
-      return finish(
-        replan(
-          base,
-          'report',
-          deadline
-            ? `Cannot revert: Azure DevOps' revert window closed on ${deadline}, and this service keeps no secret for it.`
-            : record?.phase === 'completed'
-              ? 'Cannot revert: the old secret was removed after the retention period.'
-              : 'Cannot revert: the connection was not converted by this service or by Azure DevOps.',
-          [],
-        ),
+      return answer(
+        'report',
+        deadline
+          ? `Cannot revert: Azure DevOps' revert window closed on ${deadline}, and this service keeps no secret for it.`
+          : record?.phase === 'completed'
+            ? 'Cannot revert: the old secret was removed after the retention period.'
+            : 'Cannot revert: the connection was not converted by this service or by Azure DevOps.',
+        [],
       );
     }
     if (record && (record.phase === 'started' || record.phase === 'converted'))
-      return finish(
-        replan(
-          base,
-          'convert-to-wif',
-          `Resume the conversion, which stopped in phase '${record.phase}'.`,
-          [
-            'Verify with TestConnection; back on the secret if it fails',
-            'Remove the old secret after the retention period',
-          ],
-          { conversion: { kind: 'resume', path: record.path } },
-        ),
+      return answer(
+        'convert-to-wif',
+        `Resume the conversion, which stopped in phase '${record.phase}'.`,
+        [
+          'Verify with TestConnection; back on the secret if it fails',
+          'Remove the old secret after the retention period',
+        ],
+        { conversion: { kind: 'resume', path: record.path } },
       );
     if (record?.phase === 'verified') {
       const dueMs = Math.max(
@@ -198,14 +191,11 @@ export function decide(input: DecisionInput): Decision {
         record.revertDeadline ? Date.parse(record.revertDeadline) : 0,
       );
       if (now.getTime() >= dueMs)
-        return finish(
-          replan(
-            base,
-            'convert-to-wif',
-            'The conversion is verified and the retention period has passed: remove the old secret.',
-            ['Remove the secret the connection used before the conversion (phase completed)'],
-            { conversion: { kind: 'resume', path: record.path } },
-          ),
+        return answer(
+          'convert-to-wif',
+          'The conversion is verified and the retention period has passed: remove the old secret.',
+          ['Remove the secret the connection used before the conversion (phase completed)'],
+          { conversion: { kind: 'resume', path: record.path } },
         );
       const note = `Converted to workload identity federation; the old secret is removed after ${new Date(dueMs).toISOString()}.`;
       // A converted connection that broke since is still reported as broken.
@@ -215,14 +205,7 @@ export function decide(input: DecisionInput): Decision {
           : { ...base, reason: `${base.reason} ${note}` };
     }
   } else if (intent === 'revert') {
-    return finish(
-      replan(
-        base,
-        'report',
-        `Nothing to revert: the connection uses ${connection.authorization.scheme}.`,
-        [],
-      ),
-    );
+    return answer('report', `Nothing to revert: the connection uses ${connection.authorization.scheme}.`, []);
   }
 
   // 2. Retirement.
@@ -246,43 +229,34 @@ export function decide(input: DecisionInput): Decision {
       ? `it has been failing since ${input.failingSince ?? ''} (more than ${retirement.failedAfterDays ?? 0} days)`
       : 'it is failing and its retirement was requested';
   if (intent === 'retire' && !candidate)
-    return finish(
-      replan(
-        base,
-        'report',
-        a.finding === 'error'
-          ? 'Not retired: the connection could not be assessed.'
-          : 'Not retired: the connection is ready and its app exists; only unrecoverable connections are retired.',
-        [],
-      ),
+    return answer(
+      'report',
+      a.finding === 'error'
+        ? 'Not retired: the connection could not be assessed.'
+        : 'Not retired: the connection is ready and its app exists; only unrecoverable connections are retired.',
+      [],
     );
   if (candidate) {
     if (retirement.enabled || intent === 'retire') {
       if (!retirement.ledger)
-        return finish(
-          replan(
-            base,
-            'report',
-            `Would be retired (${why}), but retirement needs the run ledger (AzureWebJobsStorage) to keep the connection's definition; nothing is deleted without it.`,
-            [],
-          ),
+        return answer(
+          'report',
+          `Would be retired (${why}), but retirement needs the run ledger (AzureWebJobsStorage) to keep the connection's definition; nothing is deleted without it.`,
+          [],
         );
-      return finish(
-        replan(
-          base,
-          'delete',
-          `Retire the connection: ${why}.`,
-          [
-            'Record its full definition (confidential parameters removed) in the run ledger',
-            ...(a.creationMode?.toLowerCase() === 'manual'
-              ? []
-              : [
-                  `PUT it with creationMode Manual (from ${a.creationMode ?? 'unset'}), so Azure DevOps leaves Azure alone`,
-                ]),
-            `DELETE it (organization level) with deep=false and the ids of its ${a.projects.length} project(s)`,
-          ],
-          { retirement: { reason: why } },
-        ),
+      return answer(
+        'delete',
+        `Retire the connection: ${why}.`,
+        [
+          'Record its full definition (confidential parameters removed) in the run ledger',
+          ...(a.creationMode?.toLowerCase() === 'manual'
+            ? []
+            : [
+                `PUT it with creationMode Manual (from ${a.creationMode ?? 'unset'}), so Azure DevOps leaves Azure alone`,
+              ]),
+          `DELETE it (organization level) with deep=false and the ids of its ${a.projects.length} project(s)`,
+        ],
+        { retirement: { reason: why } },
       );
     }
     retirable = true;
@@ -297,7 +271,7 @@ export function decide(input: DecisionInput): Decision {
   if (wanted && !isWorkloadIdentity(connection)) {
     if (!convertible) {
       const reason = 'reason' in eligibility ? eligibility.reason : 'it is not convertible';
-      if (intent === 'convert') return finish(replan(base, 'report', `Cannot convert: ${reason}.`, []));
+      if (intent === 'convert') return answer('report', `Cannot convert: ${reason}.`, []);
       plan = { ...plan, reason: `${plan.reason} Not converted (${by} asks for it): ${reason}.` };
     } else if (
       base.action === 'rotate-secret' &&
@@ -311,22 +285,19 @@ export function decide(input: DecisionInput): Decision {
       };
     } else {
       const needsFallbackSecret = convertible === 'federated-credential' && a.verifiedSecret === undefined;
-      return finish(
-        replan(
-          base,
-          'convert-to-wif',
-          `${intent === 'convert' ? 'Conversion requested' : `Conversion by ${by}`}: ${
-            convertible === 'azure-devops'
-              ? 'Azure DevOps created this connection and one project uses it, so its own conversion is used.'
-              : 'the federated credential is added to the app through Microsoft Graph.'
-          }`,
-          conversionSteps(a, convertible, needsFallbackSecret, retention),
-          {
-            conversion: { kind: 'convert', path: convertible, needsFallbackSecret },
-            // What the connection is known to use now: superseded by the fallback rotation or the conversion.
-            previousKeyIds: a.previousKeyIds,
-          },
-        ),
+      return answer(
+        'convert-to-wif',
+        `${intent === 'convert' ? 'Conversion requested' : `Conversion by ${by}`}: ${
+          convertible === 'azure-devops'
+            ? 'Azure DevOps created this connection and one project uses it, so its own conversion is used.'
+            : 'the federated credential is added to the app through Microsoft Graph.'
+        }`,
+        conversionSteps(a, convertible, needsFallbackSecret, retention),
+        {
+          conversion: { kind: 'convert', path: convertible, needsFallbackSecret },
+          // What the connection is known to use now: superseded by the fallback rotation or the conversion.
+          previousKeyIds: a.previousKeyIds,
+        },
       );
     }
   }
