@@ -10,12 +10,11 @@ import { fixes, statusOf, type Who } from './preflightFixes';
 
 /** Checks Key Vault access. */
 export async function checkVault(vault: PreflightDeps['vault'], add: AddCheck, who: Who): Promise<void> {
+  const vaultRow = { area: 'key-vault', name: 'vault access', target: vault.url } as const;
   try {
     await vault.checkAccess();
     add({
-      area: 'key-vault',
-      name: 'vault access',
-      target: vault.url,
+      ...vaultRow,
       status: 'ok',
       detail:
         'a GET of a missing secret answered 404: the identity passed authorization; write access is not provable without writing and comes with the same role',
@@ -23,9 +22,7 @@ export async function checkVault(vault: PreflightDeps['vault'], add: AddCheck, w
   } catch (err) {
     const status = statusOf(err);
     add({
-      area: 'key-vault',
-      name: 'vault access',
-      target: vault.url,
+      ...vaultRow,
       status: 'missing',
       detail: errorMessage(err),
       fix:
@@ -38,6 +35,8 @@ export async function checkVault(vault: PreflightDeps['vault'], add: AddCheck, w
   }
 }
 
+const LOCK_STORAGE = { area: 'storage', name: 'lock storage' } as const;
+
 /** Checks the lock storage (a warning when none is configured). */
 export async function checkStorage(
   storage: PreflightDeps['storage'],
@@ -46,8 +45,7 @@ export async function checkStorage(
 ): Promise<void> {
   if (!storage)
     add({
-      area: 'storage',
-      name: 'lock storage',
+      ...LOCK_STORAGE,
       target: 'AzureWebJobsStorage',
       status: 'warning',
       detail: 'not configured: rotations are locked within this process only',
@@ -57,8 +55,7 @@ export async function checkStorage(
     try {
       const { containerExists, url } = await storage.checkAccess();
       add({
-        area: 'storage',
-        name: 'lock storage',
+        ...LOCK_STORAGE,
         target: url,
         status: 'ok',
         detail: containerExists
@@ -69,8 +66,7 @@ export async function checkStorage(
       const e = err as { statusCode?: unknown; message?: unknown };
       const code = typeof e.statusCode === 'number' ? e.statusCode : undefined;
       add({
-        area: 'storage',
-        name: 'lock storage',
+        ...LOCK_STORAGE,
         target: 'AzureWebJobsStorage',
         status: 'missing',
         detail: code
