@@ -4,7 +4,7 @@
  * value only through `got`, which shows nothing for a secret setting.
  */
 import { readFileSync } from 'node:fs';
-import { parsePolicy, type RemediationPolicy } from '../remediation/policy';
+import { parsePolicy, type RemediationPolicy } from '../remediation/policyFile';
 
 export interface Check {
   /** Reports a problem with this setting; the loader collects every one. */

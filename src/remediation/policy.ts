@@ -1,254 +1,14 @@
 /**
- * The remediation policy (pure): per organization, project and connection-name pattern, what the
- * service may do — `rotate` (the default), `convert-to-wif`, `report-only` or `exclude` — and the
- * final decision for one connection once policy, explicit requests (`sc-remediator convert`,
+ * The decision (pure): the final plan for one connection once its policy choice (policyFile.ts:
+ * the policy file's format and which rule applies), explicit requests (`sc-remediator convert`,
  * `retire`, `revert`), retirement settings and conversion state are taken into account.
- *
- * Policy format (JSON, `REMEDIATION_POLICY` or the file `REMEDIATION_POLICY_FILE`):
- *
- *   {
- *     "default": "rotate",
- *     "rules": [
- *       { "organization": "contoso", "project": "platform", "connection": "platform-*", "action": "convert-to-wif" },
- *       { "organization": "fabrikam", "action": "report-only" },
- *       { "connection": "*-legacy", "action": "exclude" }
- *     ]
- *   }
- *
- * Approvals (DESIGN invariant 8) entitle one connection to one app, by exact ids, for connections
- * that cannot prove they hold a credential of it (see entitlement.ts):
- *
- *   { "approvals": [{ "connectionId": "<guid>", "appId": "<guid>", "organization": "contoso" }] }
- *
- * A rule matches when each field it names matches (organization: name or URL; project: any project
- * the connection is shared with; connection: its name), case-insensitively, `*` and `?` as
- * wildcards. The first matching rule wins; no rule: `default` (itself `rotate` when absent). A
- * connection shared with several projects gets the most careful choice among its projects
- * (exclude > report-only > rotate > convert-to-wif): converting a shared connection changes it for
- * every project, so every project must allow it.
  */
 import type { Assessment } from './assess';
-import type { PolicyApproval } from './entitlement';
 import { conversionEligibility, isWorkloadIdentity, revertDeadlineOf } from './federation';
 import type { Plan } from './plan';
-import {
-  POLICY_CHOICES,
-  type ConversionPath,
-  type ConversionRecord,
-  type PolicyChoice,
-  type ServiceConnection,
-} from './ports';
+import type { PolicyDecision } from './policyFile';
+import type { ConversionPath, ConversionRecord, ServiceConnection } from './ports';
 import type { Action } from './report';
-
-// The choices live in ports.ts, which the report also reads, so report and policy need not import each other.
-export { POLICY_CHOICES };
-export type { PolicyChoice };
-
-export interface PolicyRule {
-  organization?: string;
-  project?: string;
-  connection?: string;
-  action: PolicyChoice;
-}
-
-export interface RemediationPolicy {
-  default: PolicyChoice;
-  rules: PolicyRule[];
-  /** Connections an operator entitled to an app (DESIGN invariant 8): exact ids, no patterns. */
-  approvals?: PolicyApproval[];
-}
-
-/** No policy: rotate everything, convert and retire nothing. */
-export const DEFAULT_POLICY: RemediationPolicy = { default: 'rotate', rules: [] };
-
-export interface PolicyDecision {
-  choice: PolicyChoice;
-  /** 1-based index of the rule that chose, when one did. */
-  rule?: number;
-  /** In words, for reasons in the report. */
-  source: string;
-}
-
-const RULE_FIELDS = ['organization', 'project', 'connection', 'action'] as const;
-
-/**
- * Parses and checks a policy document; every problem is listed (the caller reports them with the
- * other settings). Never echoes more than a field name and a short value.
- */
-export function parsePolicy(text: string): { policy: RemediationPolicy } | { problems: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return {
-      problems: [`is not valid JSON (${err instanceof Error ? err.message.slice(0, 120) : 'parse error'})`],
-    };
-  }
-  const problems: string[] = [];
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    return { problems: ['must be a JSON object with "rules" (and optionally "default")'] };
-  const doc = raw as Record<string, unknown>;
-  for (const key of Object.keys(doc))
-    if (!['default', 'rules', 'approvals', '$schema', 'description'].includes(key))
-      problems.push(`has an unknown property '${key.slice(0, 40)}'`);
-  const isChoice = (v: unknown): v is PolicyChoice =>
-    typeof v === 'string' && (POLICY_CHOICES as readonly string[]).includes(v);
-  let def: PolicyChoice = 'rotate';
-  if (doc['default'] !== undefined) {
-    if (isChoice(doc['default'])) def = doc['default'];
-    else problems.push(`"default" must be one of ${POLICY_CHOICES.join(', ')}`);
-  }
-  const rules: PolicyRule[] = [];
-  const rawRules = doc['rules'] ?? [];
-  if (!Array.isArray(rawRules)) problems.push('"rules" must be an array');
-  else
-    rawRules.forEach((r: unknown, i) => {
-      const where = `rule ${i + 1}`;
-      if (!r || typeof r !== 'object' || Array.isArray(r)) {
-        problems.push(`${where} must be an object`);
-        return;
-      }
-      const rule = r as Record<string, unknown>;
-      for (const key of Object.keys(rule))
-        if (!(RULE_FIELDS as readonly string[]).includes(key))
-          problems.push(
-            `${where} has an unknown property '${key.slice(0, 40)}' (expected ${RULE_FIELDS.join(', ')})`,
-          );
-      if (!isChoice(rule['action'])) {
-        problems.push(`${where}: "action" must be one of ${POLICY_CHOICES.join(', ')}`);
-        return;
-      }
-      const out: PolicyRule = { action: rule['action'] };
-      for (const field of ['organization', 'project', 'connection'] as const) {
-        const v = rule[field];
-        if (v === undefined) continue;
-        if (typeof v !== 'string' || v.trim() === '' || v.length > 256)
-          problems.push(`${where}: "${field}" must be a non-empty pattern of at most 256 characters`);
-        else out[field] = v.trim();
-      }
-      rules.push(out);
-    });
-  const approvals = parseApprovals(doc['approvals'], problems);
-  if (problems.length > 0) return { problems };
-  return { policy: { default: def, rules, ...(approvals.length > 0 ? { approvals } : {}) } };
-}
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const APPROVAL_FIELDS = ['connectionId', 'appId', 'organization', 'by', 'note'] as const;
-
-/**
- * `"approvals": [{ "connectionId": "<guid>", "appId": "<guid>", "organization"?: "<name or URL>" }]`:
- * an operator entitles one connection to one app. Both ids are required and exact, so an approval
- * never covers a connection edited to name another app.
- */
-function parseApprovals(raw: unknown, problems: string[]): PolicyApproval[] {
-  if (raw === undefined) return [];
-  if (!Array.isArray(raw)) {
-    problems.push('"approvals" must be an array');
-    return [];
-  }
-  const out: PolicyApproval[] = [];
-  raw.forEach((r: unknown, i) => {
-    const where = `approval ${i + 1}`;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) {
-      problems.push(`${where} must be an object`);
-      return;
-    }
-    const a = r as Record<string, unknown>;
-    for (const key of Object.keys(a))
-      if (!(APPROVAL_FIELDS as readonly string[]).includes(key))
-        problems.push(
-          `${where} has an unknown property '${key.slice(0, 40)}' (expected connectionId, appId, organization)`,
-        );
-    const connectionId = a['connectionId'];
-    const appId = a['appId'];
-    const organization = a['organization'];
-    if (typeof connectionId !== 'string' || !GUID.test(connectionId))
-      problems.push(`${where}: "connectionId" must be a service connection id (a GUID)`);
-    if (typeof appId !== 'string' || !GUID.test(appId))
-      problems.push(`${where}: "appId" must be the app's client id (a GUID)`);
-    if (organization !== undefined && (typeof organization !== 'string' || organization.trim() === ''))
-      problems.push(`${where}: "organization" must be an organization name or URL`);
-    if (
-      typeof connectionId === 'string' &&
-      GUID.test(connectionId) &&
-      typeof appId === 'string' &&
-      GUID.test(appId)
-    )
-      out.push({
-        connectionId,
-        appId,
-        ...(typeof organization === 'string' && organization.trim() !== ''
-          ? { organization: organization.trim() }
-          : {}),
-      });
-  });
-  return out;
-}
-
-function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`, 'i');
-}
-
-/** Whether a name matches a policy pattern (`*`, `?`, case-insensitive, whole name). */
-export function matchesPattern(pattern: string, value: string): boolean {
-  return globToRegExp(pattern).test(value);
-}
-
-export interface PolicySubject {
-  organization: string;
-  organizationUrl?: string;
-  projects: string[];
-  connectionName: string;
-}
-
-const CAREFULNESS: Record<PolicyChoice, number> = {
-  exclude: 3,
-  'report-only': 2,
-  rotate: 1,
-  'convert-to-wif': 0,
-};
-
-function resolveFor(
-  policy: RemediationPolicy,
-  s: PolicySubject,
-  project: string | undefined,
-): PolicyDecision {
-  for (const [i, rule] of policy.rules.entries()) {
-    const org = rule.organization;
-    if (
-      org !== undefined &&
-      !matchesPattern(org, s.organization) &&
-      !(
-        s.organizationUrl !== undefined &&
-        matchesPattern(org.replace(/\/+$/, ''), s.organizationUrl.replace(/\/+$/, ''))
-      )
-    )
-      continue;
-    if (rule.project !== undefined && (project === undefined || !matchesPattern(rule.project, project)))
-      continue;
-    if (rule.connection !== undefined && !matchesPattern(rule.connection, s.connectionName)) continue;
-    return { choice: rule.action, rule: i + 1, source: `policy rule ${i + 1}` };
-  }
-  return policy === DEFAULT_POLICY
-    ? { choice: 'rotate', source: 'the default (no policy)' }
-    : { choice: policy.default, source: 'the policy default' };
-}
-
-/** The policy choice for one connection (see the file header for matching and shared connections). */
-export function resolvePolicy(policy: RemediationPolicy, subject: PolicySubject): PolicyDecision {
-  const projects = subject.projects.length > 0 ? subject.projects : [undefined];
-  let chosen: PolicyDecision | undefined;
-  for (const project of projects) {
-    const d = resolveFor(policy, subject, project);
-    if (!chosen || CAREFULNESS[d.choice] > CAREFULNESS[chosen.choice]) chosen = d;
-  }
-  return chosen ?? { choice: 'rotate', source: 'the default (no policy)' };
-}
 
 /** What a person asked for explicitly (CLI command or HTTP call) for this one connection. */
 export type Intent = 'convert' | 'revert' | 'retire';
@@ -369,12 +129,14 @@ export function decide(input: DecisionInput): Decision {
     return d;
   };
 
+  // Every early answer is the rotation plan replanned, then finished as the last one is.
+  const answer = (action: Action, reason: string, steps: string[], extra?: Partial<Plan>): Decision =>
+    finish(replan(base, action, reason, steps, extra));
+
   if (policy.choice === 'exclude')
-    return finish(
-      replan(base, 'report', `Excluded by ${by}: the service does not act on this connection.`, []),
-    );
+    return answer('report', `Excluded by ${by}: the service does not act on this connection.`, []);
   if (intent && policy.choice === 'report-only')
-    return finish(replan(base, 'report', `Not done: ${by} is report-only for this connection.`, []));
+    return answer('report', `Not done: ${by} is report-only for this connection.`, []);
 
   // 1. Conversions under way, and reverts.
   const record = input.conversion;
@@ -386,51 +148,42 @@ export function decide(input: DecisionInput): Decision {
         ['started', 'converted', 'verified'].includes(record.phase);
       const adoOpen = deadline !== undefined && Date.parse(deadline) > now.getTime();
       if (ours || adoOpen)
-        return finish(
-          replan(
-            base,
-            'convert-to-wif',
-            ours
-              ? 'Revert the conversion: put the secret kept in Key Vault back into the connection.'
-              : `Revert the conversion with Azure DevOps' own revert (open until ${deadline ?? ''}).`,
-            ours
-              ? [
-                  'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
-                  'Remove the federated credential this service added',
-                  'Verify: TestConnection and isReady',
-                ]
-              : [
-                  "PUT the connection with scheme ServicePrincipal and ?operation=ConvertAuthenticationScheme (Azure DevOps' revert)",
-                  'Verify: TestConnection and isReady',
-                ],
-            { conversion: { kind: 'revert', path: ours ? 'federated-credential' : 'azure-devops' } },
-          ),
+        return answer(
+          'convert-to-wif',
+          ours
+            ? 'Revert the conversion: put the secret kept in Key Vault back into the connection.'
+            : `Revert the conversion with Azure DevOps' own revert (open until ${deadline ?? ''}).`,
+          ours
+            ? [
+                'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
+                'Remove the federated credential this service added',
+                'Verify: TestConnection and isReady',
+              ]
+            : [
+                "PUT the connection with scheme ServicePrincipal and ?operation=ConvertAuthenticationScheme (Azure DevOps' revert)",
+                'Verify: TestConnection and isReady',
+              ],
+          { conversion: { kind: 'revert', path: ours ? 'federated-credential' : 'azure-devops' } },
         );
-      return finish(
-        replan(
-          base,
-          'report',
-          deadline
-            ? `Cannot revert: Azure DevOps' revert window closed on ${deadline}, and this service keeps no secret for it.`
-            : record?.phase === 'completed'
-              ? 'Cannot revert: the old secret was removed after the retention period.'
-              : 'Cannot revert: the connection was not converted by this service or by Azure DevOps.',
-          [],
-        ),
+      return answer(
+        'report',
+        deadline
+          ? `Cannot revert: Azure DevOps' revert window closed on ${deadline}, and this service keeps no secret for it.`
+          : record?.phase === 'completed'
+            ? 'Cannot revert: the old secret was removed after the retention period.'
+            : 'Cannot revert: the connection was not converted by this service or by Azure DevOps.',
+        [],
       );
     }
     if (record && (record.phase === 'started' || record.phase === 'converted'))
-      return finish(
-        replan(
-          base,
-          'convert-to-wif',
-          `Resume the conversion, which stopped in phase '${record.phase}'.`,
-          [
-            'Verify with TestConnection; back on the secret if it fails',
-            'Remove the old secret after the retention period',
-          ],
-          { conversion: { kind: 'resume', path: record.path } },
-        ),
+      return answer(
+        'convert-to-wif',
+        `Resume the conversion, which stopped in phase '${record.phase}'.`,
+        [
+          'Verify with TestConnection; back on the secret if it fails',
+          'Remove the old secret after the retention period',
+        ],
+        { conversion: { kind: 'resume', path: record.path } },
       );
     if (record?.phase === 'verified') {
       const dueMs = Math.max(
@@ -438,14 +191,11 @@ export function decide(input: DecisionInput): Decision {
         record.revertDeadline ? Date.parse(record.revertDeadline) : 0,
       );
       if (now.getTime() >= dueMs)
-        return finish(
-          replan(
-            base,
-            'convert-to-wif',
-            'The conversion is verified and the retention period has passed: remove the old secret.',
-            ['Remove the secret the connection used before the conversion (phase completed)'],
-            { conversion: { kind: 'resume', path: record.path } },
-          ),
+        return answer(
+          'convert-to-wif',
+          'The conversion is verified and the retention period has passed: remove the old secret.',
+          ['Remove the secret the connection used before the conversion (phase completed)'],
+          { conversion: { kind: 'resume', path: record.path } },
         );
       const note = `Converted to workload identity federation; the old secret is removed after ${new Date(dueMs).toISOString()}.`;
       // A converted connection that broke since is still reported as broken.
@@ -455,14 +205,7 @@ export function decide(input: DecisionInput): Decision {
           : { ...base, reason: `${base.reason} ${note}` };
     }
   } else if (intent === 'revert') {
-    return finish(
-      replan(
-        base,
-        'report',
-        `Nothing to revert: the connection uses ${connection.authorization.scheme}.`,
-        [],
-      ),
-    );
+    return answer('report', `Nothing to revert: the connection uses ${connection.authorization.scheme}.`, []);
   }
 
   // 2. Retirement.
@@ -486,43 +229,34 @@ export function decide(input: DecisionInput): Decision {
       ? `it has been failing since ${input.failingSince ?? ''} (more than ${retirement.failedAfterDays ?? 0} days)`
       : 'it is failing and its retirement was requested';
   if (intent === 'retire' && !candidate)
-    return finish(
-      replan(
-        base,
-        'report',
-        a.finding === 'error'
-          ? 'Not retired: the connection could not be assessed.'
-          : 'Not retired: the connection is ready and its app exists; only unrecoverable connections are retired.',
-        [],
-      ),
+    return answer(
+      'report',
+      a.finding === 'error'
+        ? 'Not retired: the connection could not be assessed.'
+        : 'Not retired: the connection is ready and its app exists; only unrecoverable connections are retired.',
+      [],
     );
   if (candidate) {
     if (retirement.enabled || intent === 'retire') {
       if (!retirement.ledger)
-        return finish(
-          replan(
-            base,
-            'report',
-            `Would be retired (${why}), but retirement needs the run ledger (AzureWebJobsStorage) to keep the connection's definition; nothing is deleted without it.`,
-            [],
-          ),
+        return answer(
+          'report',
+          `Would be retired (${why}), but retirement needs the run ledger (AzureWebJobsStorage) to keep the connection's definition; nothing is deleted without it.`,
+          [],
         );
-      return finish(
-        replan(
-          base,
-          'delete',
-          `Retire the connection: ${why}.`,
-          [
-            'Record its full definition (confidential parameters removed) in the run ledger',
-            ...(a.creationMode?.toLowerCase() === 'manual'
-              ? []
-              : [
-                  `PUT it with creationMode Manual (from ${a.creationMode ?? 'unset'}), so Azure DevOps leaves Azure alone`,
-                ]),
-            `DELETE it (organization level) with deep=false and the ids of its ${a.projects.length} project(s)`,
-          ],
-          { retirement: { reason: why } },
-        ),
+      return answer(
+        'delete',
+        `Retire the connection: ${why}.`,
+        [
+          'Record its full definition (confidential parameters removed) in the run ledger',
+          ...(a.creationMode?.toLowerCase() === 'manual'
+            ? []
+            : [
+                `PUT it with creationMode Manual (from ${a.creationMode ?? 'unset'}), so Azure DevOps leaves Azure alone`,
+              ]),
+          `DELETE it (organization level) with deep=false and the ids of its ${a.projects.length} project(s)`,
+        ],
+        { retirement: { reason: why } },
       );
     }
     retirable = true;
@@ -537,7 +271,7 @@ export function decide(input: DecisionInput): Decision {
   if (wanted && !isWorkloadIdentity(connection)) {
     if (!convertible) {
       const reason = 'reason' in eligibility ? eligibility.reason : 'it is not convertible';
-      if (intent === 'convert') return finish(replan(base, 'report', `Cannot convert: ${reason}.`, []));
+      if (intent === 'convert') return answer('report', `Cannot convert: ${reason}.`, []);
       plan = { ...plan, reason: `${plan.reason} Not converted (${by} asks for it): ${reason}.` };
     } else if (
       base.action === 'rotate-secret' &&
@@ -551,22 +285,19 @@ export function decide(input: DecisionInput): Decision {
       };
     } else {
       const needsFallbackSecret = convertible === 'federated-credential' && a.verifiedSecret === undefined;
-      return finish(
-        replan(
-          base,
-          'convert-to-wif',
-          `${intent === 'convert' ? 'Conversion requested' : `Conversion by ${by}`}: ${
-            convertible === 'azure-devops'
-              ? 'Azure DevOps created this connection and one project uses it, so its own conversion is used.'
-              : 'the federated credential is added to the app through Microsoft Graph.'
-          }`,
-          conversionSteps(a, convertible, needsFallbackSecret, retention),
-          {
-            conversion: { kind: 'convert', path: convertible, needsFallbackSecret },
-            // What the connection is known to use now: superseded by the fallback rotation or the conversion.
-            previousKeyIds: a.previousKeyIds,
-          },
-        ),
+      return answer(
+        'convert-to-wif',
+        `${intent === 'convert' ? 'Conversion requested' : `Conversion by ${by}`}: ${
+          convertible === 'azure-devops'
+            ? 'Azure DevOps created this connection and one project uses it, so its own conversion is used.'
+            : 'the federated credential is added to the app through Microsoft Graph.'
+        }`,
+        conversionSteps(a, convertible, needsFallbackSecret, retention),
+        {
+          conversion: { kind: 'convert', path: convertible, needsFallbackSecret },
+          // What the connection is known to use now: superseded by the fallback rotation or the conversion.
+          previousKeyIds: a.previousKeyIds,
+        },
       );
     }
   }

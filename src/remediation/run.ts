@@ -22,14 +22,8 @@ import {
 } from './entitlement';
 import { isWorkloadIdentity } from './federation';
 import { plan, plannedReport, type Plan } from './plan';
-import {
-  decide,
-  DEFAULT_POLICY,
-  resolvePolicy,
-  type Intent,
-  type PolicyDecision,
-  type RemediationPolicy,
-} from './policy';
+import { decide, type Intent } from './policy';
+import { DEFAULT_POLICY, resolvePolicy, type PolicyDecision, type RemediationPolicy } from './policyFile';
 import type {
   ApplicationInfo,
   ConversionRecord,

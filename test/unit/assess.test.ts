@@ -1,6 +1,7 @@
 import { parseOrganizationUrl } from '../../src/config';
 import type { AssessInput } from '../../src/remediation/assess';
-import { assess, credentialState, organizationName } from '../../src/remediation/assess';
+import { assess, organizationName } from '../../src/remediation/assess';
+import { credentialState } from '../../src/remediation/credentialInUse';
 import type { CertificateCredentialInfo, ServiceConnection } from '../../src/remediation/ports';
 import { credentialMarker } from '../../src/remediation/transform';
 import {

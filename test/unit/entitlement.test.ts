@@ -15,7 +15,7 @@ import {
   recordProves,
 } from '../../src/remediation/entitlement';
 import { plan } from '../../src/remediation/plan';
-import { parsePolicy } from '../../src/remediation/policy';
+import { parsePolicy } from '../../src/remediation/policyFile';
 import type {
   Binding,
   BindingStore,

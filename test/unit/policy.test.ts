@@ -20,15 +20,14 @@ import {
   withoutSecrets,
 } from '../../src/remediation/federation';
 import { plan } from '../../src/remediation/plan';
+import { decide, type DecisionInput } from '../../src/remediation/policy';
 import {
-  decide,
   DEFAULT_POLICY,
   matchesPattern,
   parsePolicy,
   resolvePolicy,
-  type DecisionInput,
   type RemediationPolicy,
-} from '../../src/remediation/policy';
+} from '../../src/remediation/policyFile';
 import type { ConversionRecord, ServiceConnection } from '../../src/remediation/ports';
 
 const NOW = new Date('2026-03-01T00:00:00Z');

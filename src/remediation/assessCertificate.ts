@@ -1,0 +1,72 @@
+/**
+ * The judgement of a certificate-based connection (pure; `assess` has found its app): by the
+ * app's certificates, reported on and never rotated.
+ */
+import { diagnosisOf } from './diagnosis';
+import type { AppFound, Assessment } from './assess';
+import type { ApplicationInfo, CertificateCredentialInfo } from './ports';
+import { credentialState, earliestUnexpired } from './credentialInUse';
+
+/** Certificates an app signs its client assertions with (Graph keyCredential `type`/`usage`). */
+function signingCertificates(app: ApplicationInfo): CertificateCredentialInfo[] {
+  return (app.keyCredentials ?? []).filter(
+    (k) =>
+      (k.type === null || k.type.toLowerCase() === 'asymmetricx509cert') &&
+      (k.usage === null || k.usage.toLowerCase() === 'verify'),
+  );
+}
+
+/**
+ * A certificate-based connection, judged by its app's certificates (`keyCredentials`). Azure DevOps
+ * never returns the certificate a connection holds, so the pessimistic guess of the passwords
+ * applies: the earliest-ending certificate still valid, else the latest-ending. Healthy only when
+ * that one lasts past the window and the connection is ready; expiring or expired → `report` with
+ * a diagnosis (this service does not rotate certificates); no certificate → never healthy.
+ */
+export function assessCertificate(found: AppFound): Assessment {
+  const { input, base, done, app, diagnosis } = found;
+  const { connection, settings, now } = input;
+  const certs = signingCertificates(app);
+  const asPasswords = certs.map((k) => ({ ...k, hint: null, startDateTime: null }));
+  const pick = earliestUnexpired(asPasswords, now);
+  if (!pick)
+    return done({
+      finding: connection.isReady ? 'unsupported' : 'not-ready',
+      diagnosis: diagnosisOf('certificate-missing'),
+    });
+  const { state, daysLeft } = credentialState(pick.endDateTime, now, settings.rotateDaysBeforeExpiry);
+  const certificate = {
+    keyId: pick.keyId,
+    thumbprint: certs.find((k) => k.keyId === pick.keyId)?.thumbprint ?? null,
+    endDateTime: pick.endDateTime,
+    state,
+    ...(daysLeft === undefined ? {} : { daysLeft }),
+  };
+  const which = `certificate ${certificate.thumbprint ?? pick.keyId}${
+    certs.length > 1 ? ` (the earliest-ending valid one of ${certs.length}: a pessimistic guess)` : ''
+  }`;
+  const ends = pick.endDateTime ?? 'never';
+  const common = {
+    certificate,
+    credentialSource: 'inferred' as const,
+    secretExpiresAt: pick.endDateTime ?? undefined,
+  };
+  if (state !== 'valid')
+    return done({
+      ...common,
+      finding: state,
+      diagnosis: {
+        ...diagnosisOf(state === 'expired' ? 'certificate-expired' : 'certificate-expiring'),
+        cause: `The ${which} ${
+          state === 'expired'
+            ? `ended at ${ends}`
+            : `ends at ${ends}, within ${settings.rotateDaysBeforeExpiry} days`
+        }; this service does not rotate certificates (yet).`,
+      },
+    });
+  const testFailed = input.test !== undefined && !input.test.ok;
+  if (!connection.isReady || testFailed)
+    return done({ ...common, finding: 'not-ready', diagnosis: diagnosis ?? diagnosisOf('unknown') });
+  base.notes.push(`Judged by ${which}, ending ${ends}.`);
+  return done({ ...common, finding: 'healthy' });
+}
