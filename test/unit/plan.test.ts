@@ -1,7 +1,7 @@
 import type { AssessInput, Assessment } from '../../src/remediation/assess';
 import { assess } from '../../src/remediation/assess';
 import type { Plan, PlanSettings } from '../../src/remediation/plan';
-import { plan, plannedReport } from '../../src/remediation/plan';
+import { plan, plannedReport, planSteps } from '../../src/remediation/plan';
 import type { ServiceConnection } from '../../src/remediation/ports';
 import { credentialMarker } from '../../src/remediation/transform';
 import {
@@ -405,5 +405,87 @@ describe('plannedReport', () => {
     expect(r.secretExpiresAt).toBe(inDays(90));
     expect(r.phase).toBe('applied');
     expect(r.credentialSource).toBe('recorded');
+  });
+});
+
+describe('planSteps: the operations that carry a plan out', () => {
+  const base: Plan = {
+    action: 'none',
+    reason: '',
+    steps: [],
+    previousKeyIds: [],
+    orphanKeyIds: [],
+    warnings: [],
+  };
+  const operations = (p: Plan, appId: string | null = APP_ID) =>
+    planSteps(p, appId).map((s) => [s.operation.kind, s.when ?? 'first']);
+
+  it('a rotation is one step, with the lifetime the plan capped', () => {
+    const a = assessed({
+      app: app([password('k1', 10)]),
+      passwordPolicy: { additionBlocked: false, maxLifetimeDays: 20 },
+    });
+    expect(planSteps(plan(a, SETTINGS), APP_ID)).toEqual([
+      { operation: { kind: 'rotate', secretLifetimeDays: 20 } },
+    ]);
+  });
+
+  it('a conversion without a fallback secret rotates first and converts only once the rotation succeeded', () => {
+    const steps = planSteps(
+      {
+        ...base,
+        action: 'convert-to-wif',
+        conversion: { kind: 'convert', path: 'federated-credential', needsFallbackSecret: true },
+      },
+      APP_ID,
+    );
+    expect(steps).toEqual([
+      { operation: { kind: 'rotate' } },
+      {
+        operation: { kind: 'convert', path: 'federated-credential' },
+        when: 'previous-succeeded',
+        log: {
+          earlierAs: 'rotation',
+          ifNotRun: 'not converted: the rotation that provides the fallback secret did not succeed',
+        },
+      },
+    ]);
+  });
+
+  it('a conversion with a fallback secret, a resumed one and a revert are one step each', () => {
+    const conversion = (kind: 'convert' | 'resume' | 'revert') =>
+      operations({ ...base, action: 'convert-to-wif', conversion: { kind, path: 'azure-devops' } });
+    expect(conversion('convert')).toEqual([['convert', 'first']]);
+    expect(conversion('resume')).toEqual([['convert', 'first']]);
+    expect(conversion('revert')).toEqual([['revert-conversion', 'first']]);
+  });
+
+  it('a repair that re-saves the connection rotates when its verification fails, if the connection names an app', () => {
+    const a = assessed({ connection: withParams({ accesstoken: null }) });
+    const p = plan(a, SETTINGS);
+    expect(p).toMatchObject({ action: 'repair', repair: 'drop-access-token' });
+    expect(planSteps(p, APP_ID)).toEqual([
+      { operation: { kind: 'repair-connection' } },
+      {
+        operation: { kind: 'rotate' },
+        when: 'previous-verification-failed',
+        log: { before: 'the repair was not enough; rotating the secret' },
+      },
+    ]);
+    expect(operations(p, null)).toEqual([['repair-connection', 'first']]);
+  });
+
+  it('orphan removal, record recovery and retirement are one step; none and report have none', () => {
+    expect(
+      planSteps({ ...base, action: 'repair', repair: 'remove-orphans', orphanKeyIds: ['k-orphan'] }, APP_ID),
+    ).toEqual([{ operation: { kind: 'remove-orphans', orphanKeyIds: ['k-orphan'] } }]);
+    expect(operations({ ...base, action: 'repair', repair: 'recover-record' })).toEqual([
+      ['recover-record', 'first'],
+    ]);
+    expect(
+      planSteps({ ...base, action: 'delete', reason: 'r', retirement: { reason: 'gone' } }, APP_ID),
+    ).toEqual([{ operation: { kind: 'retire', reason: 'gone' } }]);
+    expect(planSteps({ ...base, action: 'none' }, APP_ID)).toEqual([]);
+    expect(planSteps({ ...base, action: 'report' }, APP_ID)).toEqual([]);
   });
 });
