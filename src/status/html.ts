@@ -9,6 +9,9 @@
  * escape (escape-html-template-tag, escape-goat's `htmlEscape`) or also rewrite attributes
  * (html-template-tag adds quotes and drops values inside `style` attributes), so this is a small tag
  * over `escapeHtml`, `withoutControls` and the redactor.
+ *
+ * Prettier formats `html` templates as HTML unless told not to: `.prettierrc.json` turns that off for
+ * `src/status`, since reflowing the markup would change the page.
  */
 import { withoutControls } from '../escaping';
 import { redactor } from '../telemetry';
@@ -27,7 +30,7 @@ export function escapeHtml(text: string): string {
 }
 
 /** A value as safe HTML text: control characters removed, redacted, then escaped. */
-export function text(value: string | number | null | undefined): string {
+function text(value: string | number | null | undefined): string {
   if (value === null || value === undefined) return '';
   return escapeHtml(redactor.redact(withoutControls(String(value))));
 }
@@ -48,7 +51,7 @@ export class Html {
 }
 
 /** What `html` takes: text (escaped), nothing (`null`, `undefined`: empty), or markup, alone or in a list. */
-export type HtmlValue = Html | string | number | null | undefined | readonly Html[];
+type HtmlValue = Html | string | number | null | undefined | readonly Html[];
 
 function render(value: HtmlValue): string {
   if (value instanceof Html) return value.toString();
