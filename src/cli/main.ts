@@ -15,7 +15,7 @@
 import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { buildEngine, buildPreflight } from '../composition';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig, type Config } from '../config';
 import { terminalSafeJson, withoutControls } from '../escaping';
 import { PreconditionError } from '../errors';
 import { ApprovalError, approveConnection } from '../remediation/entitlement';
@@ -55,6 +55,11 @@ type RunKind = 'scan' | 'remediate' | Intent;
 
 class UsageError extends Error {}
 
+/** The settings: the environment, over the `--settings-file` where one is given. */
+function configFrom(settingsFile: string | undefined, io: CliIo): Config {
+  return loadConfig(settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env);
+}
+
 async function runCommand(
   kind: RunKind,
   flags: RunFlags,
@@ -72,8 +77,7 @@ async function runCommand(
     throw new UsageError(
       `--connection takes a service connection id (a GUID), not '${flags.connection.slice(0, 60)}'.`,
     );
-  const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
-  const config = loadConfig(env);
+  const config = configFrom(settingsFile, io);
   const minLevel: LogLevel = flags.verbose ? 'info' : 'warn';
   const log = createLogger(
     (level, line) => io.stderr.write(`${level}: ${withoutControls(line)}\n`),
@@ -132,8 +136,7 @@ async function checkCommand(
   settingsFile: string | undefined,
   io: CliIo,
 ): Promise<number> {
-  const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
-  const config = loadConfig(env);
+  const config = configFrom(settingsFile, io);
   const { deps, settings } = buildPreflight(config);
   if (flags.organization) settings.organizations = [configuredOrganization(settings, flags.organization)];
   const report = await runPreflight(deps, settings);
@@ -174,8 +177,7 @@ async function approveCommandRun(
     throw new UsageError('approve needs --organization <url>: a binding is per organization.');
   if (flags.app !== undefined && !GUID.test(flags.app))
     throw new UsageError(`--app takes the app's client id (a GUID), not '${flags.app.slice(0, 60)}'.`);
-  const env = settingsFile ? mergeSettings(readSettingsFile(settingsFile), io.env) : io.env;
-  const config = loadConfig(env);
+  const config = configFrom(settingsFile, io);
   const log = createLogger((level, line) => io.stderr.write(`${level}: ${line}\n`), 'warn');
   const engine = buildEngine(config, log);
   const org = configuredOrganization(engine.settings, flags.organization);
@@ -233,64 +235,66 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
         'Settings: AZDO_ORGANIZATION_URLS and KEY_VAULT_URL are required; see docs/settings.md.',
     );
 
-  const common = (cmd: Command): Command =>
-    cmd
-      .addOption(new Option('--organization <url>', 'only this organization (one of AZDO_ORGANIZATION_URLS)'))
-      .addOption(new Option('--connection <id>', 'only this service connection id'))
+  const settingsFile = (): string | undefined => program.opts<{ settingsFile?: string }>().settingsFile;
+  const runAction =
+    (kind: RunKind) =>
+    async (flags: RunFlags): Promise<void> => {
+      setExit(await runCommand(kind, flags, settingsFile(), io));
+    };
+  const dryRun = (): Option => new Option('--dry-run', 'plan and report only; no write to any service');
+  /** A command that prints a run's report: which connections (`scope`), then --json and --verbose. */
+  const reportCommand = (cmd: Command, ...scope: Option[]): Command => {
+    for (const option of scope) cmd.addOption(option);
+    return cmd
       .option('--json', 'print the report as JSON on stdout (nothing else goes there)')
       .option('--verbose', 'log progress details to stderr');
+  };
+  const common = (cmd: Command): Command =>
+    reportCommand(
+      cmd,
+      new Option('--organization <url>', 'only this organization (one of AZDO_ORGANIZATION_URLS)'),
+      new Option('--connection <id>', 'only this service connection id'),
+    );
 
   common(program.command('scan').description('assess every connection and report; change nothing')).action(
-    async (flags: RunFlags) => {
-      setExit(await runCommand('scan', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
-    },
+    runAction('scan'),
   );
   common(
     program
       .command('remediate')
       .description('rotate expired or expiring secrets and repair failed connections, then report')
-      .option('--dry-run', 'plan and report only; no write to any service'),
-  ).action(async (flags: RunFlags) => {
-    setExit(await runCommand('remediate', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
-  });
+      .addOption(dryRun()),
+  ).action(runAction('remediate'));
   const one = (cmd: Command): Command =>
-    cmd
-      .addOption(new Option('--connection <id>', 'the service connection id (required)'))
-      .addOption(new Option('--organization <url>', 'its organization (one of AZDO_ORGANIZATION_URLS)'))
-      .option('--json', 'print the report as JSON on stdout (nothing else goes there)')
-      .option('--verbose', 'log progress details to stderr');
-  one(
-    program
-      .command('convert')
-      .description(
-        "convert one connection to workload identity federation (Azure DevOps' own conversion for connections it " +
-          'created, else a federated credential added to the app), verify it, fall back to the secret if it fails',
-      )
-      .option('--dry-run', 'plan and report only; no write to any service'),
-  ).action(async (flags: RunFlags) => {
-    setExit(await runCommand('convert', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
-  });
-  one(
-    program
-      .command('revert')
-      .description(
-        "revert a conversion to the connection's secret: Azure DevOps' revert within its 7-day window, or the secret " +
-          'kept in Key Vault until the retention period ends',
-      ),
-  ).action(async (flags: RunFlags) => {
-    setExit(await runCommand('revert', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
-  });
-  one(
-    program
-      .command('retire')
-      .description(
-        'delete a connection that cannot be fixed (app gone, or failed): its definition (no secret) is recorded in ' +
-          'the run ledger first, then it is switched to Manual and deleted with deep=false; needs AzureWebJobsStorage',
-      )
-      .option('--yes', 'confirm the deletion'),
-  ).action(async (flags: RunFlags) => {
-    setExit(await runCommand('retire', flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
-  });
+    reportCommand(
+      cmd,
+      new Option('--connection <id>', 'the service connection id (required)'),
+      new Option('--organization <url>', 'its organization (one of AZDO_ORGANIZATION_URLS)'),
+    );
+  const oneConnection: [Intent, string, Option?][] = [
+    [
+      'convert',
+      "convert one connection to workload identity federation (Azure DevOps' own conversion for connections it " +
+        'created, else a federated credential added to the app), verify it, fall back to the secret if it fails',
+      dryRun(),
+    ],
+    [
+      'revert',
+      "revert a conversion to the connection's secret: Azure DevOps' revert within its 7-day window, or the secret " +
+        'kept in Key Vault until the retention period ends',
+    ],
+    [
+      'retire',
+      'delete a connection that cannot be fixed (app gone, or failed): its definition (no secret) is recorded in ' +
+        'the run ledger first, then it is switched to Manual and deleted with deep=false; needs AzureWebJobsStorage',
+      new Option('--yes', 'confirm the deletion'),
+    ],
+  ];
+  for (const [kind, description, option] of oneConnection) {
+    const command = program.command(kind).description(description);
+    if (option) command.addOption(option);
+    one(command).action(runAction(kind));
+  }
   program
     .command('approve')
     .description(
@@ -306,7 +310,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     )
     .option('--json', 'print the recorded binding as JSON on stdout')
     .action(async (flags: { connection?: string; organization?: string; app?: string; json?: boolean }) => {
-      setExit(await approveCommandRun(flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+      setExit(await approveCommandRun(flags, settingsFile(), io));
     });
   program
     .command('check')
@@ -317,7 +321,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('--organization <url>', 'only this organization (one of AZDO_ORGANIZATION_URLS)'))
     .option('--json', 'print the result as JSON on stdout (nothing else goes there)')
     .action(async (flags: { organization?: string; json?: boolean }) => {
-      setExit(await checkCommand(flags, program.opts<{ settingsFile?: string }>().settingsFile, io));
+      setExit(await checkCommand(flags, settingsFile(), io));
     });
   return program;
 }

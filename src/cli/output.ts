@@ -5,21 +5,11 @@
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { withoutControls, withoutControlsDeep } from '../escaping';
+import { changedCount, currentExpiry, FINDING_TEXT, isoDay, plural } from '../presentation';
 import type { DiscoveryProblem } from '../remediation/discovery';
 import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from '../remediation/report';
 import type { RunProgress } from '../remediation/run';
 import { redactor } from '../telemetry';
-
-const FINDING_TITLES: Record<string, string> = {
-  expired: 'Expired secret',
-  expiring: 'Secret expiring soon',
-  'not-ready': 'Not ready (failed connection)',
-  'app-missing': 'App registration missing',
-  'blocked-by-policy': 'Blocked by app management policy',
-  error: 'Could not be assessed',
-  unsupported: 'Not secret-based (nothing to rotate)',
-  healthy: 'Healthy',
-};
 
 export interface ProgressReporter {
   update(progress: RunProgress): void;
@@ -65,22 +55,18 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
   };
 }
 
-function when(iso: string | undefined): string {
-  return iso ? iso.slice(0, 10) : '';
-}
-
 function detail(c: ConnectionReport): string {
   if (c.error) return c.error;
   if (c.action === 'delete' && c.outcome === 'succeeded')
-    return `retired: deleted ${when(c.retired?.deletedAt)}, definition kept in the run ledger`;
+    return `retired: deleted ${isoDay(c.retired?.deletedAt)}, definition kept in the run ledger`;
   if (c.action === 'convert-to-wif' && c.conversion && c.outcome !== 'planned')
     return `workload identity federation: ${c.conversion.phase} (${c.conversion.path})`;
   if ((c.action === 'convert-to-wif' || c.action === 'delete') && c.reason) return c.reason;
-  if (c.outcome === 'succeeded' && c.newSecretExpiresAt)
-    return `new secret until ${when(c.newSecretExpiresAt)}`;
+  const expiry = currentExpiry(c);
+  if (expiry?.isNew) return `new secret until ${isoDay(expiry.iso)}`;
   if (c.diagnosis && c.finding !== 'healthy') return c.diagnosis.cause;
-  if (c.secretExpiresAt)
-    return `secret until ${when(c.secretExpiresAt)}${c.credentialSource === 'inferred' ? ' (inferred)' : ''}`;
+  if (expiry)
+    return `secret until ${isoDay(expiry.iso)}${c.credentialSource === 'inferred' ? ' (inferred)' : ''}`;
   return c.reason ?? '';
 }
 
@@ -100,7 +86,7 @@ export function formatReport(
   const orgs = [...new Set(report.connections.map((c) => c.organization))];
   out.push(
     `sc-remediator run ${report.runId}${report.dryRun ? ' (dry run: nothing was changed)' : ''}`,
-    `${report.summary.total} connections in ${orgs.length} organization${orgs.length === 1 ? '' : 's'}` +
+    `${report.summary.total} connections in ${plural(orgs.length, 'organization')}` +
       (orgs.length ? ` (${orgs.join(', ')})` : ''),
     '',
   );
@@ -108,7 +94,7 @@ export function formatReport(
   for (const finding of FINDINGS) {
     const rows = report.connections.filter((c) => c.finding === finding);
     if (rows.length === 0) continue;
-    out.push(`${FINDING_TITLES[finding] ?? finding} (${rows.length})`);
+    out.push(`${FINDING_TEXT[finding].title} (${rows.length})`);
     const table = new Table({
       head: ['Connection', 'Where', 'Action', 'Outcome', 'Detail'],
       colWidths: [28, 22, 15, 11, detailWidth],
@@ -145,8 +131,6 @@ export function formatReport(
   if (problems.length) out.push('');
 
   const s = report.summary;
-  const fixed = s.byOutcome.succeeded;
-  const planned = s.byOutcome.planned;
   const convertible = report.connections.filter((c) => c.convertible);
   if (convertible.length > 0)
     out.push(
@@ -162,7 +146,7 @@ export function formatReport(
       '',
     );
   out.push(
-    `Summary: ${s.total} connections · ${report.dryRun ? `${planned} would be changed` : `${fixed} fixed`} · ` +
+    `Summary: ${s.total} connections · ${changedCount(s, report.dryRun)} ${report.dryRun ? 'would be changed' : 'fixed'} · ` +
       `${s.byOutcome.failed} failed · ${s.needsAttention} need a person · ${s.byFinding.healthy} healthy`,
   );
   return redactor.redact(out.join('\n'));

@@ -4,6 +4,7 @@
  */
 import Table from 'cli-table3';
 import { withoutControlsDeep } from '../escaping';
+import { plural } from '../presentation';
 import type { CheckStatus, PreflightReport } from '../remediation/preflight';
 import { redactor } from '../telemetry';
 
@@ -45,7 +46,7 @@ export function formatPreflight(unsafeReport: PreflightReport, width = 120): str
   }
   const s = report.summary;
   out.push(
-    `Summary: ${s.ok} ok · ${s.missing} missing · ${s.warning} warning${s.warning === 1 ? '' : 's'} · ${s.skipped} skipped` +
+    `Summary: ${s.ok} ok · ${s.missing} missing · ${plural(s.warning, 'warning')} · ${s.skipped} skipped` +
       (report.ok
         ? ' — every prerequisite is in place.'
         : ' — fix what is missing, then run the check again.'),

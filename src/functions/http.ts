@@ -1,9 +1,12 @@
 /**
- * HTTP plumbing shared by the API functions: JSON responses, JSON errors, bounded body reading,
- * query validation and role enforcement from App Service Authentication's `x-ms-client-principal`
- * (fail closed: without App Service Authentication every call is a 401 unless key-only access is
- * explicitly allowed).
+ * HTTP plumbing shared by the API functions (`connectionsApi`, `runsApi`, `retiredApi`, all
+ * `authLevel: function`): JSON responses, JSON errors, bounded body reading, query validation and
+ * role enforcement from App Service Authentication's `x-ms-client-principal` (`Remediation.Reader`
+ * reads, `Remediation.Operator` writes; fail closed: without App Service Authentication every call
+ * is a 401 unless key-only access is explicitly allowed). POST only as `application/json`.
  *
+ * Inputs are validated before anything is called: a bad id is a 400, an organization that is not
+ * configured a 404 (no request leaves for it), a large body a 413, malformed JSON a 400.
  * Every answer is JSON (`{ "error": { "code", "message" } }` on failure), redacted, and never a
  * 5xx for bad input; an unexpected failure is a 500 that names the invocation, never the cause.
  */
@@ -227,7 +230,7 @@ export function parseRunBody(body: unknown): { dryRun?: boolean } {
   return dryRun === undefined ? {} : { dryRun };
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ORGANIZATION = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 
 export function guidParam(request: HttpRequest, name: string, code: string, what: string): string {

@@ -47,64 +47,65 @@ async function rejectMalformed(
   return { ok: false };
 }
 
-export async function remediateConnection(entry: unknown, context: InvocationContext): Promise<void> {
-  await withInvocation(context, async () => {
-    const svc = services();
-    const telemetry = await svc.telemetry();
-    try {
-      const parsed = await rejectMalformed(entry, context, WORK_QUEUE);
-      if (!parsed.ok) return;
-      const item = parsed.item;
-      const dequeueCount = dequeueCountOf(context.triggerMetadata);
-      const { processWorkItem } = await import('../remediation/fanOut');
-      const outcome = await processWorkItem(await svc.fanOut(), item, {
-        dequeueCount,
-        maxDequeueCount: MAX_DEQUEUE_COUNT,
-      });
-      switch (outcome.status) {
-        case 'retry':
-          context.warn(
-            `Connection ${item.connectionId}: ${outcome.reason} (attempt ${dequeueCount}); retrying later.`,
-          );
-          throw new RetryLaterError(outcome.reason);
-        case 'duplicate':
-          context.info(
-            `Connection ${item.connectionId} of run ${item.runId} is already recorded: nothing to do.`,
-          );
-          return;
-        case 'rejected':
-          context.error(`Connection ${item.connectionId}: ${outcome.reason}`);
-          return;
-        case 'recorded':
-          context.info(
-            `Connection ${item.connectionId} of run ${item.runId}: ${outcome.report.action} ${outcome.report.outcome}.` +
-              (outcome.completed ? ` Run completed.` : ''),
-          );
+/**
+ * A queue trigger's handler: as the invocation, a malformed message reported and dropped, a
+ * well-formed one handed to `handle`; telemetry flushed either way.
+ */
+function queueHandler(
+  queue: string,
+  handle: (item: WorkItem, context: InvocationContext) => Promise<void>,
+): (entry: unknown, context: InvocationContext) => Promise<void> {
+  return async (entry, context) => {
+    await withInvocation(context, async () => {
+      const telemetry = await services().telemetry();
+      try {
+        const parsed = await rejectMalformed(entry, context, queue);
+        if (!parsed.ok) return;
+        await handle(parsed.item, context);
+      } finally {
+        await telemetry.flush();
       }
-    } finally {
-      await telemetry.flush();
-    }
-  });
+    });
+  };
 }
 
-export async function remediateConnectionPoison(entry: unknown, context: InvocationContext): Promise<void> {
-  await withInvocation(context, async () => {
-    const svc = services();
-    const telemetry = await svc.telemetry();
-    try {
-      const parsed = await rejectMalformed(entry, context, POISON_QUEUE);
-      if (!parsed.ok) return;
-      const { recordPoisoned } = await import('../remediation/fanOut');
-      const outcome = await recordPoisoned(await svc.fanOut(), parsed.item, MAX_DEQUEUE_COUNT);
-      if (outcome.status === 'recorded')
-        context.error(
-          `Connection ${parsed.item.connectionId} of run ${parsed.item.runId} failed ${MAX_DEQUEUE_COUNT} times; recorded as failed.`,
-        );
-    } finally {
-      await telemetry.flush();
-    }
+export const remediateConnection = queueHandler(WORK_QUEUE, async (item, context) => {
+  const dequeueCount = dequeueCountOf(context.triggerMetadata);
+  const { processWorkItem } = await import('../remediation/fanOut');
+  const outcome = await processWorkItem(await services().fanOut(), item, {
+    dequeueCount,
+    maxDequeueCount: MAX_DEQUEUE_COUNT,
   });
-}
+  switch (outcome.status) {
+    case 'retry':
+      context.warn(
+        `Connection ${item.connectionId}: ${outcome.reason} (attempt ${dequeueCount}); retrying later.`,
+      );
+      throw new RetryLaterError(outcome.reason);
+    case 'duplicate':
+      context.info(
+        `Connection ${item.connectionId} of run ${item.runId} is already recorded: nothing to do.`,
+      );
+      return;
+    case 'rejected':
+      context.error(`Connection ${item.connectionId}: ${outcome.reason}`);
+      return;
+    case 'recorded':
+      context.info(
+        `Connection ${item.connectionId} of run ${item.runId}: ${outcome.report.action} ${outcome.report.outcome}.` +
+          (outcome.completed ? ` Run completed.` : ''),
+      );
+  }
+});
+
+export const remediateConnectionPoison = queueHandler(POISON_QUEUE, async (item, context) => {
+  const { recordPoisoned } = await import('../remediation/fanOut');
+  const outcome = await recordPoisoned(await services().fanOut(), item, MAX_DEQUEUE_COUNT);
+  if (outcome.status === 'recorded')
+    context.error(
+      `Connection ${item.connectionId} of run ${item.runId} failed ${MAX_DEQUEUE_COUNT} times; recorded as failed.`,
+    );
+});
 
 app.storageQueue('remediateConnection', {
   queueName: WORK_QUEUE,

@@ -199,6 +199,25 @@ function failedReport(base: ConnectionReport, error: string): ConnectionReport {
   return report;
 }
 
+/** `RemediationFailed` for a connection the fan-out records as failed itself. */
+function emitFailed(
+  ctx: FanOutContext,
+  runId: string,
+  report: ConnectionReport,
+  extra: Record<string, string> = {},
+): void {
+  ctx.events('RemediationFailed', {
+    runId,
+    organization: report.organization,
+    connectionId: report.connectionId,
+    connectionName: report.connectionName,
+    action: report.action,
+    finding: report.finding,
+    error: report.error ?? '',
+    ...extra,
+  });
+}
+
 async function record(
   ctx: FanOutContext,
   runId: string,
@@ -228,15 +247,7 @@ export async function processWorkItem(
     const name = organizationName(item.organizationUrl);
     const planned = await ctx.ledger.getPlanned(item.runId, item.connectionId);
     const report = failedReport(planned ?? minimalReport(item, name), reason);
-    ctx.events('RemediationFailed', {
-      runId: item.runId,
-      organization: report.organization,
-      connectionId: item.connectionId,
-      connectionName: report.connectionName,
-      action: report.action,
-      finding: report.finding,
-      error: reason,
-    });
+    emitFailed(ctx, item.runId, report, { connectionId: item.connectionId });
     await record(ctx, item.runId, report);
     return { status: 'rejected', reason };
   }
@@ -281,15 +292,7 @@ export async function processWorkItem(
   }
   emitConnectionEvents(ctx, buffered);
   if (report.outcome === 'failed' && !buffered.some(([n]) => n === 'RemediationFailed'))
-    ctx.events('RemediationFailed', {
-      runId: item.runId,
-      organization: report.organization,
-      connectionId: report.connectionId,
-      connectionName: report.connectionName,
-      action: report.action,
-      finding: report.finding,
-      error: report.error ?? '',
-    });
+    emitFailed(ctx, item.runId, report);
   const { completed } = await record(ctx, item.runId, report);
   return { status: 'recorded', report, completed };
 }
@@ -316,16 +319,7 @@ export async function recordPoisoned(
     planned ?? minimalReport(item, orgName),
     `Gave up after ${maxDequeueCount} attempts: the work item was moved to the poison queue. The next run assesses the connection again.`,
   );
-  ctx.events('RemediationFailed', {
-    runId: item.runId,
-    organization: report.organization,
-    connectionId: report.connectionId,
-    connectionName: report.connectionName,
-    action: report.action,
-    finding: report.finding,
-    error: report.error ?? '',
-    reason: 'poison',
-  });
+  emitFailed(ctx, item.runId, report, { reason: 'poison' });
   const { completed } = await record(ctx, item.runId, report);
   return { status: 'recorded', report, completed };
 }

@@ -5,12 +5,14 @@
  * has to act and what to do, which secrets end soon, and how the last runs went.
  *
  * Every value comes from reports and ledger records, and connection names, projects and error texts
- * are user input: each one is redacted (DESIGN invariant 6) and HTML-escaped where it is written.
+ * are user input: each one is redacted (DESIGN invariant 6) and HTML-escaped by the `html` template
+ * tag (`./html`) it is written through.
  * The whole document passes through the redactor once more as a last line of defence.
  */
+import { formatTime, parseTime } from '../presentation';
 import { redactor } from '../telemetry';
 import { CSS } from './css';
-import { formatTime, parseTime, t } from './format';
+import { html, joinHtml, trustedHtml, type Html } from './html';
 import type { StatusPageInput } from './input';
 import {
   renderEmpty,
@@ -23,7 +25,8 @@ import {
 import { renderTimeline, timelineEntries } from './timeline';
 
 export type { DiscoveryProblemLike, RunListEntry, StatusPageInput } from './input';
-export { escapeHtml, formatDuration, formatTime, relativeTime } from './format';
+export { formatDuration, formatTime, relativeTime } from '../presentation';
+export { escapeHtml } from './html';
 export { TIMELINE_DAYS } from './timeline';
 export { FINDING_ORDER, FINDING_STYLE, STATE_TONES } from './tones';
 
@@ -38,7 +41,7 @@ export function renderStatusPage(input: StatusPageInput): string {
     .sort((a, b) => (parseTime(b.startedAt) ?? 0) - (parseTime(a.startedAt) ?? 0));
   // The banners are about full runs; a one-connection run does not replace the report.
   const lastRun = runs.find((r) => (r.scope ?? 'full') === 'full');
-  const body: string[] = [renderHeader({ ...input, runs }, lastRun)];
+  const body: Html[] = [renderHeader({ ...input, runs }, lastRun)];
   if (latest) {
     const entries = timelineEntries(latest, now);
     body.push(renderStats(latest, entries));
@@ -50,25 +53,25 @@ export function renderStatusPage(input: StatusPageInput): string {
   }
   if (runs.length || latest) body.push(renderRuns(runs, latest, now));
   body.push(
-    `<footer>Rendered ${t(formatTime(now.toISOString()))}${latest ? ` · report <code>${t(latest.runId)}</code>` : ''} · all times UTC</footer>`,
+    html`<footer>Rendered ${formatTime(now.toISOString())}${latest ? html` · report <code>${latest.runId}</code>` : ''} · all times UTC</footer>`,
   );
 
-  const doc = `<!doctype html>
+  const doc = html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
 <title>Service connection status · sc-remediator</title>
-<style>${CSS}</style>
+<style>${trustedHtml(CSS)}</style>
 </head>
 <body>
 <main>
-${body.join('\n')}
+${joinHtml(body, html`\n`)}
 </main>
 </body>
 </html>
 `;
   // Last line of defence: nothing that looks like a secret leaves, whatever a caller put in.
-  return redactor.redact(doc);
+  return redactor.redact(doc.toString());
 }

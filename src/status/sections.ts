@@ -1,30 +1,31 @@
 /** The page's sections: header, stats, needs a person, findings, last runs, and the empty state. */
-import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from '../remediation/report';
 import {
-  badge,
-  findingBadge,
-  findingStyle,
+  changedCount,
+  currentExpiry,
   formatDate,
   formatDuration,
   formatTime,
   parseTime,
   plural,
   relativeTime,
-  stateBadge,
-  t,
   truncate,
-  where,
-} from './format';
+} from '../presentation';
+import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from '../remediation/report';
+import { badge, findingBadge, findingStyle, stateBadge, where } from './format';
+import { html, joinHtml, type Html } from './html';
 import type { RunListEntry, StatusPageInput } from './input';
-import { currentExpiry, type TimelineEntry } from './timeline';
+import type { TimelineEntry } from './timeline';
 import { BAD, FINDING_ORDER, GOOD, INFO, NEUTRAL, WARN, type Tone } from './tones';
 
 /** How many discovery problems the page spells out. */
 const MAX_PROBLEMS_SHOWN = 5;
 
-export function renderHeader(input: StatusPageInput, lastRun: RunListEntry | undefined): string {
+const DOT = html` <span class="dot">·</span> `;
+const MISSING = html`<span class="muted">—</span>`;
+
+export function renderHeader(input: StatusPageInput, lastRun: RunListEntry | undefined): Html {
   const { latest, now } = input;
-  const statuses: string[] = [];
+  const statuses: Html[] = [];
   if (!latest) statuses.push(badge('No report yet', NEUTRAL, 'badge-lg'));
   else {
     const failed = latest.summary.byOutcome.failed;
@@ -40,46 +41,47 @@ export function renderHeader(input: StatusPageInput, lastRun: RunListEntry | und
       );
     if (!failed && !attention) statuses.push(badge('All connections fine', GOOD, 'badge-lg'));
   }
-  const status = statuses.join(' ');
+  const status = joinHtml(statuses, html` `);
 
-  const facts: string[] = [];
+  const facts: Html[] = [];
   if (latest) {
     facts.push(
-      `Last run finished <time datetime="${t(latest.finishedAt)}">${t(formatTime(latest.finishedAt))}</time> <span class="muted">(${t(relativeTime(latest.finishedAt, now))})</span>`,
+      html`Last run finished <time datetime="${latest.finishedAt}">${formatTime(latest.finishedAt)}</time> <span class="muted">(${relativeTime(latest.finishedAt, now)})</span>`,
     );
     const record = input.runs.find((r) => r.runId === latest.runId);
-    if (record) facts.push(`triggered by ${t(record.trigger)}`);
-    facts.push(latest.dryRun ? '<strong>dry run</strong> — nothing was changed' : 'live run');
+    if (record) facts.push(html`triggered by ${record.trigger}`);
+    facts.push(latest.dryRun ? html`<strong>dry run</strong> — nothing was changed` : html`live run`);
     const took = (parseTime(latest.finishedAt) ?? 0) - (parseTime(latest.startedAt) ?? 0);
-    if (took > 0) facts.push(`took ${t(formatDuration(took))}`);
+    if (took > 0) facts.push(html`took ${formatDuration(took)}`);
   }
 
-  const banners: string[] = [];
-  for (const w of input.warnings ?? []) banners.push(`<p class="banner banner-bad" role="alert">${t(w)}</p>`);
+  const banners: Html[] = [];
+  for (const w of input.warnings ?? [])
+    banners.push(html`<p class="banner banner-bad" role="alert">${w}</p>`);
   const problems = (latest && input.runs.find((r) => r.runId === latest.runId)?.problems) ?? [];
   if (problems.length) {
     const items = problems
       .slice(0, MAX_PROBLEMS_SHOWN)
       .map(
         (p) =>
-          `<li><strong>${t(p.organizationUrl)}${p.project ? ` / ${t(p.project)}` : ''}</strong>: ${t(truncate(p.message, 200))}</li>`,
+          html`<li><strong>${p.organizationUrl}${p.project ? html` / ${p.project}` : ''}</strong>: ${truncate(p.message, 200)}</li>`,
       );
     if (problems.length > MAX_PROBLEMS_SHOWN)
-      items.push(`<li>and ${t(problems.length - MAX_PROBLEMS_SHOWN)} more</li>`);
+      items.push(html`<li>and ${problems.length - MAX_PROBLEMS_SHOWN} more</li>`);
     banners.push(
-      `<div class="banner banner-warn" data-testid="discovery-problems"><strong>The last run could not list everything</strong>: connections of these are missing from this page.<ul>${items.join('')}</ul></div>`,
+      html`<div class="banner banner-warn" data-testid="discovery-problems"><strong>The last run could not list everything</strong>: connections of these are missing from this page.<ul>${items}</ul></div>`,
     );
   }
   if (lastRun && lastRun.status === 'running')
     banners.push(
-      `<p class="banner banner-info">A run is in progress: started ${t(relativeTime(lastRun.startedAt, now))} by ${t(lastRun.trigger)}${lastRun.dryRun ? ' (dry run)' : ''}; ${t(lastRun.recorded ?? 0)} of ${t(plural(lastRun.expected, 'queued connection'))} done. This page shows the last finished run.</p>`,
+      html`<p class="banner banner-info">A run is in progress: started ${relativeTime(lastRun.startedAt, now)} by ${lastRun.trigger}${lastRun.dryRun ? ' (dry run)' : ''}; ${lastRun.recorded ?? 0} of ${plural(lastRun.expected, 'queued connection')} done. This page shows the last finished run.</p>`,
     );
   else if (lastRun && lastRun.status === 'failed' && lastRun.runId !== latest?.runId)
     banners.push(
-      `<p class="banner banner-bad">The latest run (started ${t(formatTime(lastRun.startedAt))}) failed before it produced a report. This page shows the last finished run.</p>`,
+      html`<p class="banner banner-bad">The latest run (started ${formatTime(lastRun.startedAt)}) failed before it produced a report. This page shows the last finished run.</p>`,
     );
 
-  return `<header class="page-header">
+  return html`<header class="page-header">
   <div class="title-row">
     <div>
       <p class="eyebrow">sc-remediator</p>
@@ -87,16 +89,16 @@ export function renderHeader(input: StatusPageInput, lastRun: RunListEntry | und
     </div>
     <div class="overall" data-testid="overall">${status}</div>
   </div>
-  ${facts.length ? `<p class="facts" data-testid="last-run">${facts.join(' <span class="dot">·</span> ')}</p>` : ''}
-  ${banners.join('\n  ')}
+  ${facts.length ? html`<p class="facts" data-testid="last-run">${joinHtml(facts, DOT)}</p>` : ''}
+  ${joinHtml(banners, html`\n  `)}
 </header>`;
 }
 
-export function renderStats(latest: RunReport, timeline: TimelineEntry[]): string {
+export function renderStats(latest: RunReport, timeline: TimelineEntry[]): Html {
   const s = latest.summary;
   const soon = timeline.filter((e) => e.days >= 0 && e.days <= 30).length;
   const expired = timeline.filter((e) => e.days < 0).length;
-  const changed = latest.dryRun ? s.byOutcome.planned : s.byOutcome.succeeded;
+  const changed = changedCount(s, latest.dryRun);
   const cards: { label: string; value: number; note: string; tone?: Tone; id: string }[] = [
     { id: 'total', label: 'Connections', value: s.total, note: `${s.byFinding.healthy} healthy` },
     {
@@ -128,17 +130,16 @@ export function renderStats(latest: RunReport, timeline: TimelineEntry[]): strin
       tone: soon || expired ? WARN : undefined,
     },
   ];
-  return `<section class="stats" aria-label="Totals">
-${cards
-  .map(
+  const stats = cards.map(
     (c) =>
-      `  <div class="stat" data-testid="stat-${c.id}"${c.tone ? ` style="border-top-color:${c.tone.solid}"` : ''}>
-    <div class="stat-label">${t(c.label)}</div>
-    <div class="stat-value"${c.tone ? ` style="color:${c.tone.fg}"` : ''}>${t(c.value)}</div>
-    <div class="stat-note">${t(c.note)}</div>
+      html`  <div class="stat" data-testid="stat-${c.id}"${c.tone ? html` style="border-top-color:${c.tone.solid}"` : ''}>
+    <div class="stat-label">${c.label}</div>
+    <div class="stat-value"${c.tone ? html` style="color:${c.tone.fg}"` : ''}>${c.value}</div>
+    <div class="stat-note">${c.note}</div>
   </div>`,
-  )
-  .join('\n')}
+  );
+  return html`<section class="stats" aria-label="Totals">
+${joinHtml(stats, html`\n`)}
 </section>`;
 }
 
@@ -156,13 +157,13 @@ function fallbackNextStep(c: ConnectionReport): string {
   return 'Open the connection in Azure DevOps (Project settings > Service connections) and decide whether to repair or delete it.';
 }
 
-export function renderNeedsAPerson(latest: RunReport): string {
+export function renderNeedsAPerson(latest: RunReport): Html {
   const list = latest.connections
     .filter((c) => needsAttention(c))
     .sort((a, b) => attentionRank(a) - attentionRank(b) || a.connectionName.localeCompare(b.connectionName));
-  const heading = `<h2 id="needs-a-person">Needs a person <span class="count"${list.length ? ` style="color:${WARN.fg};background:${WARN.bg}"` : ''}>${t(list.length)}</span></h2>`;
+  const heading = html`<h2 id="needs-a-person">Needs a person <span class="count"${list.length ? html` style="color:${WARN.fg};background:${WARN.bg}"` : ''}>${list.length}</span></h2>`;
   if (!list.length)
-    return `<section class="card" aria-labelledby="needs-a-person">
+    return html`<section class="card" aria-labelledby="needs-a-person">
   ${heading}
   <p class="all-clear">Nobody has to act: every connection is healthy or was fixed by the service.</p>
 </section>`;
@@ -173,39 +174,39 @@ export function renderNeedsAPerson(latest: RunReport): string {
     const next = d?.nextStep ?? fallbackNextStep(c);
     const showError = c.error && c.error !== cause;
     const style = findingStyle(c.finding);
-    return `<li class="person" data-testid="needs-a-person-item" style="border-left-color:${style.solid}">
+    return html`<li class="person" data-testid="needs-a-person-item" style="border-left-color:${style.solid}">
     <div class="person-head">
-      <h3 class="person-name">${t(c.connectionName)}</h3>
+      <h3 class="person-name">${c.connectionName}</h3>
       ${findingBadge(c.finding)} ${stateBadge(c.outcome)}
     </div>
-    <p class="where">${where(c)} <span class="dot">·</span> <span class="muted">action</span> ${t(c.action)}${c.appId ? ` <span class="dot">·</span> <span class="muted">app</span> <code>${t(c.appId)}</code>` : ''}</p>
+    <p class="where">${where(c)}${DOT}<span class="muted">action</span> ${c.action}${c.appId ? html`${DOT}<span class="muted">app</span> <code>${c.appId}</code>` : ''}</p>
     <dl class="diag">
       <dt>Cause</dt>
-      <dd>${t(cause)}${d?.code ? ` <code class="code">${t(d.code)}</code>` : ''}</dd>
+      <dd>${cause}${d?.code ? html` <code class="code">${d.code}</code>` : ''}</dd>
       <dt>Next step</dt>
-      <dd class="next-step">${t(next)}</dd>
-      ${showError ? `<dt>Error</dt>\n      <dd class="error-text">${t(c.error)}</dd>` : ''}
+      <dd class="next-step">${next}</dd>
+      ${showError ? html`<dt>Error</dt>\n      <dd class="error-text">${c.error}</dd>` : ''}
     </dl>
-    <p class="ids">Connection <code>${t(c.connectionId)}</code></p>
+    <p class="ids">Connection <code>${c.connectionId}</code></p>
   </li>`;
   });
-  return `<section class="card" aria-labelledby="needs-a-person">
+  return html`<section class="card" aria-labelledby="needs-a-person">
   ${heading}
   <p class="section-intro">The service cannot fix these by itself. Each entry says why and what to do.</p>
   <ul class="people">
-  ${items.join('\n  ')}
+  ${joinHtml(items, html`\n  `)}
   </ul>
 </section>`;
 }
 
-function expiryCell(c: ConnectionReport, now: Date): string {
+function expiryCell(c: ConnectionReport, now: Date): Html {
   const e = currentExpiry(c);
   const ms = e && parseTime(e.iso);
-  if (!e || ms === undefined) return '<span class="muted">—</span>';
-  return `<time datetime="${t(e.iso)}">${t(formatDate(ms))}</time><span class="reason">${t(relativeTime(e.iso, now))}${e.isNew ? ' · <span class="tag">new secret</span>' : ''}</span>`;
+  if (!e || ms === undefined) return MISSING;
+  return html`<time datetime="${e.iso}">${formatDate(ms)}</time><span class="reason">${relativeTime(e.iso, now)}${e.isNew ? html` · <span class="tag">new secret</span>` : ''}</span>`;
 }
 
-export function renderFindings(latest: RunReport, now: Date): string {
+export function renderFindings(latest: RunReport, now: Date): Html {
   const groups = new Map<string, ConnectionReport[]>();
   for (const c of latest.connections) groups.set(c.finding, [...(groups.get(c.finding) ?? []), c]);
   const known = FINDING_ORDER.filter((f) => groups.has(f));
@@ -213,21 +214,17 @@ export function renderFindings(latest: RunReport, now: Date): string {
   const order: string[] = [...known, ...extra];
   const total = latest.connections.length;
 
-  const bar = total
-    ? `<div class="dist" aria-hidden="true">${order
-        .map((f) => {
-          const n = groups.get(f)?.length ?? 0;
-          return `<span style="flex-grow:${n};background:${findingStyle(f).solid}" title="${t(findingStyle(f).label)}: ${t(n)}"></span>`;
-        })
-        .join('')}</div>`
-    : '';
-  const legend = `<ul class="legend" data-testid="finding-counts">${[...FINDING_ORDER, ...extra]
-    .map((f) => {
-      const n = groups.get(f)?.length ?? 0;
-      const s = findingStyle(f);
-      return `<li class="${n ? '' : 'zero'}" data-finding="${t(f)}"><span class="swatch" style="background:${s.solid}"></span>${t(s.label)} <strong>${t(n)}</strong></li>`;
-    })
-    .join('')}</ul>`;
+  const segments = order.map((f) => {
+    const n = groups.get(f)?.length ?? 0;
+    return html`<span style="flex-grow:${n};background:${findingStyle(f).solid}" title="${findingStyle(f).label}: ${n}"></span>`;
+  });
+  const bar = total ? html`<div class="dist" aria-hidden="true">${segments}</div>` : '';
+  const counts = [...FINDING_ORDER, ...extra].map((f) => {
+    const n = groups.get(f)?.length ?? 0;
+    const s = findingStyle(f);
+    return html`<li class="${n ? '' : 'zero'}" data-finding="${f}"><span class="swatch" style="background:${s.solid}"></span>${s.label} <strong>${n}</strong></li>`;
+  });
+  const legend = html`<ul class="legend" data-testid="finding-counts">${counts}</ul>`;
 
   const tables = order.map((f) => {
     const s = findingStyle(f);
@@ -238,88 +235,84 @@ export function renderFindings(latest: RunReport, now: Date): string {
           a.organization.localeCompare(b.organization) || a.connectionName.localeCompare(b.connectionName),
       )
       .map(
-        (c) => `<tr>
-          <td><span class="conn">${t(c.connectionName)}</span>${c.reason ? `<span class="reason">${t(c.reason)}</span>` : ''}</td>
+        (c) => html`<tr>
+          <td><span class="conn">${c.connectionName}</span>${c.reason ? html`<span class="reason">${c.reason}</span>` : ''}</td>
           <td>${where(c)}</td>
-          <td class="nowrap">${t(c.action)}</td>
+          <td class="nowrap">${c.action}</td>
           <td>${stateBadge(c.outcome)}</td>
           <td>${expiryCell(c, now)}</td>
         </tr>`,
       );
-    return `<div class="group" data-testid="finding-group" data-finding="${t(f)}">
-      <h3 class="group-head"><span class="swatch" style="background:${s.solid}"></span>${t(s.label)} <span class="count" style="color:${s.fg};background:${s.bg}">${t(rows.length)}</span></h3>
-      ${s.meaning ? `<p class="group-meaning">${t(s.meaning)}</p>` : ''}
+    return html`<div class="group" data-testid="finding-group" data-finding="${f}">
+      <h3 class="group-head"><span class="swatch" style="background:${s.solid}"></span>${s.label} <span class="count" style="color:${s.fg};background:${s.bg}">${rows.length}</span></h3>
+      ${s.meaning ? html`<p class="group-meaning">${s.meaning}</p>` : ''}
       <div class="table-wrap"><table class="fixed">
         <colgroup><col class="c-conn"><col class="c-where"><col class="c-action"><col class="c-outcome"><col class="c-ends"></colgroup>
         <thead><tr><th scope="col">Connection</th><th scope="col">Organization / projects</th><th scope="col">Action</th><th scope="col">Outcome</th><th scope="col">Secret ends</th></tr></thead>
         <tbody>
-        ${rows.join('\n        ')}
+        ${joinHtml(rows, html`\n        `)}
         </tbody>
       </table></div>
     </div>`;
   });
 
-  return `<section class="card" aria-labelledby="by-finding">
-  <h2 id="by-finding">Connections by finding <span class="count">${t(total)}</span></h2>
+  return html`<section class="card" aria-labelledby="by-finding">
+  <h2 id="by-finding">Connections by finding <span class="count">${total}</span></h2>
   ${bar}
   ${legend}
-  ${total ? tables.join('\n  ') : '<p class="muted">The last run found no service connections.</p>'}
+  ${total ? joinHtml(tables, html`\n  `) : html`<p class="muted">The last run found no service connections.</p>`}
 </section>`;
 }
 
-export function renderRuns(runs: readonly RunListEntry[], latest: RunReport | undefined, now: Date): string {
+export function renderRuns(runs: readonly RunListEntry[], latest: RunReport | undefined, now: Date): Html {
   const sorted = runs.slice().sort((a, b) => (parseTime(b.startedAt) ?? 0) - (parseTime(a.startedAt) ?? 0));
-  const heading = `<h2 id="runs">Last runs <span class="count">${t(sorted.length)}</span></h2>`;
+  const heading = html`<h2 id="runs">Last runs <span class="count">${sorted.length}</span></h2>`;
   if (!sorted.length)
-    return `<section class="card" aria-labelledby="runs">
+    return html`<section class="card" aria-labelledby="runs">
   ${heading}
   <p class="muted">The run ledger has no runs.</p>
 </section>`;
-  const num = (n: number | undefined, tone: Tone, suffix = ''): string =>
-    n === undefined
-      ? '<span class="muted">—</span>'
-      : n
-        ? `<strong style="color:${tone.fg}">${t(n)}</strong>${suffix}`
-        : t(n);
+  const num = (n: number | undefined, tone: Tone, suffix: Html | '' = ''): Html | number =>
+    n === undefined ? MISSING : n ? html`<strong style="color:${tone.fg}">${n}</strong>${suffix}` : n;
   const rows = sorted.map((r) => {
     const s = r.summary;
     const took = r.finishedAt ? (parseTime(r.finishedAt) ?? 0) - (parseTime(r.startedAt) ?? 0) : undefined;
     const current = latest?.runId === r.runId;
     const connections = s?.total ?? r.total;
-    const fixed = s ? (r.dryRun ? s.byOutcome.planned : s.byOutcome.succeeded) : undefined;
-    return `<tr data-testid="run-row"${current ? ' class="current"' : ''}>
-        <td class="nowrap"><time datetime="${t(r.startedAt)}">${t(formatTime(r.startedAt))}</time><span class="reason">${t(relativeTime(r.startedAt, now))}${current ? ' · shown above' : ''}</span></td>
-        <td>${t(r.trigger)}${r.scope === 'connection' ? '<span class="reason">one connection</span>' : ''}</td>
+    const fixed = s ? changedCount(s, r.dryRun) : undefined;
+    return html`<tr data-testid="run-row"${current ? html` class="current"` : ''}>
+        <td class="nowrap"><time datetime="${r.startedAt}">${formatTime(r.startedAt)}</time><span class="reason">${relativeTime(r.startedAt, now)}${current ? ' · shown above' : ''}</span></td>
+        <td>${r.trigger}${r.scope === 'connection' ? html`<span class="reason">one connection</span>` : ''}</td>
         <td>${r.dryRun ? badge('dry run', INFO) : 'live'}</td>
-        <td>${stateBadge(r.status)}${r.error ? `<span class="reason run-error" title="${t(r.error)}">${t(truncate(r.error, 120))}</span>` : ''}</td>
-        <td class="num">${connections === undefined ? '<span class="muted">—</span>' : t(connections)}</td>
-        <td class="num">${r.status === 'running' ? `${t(r.recorded ?? 0)}<span class="muted"> / ${t(r.expected)}</span>` : t(r.expected)}</td>
-        <td class="num">${num(fixed, GOOD, r.dryRun ? '<span class="reason">planned</span>' : '')}</td>
+        <td>${stateBadge(r.status)}${r.error ? html`<span class="reason run-error" title="${r.error}">${truncate(r.error, 120)}</span>` : ''}</td>
+        <td class="num">${connections === undefined ? MISSING : connections}</td>
+        <td class="num">${r.status === 'running' ? html`${r.recorded ?? 0}<span class="muted"> / ${r.expected}</span>` : r.expected}</td>
+        <td class="num">${num(fixed, GOOD, r.dryRun ? html`<span class="reason">planned</span>` : '')}</td>
         <td class="num">${num(s?.byOutcome.failed, BAD)}</td>
         <td class="num">${num(s?.needsAttention, WARN)}</td>
-        <td class="num nowrap">${took !== undefined && took >= 0 ? t(formatDuration(took)) : '<span class="muted">—</span>'}</td>
-        <td><code title="${t(r.runId)}">${t(r.runId.slice(0, 8))}</code></td>
+        <td class="num nowrap">${took !== undefined && took >= 0 ? formatDuration(took) : MISSING}</td>
+        <td><code title="${r.runId}">${r.runId.slice(0, 8)}</code></td>
       </tr>`;
   });
-  return `<section class="card" aria-labelledby="runs">
+  return html`<section class="card" aria-labelledby="runs">
   ${heading}
   <div class="table-wrap"><table data-testid="runs">
     <thead><tr><th scope="col">Started</th><th scope="col">Trigger</th><th scope="col">Mode</th><th scope="col">Status</th><th scope="col" class="num">Connections</th><th scope="col" class="num" title="Connections handed to the queue for remediation">Queued</th><th scope="col" class="num">Fixed</th><th scope="col" class="num">Failed</th><th scope="col" class="num">Need a person</th><th scope="col" class="num">Duration</th><th scope="col">Run</th></tr></thead>
     <tbody>
-      ${rows.join('\n      ')}
+      ${joinHtml(rows, html`\n      `)}
     </tbody>
   </table></div>
 </section>`;
 }
 
-export function renderEmpty(unavailable: boolean): string {
+export function renderEmpty(unavailable: boolean): Html {
   if (unavailable)
-    return `<section class="card empty" data-testid="empty-state">
+    return html`<section class="card empty" data-testid="empty-state">
   <h2>Status unavailable</h2>
   <p>The run history could not be read (see above), so this page cannot say how the connections are.
   Try again in a minute; if it persists, check the function app's storage settings and logs.</p>
 </section>`;
-  return `<section class="card empty" data-testid="empty-state">
+  return html`<section class="card empty" data-testid="empty-state">
   <h2>No run yet</h2>
   <p>The service has not finished a run, so there is nothing to show. The nightly timer starts one on its
   schedule (<code>REMEDIATION_SCHEDULE</code>); to see results now, run

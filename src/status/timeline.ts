@@ -1,18 +1,13 @@
 /** The secret expiry timeline: what ends in the next days, on a bar per connection. */
+import { currentExpiry, DAY_MS, formatDate, parseTime, plural } from '../presentation';
 import type { ConnectionReport, RunReport } from '../remediation/report';
-import { DAY_MS, formatDate, parseTime, plural, t, where } from './format';
+import { where } from './format';
+import { html, joinHtml, type Html } from './html';
 import { BAD, GOOD, WARN, type Tone } from './tones';
 
 /** How far ahead the expiry timeline looks. */
 export const TIMELINE_DAYS = 90;
 const TIMELINE_MARKERS = [0, 7, 30, 60, 90] as const;
-
-/** The expiry of the credential the connection uses after the run (the new one when rotated). */
-export function currentExpiry(c: ConnectionReport): { iso: string; isNew: boolean } | undefined {
-  if (c.outcome === 'succeeded' && c.newSecretExpiresAt) return { iso: c.newSecretExpiresAt, isNew: true };
-  if (c.secretExpiresAt) return { iso: c.secretExpiresAt, isNew: false };
-  return undefined;
-}
 
 export interface TimelineEntry {
   c: ConnectionReport;
@@ -49,7 +44,7 @@ function daysLabel(days: number): string {
   return `${plural(Math.floor(days), 'day')} left`;
 }
 
-export function renderTimeline(entries: TimelineEntry[], latest: RunReport): string {
+export function renderTimeline(entries: TimelineEntry[], latest: RunReport): Html {
   const shown = entries.filter((e) => e.days <= TIMELINE_DAYS);
   const later = entries.length - shown.length;
   const unknown = latest.connections.length - entries.length;
@@ -59,23 +54,23 @@ export function renderTimeline(entries: TimelineEntry[], latest: RunReport): str
   // Background zones: the last week (red) and the rotation window (amber).
   const zones = `background:linear-gradient(to right,#fee2e2 0 ${pct(7)},#fef3c7 ${pct(7)} ${pct(30)},#f3f4f6 ${pct(30)})`;
   const grid = TIMELINE_MARKERS.map(
-    (d) => `<span class="tick${d === 0 ? ' tick-now' : ''}" style="left:${pct(d)}"></span>`,
-  ).join('');
+    (d) => html`<span class="tick${d === 0 ? ' tick-now' : ''}" style="left:${pct(d)}"></span>`,
+  );
   const axis = TIMELINE_MARKERS.map(
-    (d) => `<span class="axis-label" style="left:${pct(d)}">${t(markerLabel(d))}</span>`,
-  ).join('');
+    (d) => html`<span class="axis-label" style="left:${pct(d)}">${markerLabel(d)}</span>`,
+  );
 
   const rows = shown.map((e) => {
     const tone = urgencyTone(e.days);
     const bar =
       e.days < 0
-        ? `<span class="overdue" style="color:${tone.fg};background:${tone.bg};border-color:${tone.solid}">expired</span>`
-        : `<span class="bar" style="width:${pct(e.days)};background:${tone.solid}"></span>`;
-    return `<tr data-testid="timeline-row">
-        <th scope="row"><span class="conn">${t(e.c.connectionName)}</span><span class="reason">${where(e.c)}</span></th>
+        ? html`<span class="overdue" style="color:${tone.fg};background:${tone.bg};border-color:${tone.solid}">expired</span>`
+        : html`<span class="bar" style="width:${pct(e.days)};background:${tone.solid}"></span>`;
+    return html`<tr data-testid="timeline-row">
+        <th scope="row"><span class="conn">${e.c.connectionName}</span><span class="reason">${where(e.c)}</span></th>
         <td class="track-cell"><div class="track" style="${zones}">${grid}${bar}</div></td>
-        <td class="nowrap"><time datetime="${t(e.iso)}">${t(formatDate(e.ms))}</time>${e.isNew ? ' <span class="tag">new</span>' : ''}</td>
-        <td class="nowrap days" style="color:${tone.fg}">${t(daysLabel(e.days))}</td>
+        <td class="nowrap"><time datetime="${e.iso}">${formatDate(e.ms)}</time>${e.isNew ? html` <span class="tag">new</span>` : ''}</td>
+        <td class="nowrap days" style="color:${tone.fg}">${daysLabel(e.days)}</td>
       </tr>`;
   });
 
@@ -89,19 +84,19 @@ export function renderTimeline(entries: TimelineEntry[], latest: RunReport): str
       `${plural(unknown, 'connection')} without a known end date (no secret, or it could not be read)`,
     );
 
-  return `<section class="card" aria-labelledby="expiry">
-  <h2 id="expiry">Secret expiry — next ${TIMELINE_DAYS} days <span class="count">${t(shown.length)}</span></h2>
+  return html`<section class="card" aria-labelledby="expiry">
+  <h2 id="expiry">Secret expiry — next ${TIMELINE_DAYS} days <span class="count">${shown.length}</span></h2>
   <p class="section-intro">The secret each connection uses after the last run, soonest first. Shaded: the last week (red) and the rotation window (amber, 30 days by default), in which the service rotates secrets by itself.</p>
   ${
     rows.length
-      ? `<div class="table-wrap"><table class="timeline" data-testid="timeline">
+      ? html`<div class="table-wrap"><table class="timeline" data-testid="timeline">
       <thead><tr><th scope="col" class="tl-name">Connection</th><th scope="col" class="track-cell"><div class="axis">${axis}</div></th><th scope="col">Ends</th><th scope="col">Time left</th></tr></thead>
       <tbody>
-      ${rows.join('\n      ')}
+      ${joinHtml(rows, html`\n      `)}
       </tbody>
     </table></div>`
-      : `<p class="all-clear">No secret ends in the next ${TIMELINE_DAYS} days.</p>`
+      : html`<p class="all-clear">No secret ends in the next ${TIMELINE_DAYS} days.</p>`
   }
-  ${notes.length ? `<p class="muted small">${notes.map((n) => t(n)).join(' · ')}.</p>` : ''}
+  ${notes.length ? html`<p class="muted small">${notes.join(' · ')}.</p>` : ''}
 </section>`;
 }

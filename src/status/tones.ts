@@ -1,5 +1,6 @@
-/** Colours and wording of findings, outcomes and run states. */
-import type { Finding } from '../remediation/report';
+/** Colours of findings, outcomes and run states (the findings' words: `src/presentation.ts`). */
+import { FINDING_TEXT } from '../presentation';
+import { FINDINGS, type Finding } from '../remediation/report';
 
 export interface Tone {
   /** Text colour on `bg` (contrast at least 4.5:1). */
@@ -9,65 +10,24 @@ export interface Tone {
   solid: string;
 }
 
-/** Colours and wording per finding. Every pair meets WCAG AA for normal text (tested). */
-export const FINDING_STYLE: Record<Finding, Tone & { label: string; meaning: string }> = {
-  error: {
-    label: 'Error',
-    meaning: 'Assessing the connection itself failed.',
-    fg: '#7f1d1d',
-    bg: '#fee2e2',
-    solid: '#7f1d1d',
-  },
-  expired: {
-    label: 'Expired',
-    meaning: 'The client secret the connection uses has ended.',
-    fg: '#991b1b',
-    bg: '#fee2e2',
-    solid: '#dc2626',
-  },
-  'not-ready': {
-    label: 'Not ready',
-    meaning: 'Azure DevOps marks the connection as failed (isReady: false).',
-    fg: '#9a3412',
-    bg: '#ffedd5',
-    solid: '#c2410c',
-  },
-  'app-missing': {
-    label: 'App missing',
-    meaning: 'The Entra ID app behind the connection no longer exists.',
-    fg: '#5b21b6',
-    bg: '#ede9fe',
-    solid: '#7c3aed',
-  },
-  'blocked-by-policy': {
-    label: 'Blocked by policy',
-    meaning: 'A tenant policy or limit stops the service from adding a new secret.',
-    fg: '#9d174d',
-    bg: '#fce7f3',
-    solid: '#be185d',
-  },
-  expiring: {
-    label: 'Expiring',
-    meaning: 'The client secret ends within the rotation window.',
-    fg: '#854d0e',
-    bg: '#fef9c3',
-    solid: '#b45309',
-  },
-  unsupported: {
-    label: 'Unsupported',
-    meaning: 'Not a secret-based connection (workload identity, managed identity, …): nothing to rotate.',
-    fg: '#374151',
-    bg: '#f3f4f6',
-    solid: '#6b7280',
-  },
-  healthy: {
-    label: 'Healthy',
-    meaning: 'Ready, and the secret is valid beyond the rotation window.',
-    fg: '#166534',
-    bg: '#dcfce7',
-    solid: '#15803d',
-  },
+/** Colours per finding, with the finding's words. Every pair meets WCAG AA for normal text (tested). */
+const FINDING_TONES: Record<Finding, Tone> = {
+  error: { fg: '#7f1d1d', bg: '#fee2e2', solid: '#7f1d1d' },
+  expired: { fg: '#991b1b', bg: '#fee2e2', solid: '#dc2626' },
+  'not-ready': { fg: '#9a3412', bg: '#ffedd5', solid: '#c2410c' },
+  'app-missing': { fg: '#5b21b6', bg: '#ede9fe', solid: '#7c3aed' },
+  'blocked-by-policy': { fg: '#9d174d', bg: '#fce7f3', solid: '#be185d' },
+  expiring: { fg: '#854d0e', bg: '#fef9c3', solid: '#b45309' },
+  unsupported: { fg: '#374151', bg: '#f3f4f6', solid: '#6b7280' },
+  healthy: { fg: '#166534', bg: '#dcfce7', solid: '#15803d' },
 };
+
+export const FINDING_STYLE = Object.fromEntries(
+  FINDINGS.map((f) => [
+    f,
+    { label: FINDING_TEXT[f].label, meaning: FINDING_TEXT[f].meaning, ...FINDING_TONES[f] },
+  ]),
+) as Record<Finding, Tone & { label: string; meaning: string }>;
 
 /** Findings, most urgent first: the order of groups and of the distribution bar. */
 export const FINDING_ORDER: readonly Finding[] = [

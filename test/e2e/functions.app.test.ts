@@ -25,7 +25,14 @@ jest.mock('@azure/functions', () => {
   };
 });
 
-const FUNCTION_FILES = ['nightlyRemediation', 'remediateConnection', 'httpApi', 'health'];
+const FUNCTION_FILES = [
+  'nightlyRemediation',
+  'remediateConnection',
+  'connectionsApi',
+  'runsApi',
+  'retiredApi',
+  'health',
+];
 
 beforeAll(() => {
   for (const file of FUNCTION_FILES) jest.requireActual(`../../src/functions/${file}`);

@@ -10,7 +10,7 @@ import type { Azurite } from '../../sandbox/azurite';
 import type { Sandbox } from '../../sandbox/index';
 import type { EndpointRecord } from '../../sandbox/model';
 import { configureServices } from '../../src/functions/context';
-import { approveConnectionNow, remediateConnectionNow } from '../../src/functions/httpApi';
+import { approveConnectionNow, remediateConnectionNow } from '../../src/functions/connectionsApi';
 import { MemoryTelemetrySink } from '../../src/telemetry/sink';
 import { invocation } from '../helpers/functionsHost';
 import { useSandbox } from '../helpers/useSandbox';

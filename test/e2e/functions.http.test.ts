@@ -10,14 +10,8 @@ import type { Sandbox } from '../../sandbox/index';
 import { BlobLeaseLockProvider, createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { configureServices } from '../../src/functions/context';
 import { health } from '../../src/functions/health';
-import {
-  getConnection,
-  getRun,
-  listConnections,
-  listRuns,
-  remediateConnectionNow,
-  startRun,
-} from '../../src/functions/httpApi';
+import { getConnection, listConnections, remediateConnectionNow } from '../../src/functions/connectionsApi';
+import { getRun, listRuns, startRun } from '../../src/functions/runsApi';
 import { remediateConnection } from '../../src/functions/remediateConnection';
 import { workQueueOutput } from '../../src/functions/workQueue';
 import type { WorkItem } from '../../src/remediation/fanOut';

@@ -14,7 +14,9 @@ import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { ensureDevCa, issueServerCertificate } from '../../sandbox/tls';
 import { configureServices } from '../../src/functions/context';
 import { health } from '../../src/functions/health';
-import * as api from '../../src/functions/httpApi';
+import * as connectionsApi from '../../src/functions/connectionsApi';
+import * as retiredApi from '../../src/functions/retiredApi';
+import * as runsApi from '../../src/functions/runsApi';
 import { statusPage } from '../../src/functions/statusPage';
 import { MemoryTelemetrySink } from '../../src/telemetry/sink';
 import { invocation } from '../helpers/functionsHost';
@@ -59,6 +61,7 @@ afterAll(async () => {
 
 /** Every exported handler of the HTTP API, the health probe and the status page. */
 function handlers(): [string, Handler][] {
+  const api = { ...connectionsApi, ...runsApi, ...retiredApi };
   const fromApi = Object.entries(api).filter((e): e is [string, Handler] => typeof e[1] === 'function');
   return [...fromApi, ['health', health], ['statusPage', statusPage]];
 }

@@ -11,10 +11,10 @@ import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { configureServices, MAX_DEQUEUE_COUNT, WORK_QUEUE } from '../../src/functions/context';
 import {
   convertConnectionNow,
-  listRetired,
   retireConnectionNow,
   revertConnectionNow,
-} from '../../src/functions/httpApi';
+} from '../../src/functions/connectionsApi';
+import { listRetired } from '../../src/functions/retiredApi';
 import { nightlyRemediation } from '../../src/functions/nightlyRemediation';
 import { remediateConnection } from '../../src/functions/remediateConnection';
 import { workQueueOutput } from '../../src/functions/workQueue';
