@@ -63,8 +63,11 @@ interface Subject {
   logLines: string[];
 }
 
-/** The `minimal` scenario's expiring Manual connection, and an engine with the lease lock on Azurite. */
-async function subject(): Promise<Subject> {
+/**
+ * The `minimal` scenario's expiring Manual connection, and an engine with the lease lock on Azurite
+ * (`settings`: more app settings for the engine).
+ */
+async function subject(settings: Record<string, string> = {}): Promise<Subject> {
   sandbox = await startSandbox({ scenario: 'minimal', seed: 'lease-lost' });
   const { state } = sandbox;
   const endpoint = [...state.organization('contoso')!.endpoints.values()].find(
@@ -77,6 +80,7 @@ async function subject(): Promise<Subject> {
       ...sandbox.env,
       AzureWebJobsStorage: azurite.connectionString,
       OLD_SECRET_RETENTION_HOURS: '0',
+      ...settings,
     }),
     createLogger((level, line) => logLines.push(`${level}: ${line}`), 'debug'),
   );
@@ -309,6 +313,25 @@ test('retirement: lease broken after the definition is recorded: the connection 
   const again = await retireConnection(target, deps);
   expect(again).toMatchObject({ outcome: 'succeeded' });
   expect(s.state.organization('contoso')!.endpoints.has(s.endpoint.id)).toBe(false);
+});
+
+test('LOCK_LEASE_SECONDS reaches the lease a run acquires on Azurite', async () => {
+  const s = await subject({ LOCK_LEASE_SECONDS: '21' });
+  // The engine's lock port, recording what the run asks of the blob lease provider it wraps.
+  const blobLocks = s.engine.deps.locks as BlobLeaseLockProvider;
+  const taken: { key: string; seconds: number; leaseSeconds: number }[] = [];
+  s.engine.deps.locks = {
+    tryAcquire: async (key, seconds) => {
+      const lease = await blobLocks.tryAcquire(key, seconds);
+      if (lease) taken.push({ key, seconds, leaseSeconds: lease.durationSeconds });
+      return lease;
+    },
+  };
+
+  const result = await runRemediation(s.engine.deps, s.engine.settings, { connectionId: s.endpoint.id });
+
+  expect(entryFor(result.report, s.endpoint.id)).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
+  expect(taken).toEqual([{ key: `connection-${s.endpoint.id}`, seconds: 21, leaseSeconds: 21 }]);
 });
 
 describe('Lease.stillHeld', () => {
