@@ -134,6 +134,12 @@ const passwordCall =
   (e: RequestLogEntry, t: Target): boolean =>
     e.service === 'graph' && e.method === 'POST' && same(e.path, `/v1.0/applications/${t.app.id}/${action}`);
 const isAddPassword = passwordCall('addPassword');
+/** Azure DevOps' TestConnection (the endpoint proxy) of the target connection. */
+const isTestConnection = (e: RequestLogEntry, t: Target): boolean =>
+  e.service === 'devops' &&
+  e.method === 'POST' &&
+  e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
+  same(e.query['endpointId'] ?? '', t.connectionId);
 const isRemovePassword = passwordCall('removePassword');
 
 export const KILL_POINTS: KillPoint[] = [
@@ -166,13 +172,7 @@ export const KILL_POINTS: KillPoint[] = [
   { name: 'after the Key Vault update to applied', matches: keyVaultUpdateTo('applied') },
   {
     name: 'after the TestConnection proxy call',
-    matches: (e, t, state) =>
-      e.service === 'devops' &&
-      e.method === 'POST' &&
-      e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
-      same(e.query['endpointId'] ?? '', t.connectionId) &&
-      ok(e) &&
-      latestTags(state, t)['phase'] === 'applied',
+    matches: (e, t, state) => isTestConnection(e, t) && ok(e) && latestTags(state, t)['phase'] === 'applied',
   },
   { name: 'after the Key Vault update to verified', matches: keyVaultUpdateTo('verified') },
   { name: 'after the first Graph removePassword', matches: (e, t) => isRemovePassword(e, t) && ok(e) },
@@ -181,13 +181,7 @@ export const KILL_POINTS: KillPoint[] = [
     // its app (the entitlement, invariant 8); nothing is written yet.
     name: 'after the entitlement proof (TestConnection of the stored secret)',
     beforeLock: true,
-    matches: (e, t, state) =>
-      e.service === 'devops' &&
-      e.method === 'POST' &&
-      e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
-      same(e.query['endpointId'] ?? '', t.connectionId) &&
-      ok(e) &&
-      vaultSecret(state, t) === undefined,
+    matches: (e, t, state) => isTestConnection(e, t) && ok(e) && vaultSecret(state, t) === undefined,
   },
 ];
 
