@@ -124,6 +124,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     oldSecretRetentionHours: config.oldSecretRetentionHours,
     tenantId: config.tenantId,
     maxConcurrency: config.maxConcurrency,
+    lockSeconds: config.lockSeconds,
     dryRun: config.dryRun,
     retirement: { enabled: config.enableRetirement, failedAfterDays: config.retireFailedAfterDays },
   };

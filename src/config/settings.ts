@@ -287,6 +287,17 @@ export const SETTINGS = [
     doc: { describedBy: 'AzureWebJobsStorage' },
   }),
   row({
+    // A blob lease lasts 15 to 60 seconds, or is infinite ("Lease Blob", Azure Storage REST API,
+    // https://learn.microsoft.com/rest/api/storageservices/lease-blob); an infinite one would outlive a
+    // crashed holder, so only the finite range is accepted. The default is the engine's
+    // DEFAULT_LOCK_SECONDS.
+    name: 'LOCK_LEASE_SECONDS',
+    key: 'lockSeconds',
+    default: 60,
+    parse: int(15, 60, 'seconds'),
+    doc: 'Seconds (15 to 60, the range of a blob lease) of the lease that keeps one operation per connection at a time; renewed every third of it while held. A run that dies holding it keeps the connection locked until it runs out: shorter frees it sooner, at the cost of more renewals.',
+  }),
+  row({
     name: 'NOTIFY_WEBHOOK_URL',
     key: 'notifyWebhookUrl',
     // Webhook URLs carry their token in the path or the query string (Teams Workflows: `?…&sig=`):

@@ -15,11 +15,10 @@
  * removed before its replacement is verified, except an orphan that never reached Key Vault (2, 4).
  * After each kill the lease lock is still held (5); the test breaks it, as its expiry would.
  *
- * `npm test` runs one kill point (test/integration/crash.test.ts); the slow project the others
- * (test/integration/crash.slow.test.ts).
+ * `npm test` runs one kill point on the Manual connection (test/integration/crash.test.ts); the
+ * slow project the rest (test/integration/crash.slow.test.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { checkClientSecret } from '../../sandbox/credentials';
 import type { Sandbox, Scenario } from '../../sandbox/index';
 import type {
@@ -33,12 +32,12 @@ import {
   BlobLeaseLockProvider,
   DEFAULT_LOCK_CONTAINER,
   createBlobServiceClient,
-  lockBlobName,
 } from '../../src/clients/blobLeaseLock';
 import { cliEnv, parseReport, spawnCli, type CliChild } from './cliChild';
 import { expectNoLeak, expectSameSecret } from './sandboxCredentials';
+import { breakBlobLease } from './lockContainers';
 import { useSandbox } from './useSandbox';
-import { CAST } from './scenarios';
+import { API_DEPLOY_CONNECTION, CAST, CAST_MEMBERS, deployApp } from './scenarios';
 
 /** One expiring Manual connection, one expiring Automatic connection whose app has more passwords. */
 const SCENARIO: Scenario = {
@@ -46,14 +45,9 @@ const SCENARIO: Scenario = {
   description: 'Crash tests: one expiring Manual and one expiring Automatic connection.',
   ...CAST,
   apps: [
-    {
-      key: 'deploy',
-      displayName: 'sp-contoso-api-deploy',
-      owners: ['remediator', 'alice'],
-      passwords: [
-        { key: 'pipeline', displayName: 'azure-devops api-deploy', startInDays: -355, endInDays: 10 },
-      ],
-    },
+    deployApp([
+      { key: 'pipeline', displayName: 'azure-devops api-deploy', startInDays: -355, endInDays: 10 },
+    ]),
     {
       key: 'warehouse',
       displayName: 'contoso-data-4613c21e-ee27-4f31-8046-78ef1793637c',
@@ -71,21 +65,9 @@ const SCENARIO: Scenario = {
     {
       name: 'contoso',
       projects: [{ name: 'api' }, { name: 'data' }],
-      members: [
-        { identity: 'remediator', endpointAdministrator: true },
-        { identity: 'alice', endpointAdministrator: true },
-      ],
+      members: CAST_MEMBERS,
       connections: [
-        {
-          key: 'api-deploy',
-          name: 'api-deploy',
-          projects: ['api'],
-          scheme: 'ServicePrincipal',
-          creationMode: 'Manual',
-          app: 'deploy',
-          secret: 'pipeline',
-          createdBy: 'alice',
-        },
+        API_DEPLOY_CONNECTION,
         {
           key: 'data-warehouse',
           name: 'data-warehouse-prod',
@@ -103,7 +85,7 @@ const SCENARIO: Scenario = {
 
 const MARKER = /^sc-remediator (\S+) (\S+)$/;
 
-type Kind = 'Manual' | 'Automatic';
+export type Kind = 'Manual' | 'Automatic';
 
 /** The connection under test, as the sandbox holds it. */
 interface Target {
@@ -146,15 +128,22 @@ const keyVaultUpdateTo =
     ok(e) &&
     latestTags(state, t)['phase'] === phase;
 
+/** A Graph addPassword or removePassword call on the target's app (answered or not). */
+const passwordCall =
+  (action: 'addPassword' | 'removePassword') =>
+  (e: RequestLogEntry, t: Target): boolean =>
+    e.service === 'graph' && e.method === 'POST' && same(e.path, `/v1.0/applications/${t.app.id}/${action}`);
+const isAddPassword = passwordCall('addPassword');
+/** Azure DevOps' TestConnection (the endpoint proxy) of the target connection. */
+const isTestConnection = (e: RequestLogEntry, t: Target): boolean =>
+  e.service === 'devops' &&
+  e.method === 'POST' &&
+  e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
+  same(e.query['endpointId'] ?? '', t.connectionId);
+const isRemovePassword = passwordCall('removePassword');
+
 export const KILL_POINTS: KillPoint[] = [
-  {
-    name: 'after Graph addPassword',
-    matches: (e, t) =>
-      e.service === 'graph' &&
-      e.method === 'POST' &&
-      same(e.path, `/v1.0/applications/${t.app.id}/addPassword`) &&
-      ok(e),
-  },
+  { name: 'after Graph addPassword', matches: (e, t) => isAddPassword(e, t) && ok(e) },
   {
     name: 'after the Key Vault set (phase created)',
     matches: (e, t, state) =>
@@ -183,44 +172,18 @@ export const KILL_POINTS: KillPoint[] = [
   { name: 'after the Key Vault update to applied', matches: keyVaultUpdateTo('applied') },
   {
     name: 'after the TestConnection proxy call',
-    matches: (e, t, state) =>
-      e.service === 'devops' &&
-      e.method === 'POST' &&
-      e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
-      same(e.query['endpointId'] ?? '', t.connectionId) &&
-      ok(e) &&
-      latestTags(state, t)['phase'] === 'applied',
+    matches: (e, t, state) => isTestConnection(e, t) && ok(e) && latestTags(state, t)['phase'] === 'applied',
   },
   { name: 'after the Key Vault update to verified', matches: keyVaultUpdateTo('verified') },
-  {
-    name: 'after the first Graph removePassword',
-    matches: (e, t) =>
-      e.service === 'graph' &&
-      e.method === 'POST' &&
-      same(e.path, `/v1.0/applications/${t.app.id}/removePassword`) &&
-      ok(e),
-  },
+  { name: 'after the first Graph removePassword', matches: (e, t) => isRemovePassword(e, t) && ok(e) },
   {
     // Before the lock: TestConnection of the stored secret proves the connection holds a secret of
     // its app (the entitlement, invariant 8); nothing is written yet.
     name: 'after the entitlement proof (TestConnection of the stored secret)',
     beforeLock: true,
-    matches: (e, t, state) =>
-      e.service === 'devops' &&
-      e.method === 'POST' &&
-      e.path.endsWith('/_apis/serviceendpoint/endpointproxy') &&
-      same(e.query['endpointId'] ?? '', t.connectionId) &&
-      ok(e) &&
-      vaultSecret(state, t) === undefined,
+    matches: (e, t, state) => isTestConnection(e, t) && ok(e) && vaultSecret(state, t) === undefined,
   },
 ];
-
-const isAddPassword = (e: RequestLogEntry, t: Target): boolean =>
-  e.service === 'graph' && e.method === 'POST' && same(e.path, `/v1.0/applications/${t.app.id}/addPassword`);
-const isRemovePassword = (e: RequestLogEntry, t: Target): boolean =>
-  e.service === 'graph' &&
-  e.method === 'POST' &&
-  same(e.path, `/v1.0/applications/${t.app.id}/removePassword`);
 
 function endpointOf(state: TenantState, connectionId: string): EndpointRecord {
   const ep = state.organization('contoso')?.endpoints.get(connectionId);
@@ -325,10 +288,10 @@ interface CaseLog {
 }
 
 /**
- * One test per kill point and connection kind (Manual, Automatic): kill the CLI there, re-run until
- * it exits 0, check the tenant converged and no invariant broke on the way.
+ * One test per kill point and connection kind (`kinds`, by default Manual and Automatic): kill the
+ * CLI there, re-run until it exits 0, check the tenant converged and no invariant broke on the way.
  */
-export function killPointTests(points: KillPoint[]): void {
+export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', 'Automatic']): void {
   const caseLogs: CaseLog[] = [];
   const fixture = useSandbox({ azurite: true });
 
@@ -359,17 +322,12 @@ export function killPointTests(points: KillPoint[]): void {
     const lease = await other.tryAcquire(key, 15);
     if (lease) await lease.release();
     expect(lease).toBeUndefined();
-    await BlobServiceClient.fromConnectionString(fixture.azurite.connectionString)
-      .getContainerClient(DEFAULT_LOCK_CONTAINER)
-      .getBlobClient(lockBlobName(key))
-      .getBlobLeaseClient()
-      .breakLease(0);
+    await breakBlobLease(fixture.azurite.connectionString, DEFAULT_LOCK_CONTAINER, key);
   }
 
-  const CASES: [string, Kind, KillPoint][] = points.flatMap((k): [string, Kind, KillPoint][] => [
-    [k.name, 'Manual', k],
-    [k.name, 'Automatic', k],
-  ]);
+  const CASES: [string, Kind, KillPoint][] = points.flatMap((k) =>
+    kinds.map((kind): [string, Kind, KillPoint] => [k.name, kind, k]),
+  );
 
   test.each(CASES)('killed %s (%s connection): a re-run converges', async (_name, kind, point) => {
     const started = Date.now();

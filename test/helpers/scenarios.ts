@@ -19,3 +19,29 @@ export const CAST: Pick<Scenario, 'productIdentity' | 'passwordReplicationDelayS
     { key: 'alice', displayName: 'Alice Lee', kind: 'user' },
   ],
 };
+
+type Organization = Scenario['organizations'][number];
+type App = Scenario['apps'][number];
+
+/** The cast as members of an organization: both endpoint administrators. */
+export const CAST_MEMBERS: Organization['members'] = [
+  { identity: 'remediator', endpointAdministrator: true },
+  { identity: 'alice', endpointAdministrator: true },
+];
+
+/** App `deploy` (`sp-contoso-api-deploy`), owned by the cast, with these passwords. */
+export function deployApp(passwords: App['passwords']): App {
+  return { key: 'deploy', displayName: 'sp-contoso-api-deploy', owners: ['remediator', 'alice'], passwords };
+}
+
+/** Alice's Manual connection `api-deploy` in project `api`, on app `deploy`'s password `pipeline`. */
+export const API_DEPLOY_CONNECTION: Organization['connections'][number] = {
+  key: 'api-deploy',
+  name: 'api-deploy',
+  projects: ['api'],
+  scheme: 'ServicePrincipal',
+  creationMode: 'Manual',
+  app: 'deploy',
+  secret: 'pipeline',
+  createdBy: 'alice',
+};

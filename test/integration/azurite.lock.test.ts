@@ -1,51 +1,19 @@
 /**
  * The blob-lease LockProvider against Azurite (the real emulator, started here): one holder at a
- * time, release lets the next in, background renewal keeps a 15-second lease for longer, and a
- * lease broken by someone else is reported as lost.
+ * time, release lets the next in, and a lease broken by someone else is reported as lost. That
+ * background renewal keeps a 15-second lease for longer takes 18 s of waiting: the slow project
+ * (azurite.lock.slow.test.ts).
  */
-import { randomUUID } from 'node:crypto';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
-import {
-  BlobLeaseLockProvider,
-  createBlobServiceClient,
-  lockBlobName,
-  type BlobLeaseLockOptions,
-  type LeaseTimers,
-} from '../../src/clients/blobLeaseLock';
+import { createBlobServiceClient, lockBlobName } from '../../src/clients/blobLeaseLock';
+import { sleep, useLockContainers } from '../helpers/lockContainers';
 
-let azurite: Azurite;
-
-beforeAll(async () => {
-  azurite = await startAzurite({ blob: true, queue: false });
-});
-
-afterAll(async () => {
-  await azurite?.stop();
-});
-
-/** A provider as one instance of the app would build it: its own client, same container. */
-function instance(container: string, options: BlobLeaseLockOptions = {}): BlobLeaseLockProvider {
-  const service = createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString });
-  return new BlobLeaseLockProvider(service, { containerName: container, ...options });
-}
-
-function freshContainer(): string {
-  return `locks-${randomUUID().slice(0, 8)}`;
-}
-
-/** Timers that never fire: a lease that is never renewed, as if its holder had died. */
-const frozenTimers: LeaseTimers = {
-  setTimeout: () => 0,
-  clearTimeout: () => undefined,
-  now: () => Date.now(),
-};
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const locks = useLockContainers();
+const { instance, freshContainer } = locks;
 
 test('Azurite starts on free loopback ports with an AzureWebJobsStorage connection string', () => {
-  expect(azurite.blobEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1$/);
-  expect(azurite.connectionString).toContain(`BlobEndpoint=${azurite.blobEndpoint};`);
-  expect(azurite.startupMs).toBeLessThan(20_000);
+  expect(locks.azurite.blobEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1$/);
+  expect(locks.azurite.connectionString).toContain(`BlobEndpoint=${locks.azurite.blobEndpoint};`);
+  expect(locks.azurite.startupMs).toBeLessThan(20_000);
 });
 
 test('two acquirers of a new key at once (container and blob missing): exactly one wins', async () => {
@@ -78,7 +46,7 @@ test('a held key refuses others; release lets the next holder in; keys are indep
 test('one blob per key, named by the URI-encoded key, in the container', async () => {
   const container = freshContainer();
   const lease = await instance(container).tryAcquire('org/id with space', 15);
-  const service = createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString });
+  const service = createBlobServiceClient({ AzureWebJobsStorage: locks.azurite.connectionString });
   const names: string[] = [];
   for await (const blob of service.getContainerClient(container).listBlobsFlat()) names.push(blob.name);
   expect(names).toEqual([lockBlobName('org/id with space')]);
@@ -90,28 +58,6 @@ test('one blob per key, named by the URI-encoded key, in the container', async (
   expect(after.leaseState).toBe('available');
 });
 
-test('background renewal keeps a 15 s lease held for 18 s; an unrenewed one expires', async () => {
-  const container = freshContainer();
-  const renewed = await instance(container, { renewIntervalMs: 4000 }).tryAcquire('renewed', 15);
-  const abandoned = await instance(container, { timers: frozenTimers }).tryAcquire('abandoned', 15);
-  expect(renewed?.durationSeconds).toBe(15);
-  expect(abandoned).toBeDefined();
-
-  await sleep(18_000);
-
-  const other = instance(container);
-  expect(await other.tryAcquire('renewed', 15)).toBeUndefined();
-  expect(renewed!.renewals).toBeGreaterThanOrEqual(3);
-  expect(renewed!.lost).toBe(false);
-  const taken = await other.tryAcquire('abandoned', 15);
-  expect(taken).toBeDefined();
-
-  await renewed!.release();
-  expect(await other.tryAcquire('renewed', 15)).toBeDefined();
-  await taken!.release();
-  await abandoned!.release(); // its lease is gone: release is a quiet no-op
-}, 40_000);
-
 test('a lease broken by someone else is reported as lost at the next renewal', async () => {
   const container = freshContainer();
   const lost: string[] = [];
@@ -121,7 +67,7 @@ test('a lease broken by someone else is reported as lost at the next renewal', a
   }).tryAcquire('contested', 15);
   expect(lease).toBeDefined();
 
-  const service = createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString });
+  const service = createBlobServiceClient({ AzureWebJobsStorage: locks.azurite.connectionString });
   await service
     .getContainerClient(container)
     .getBlobClient(lockBlobName('contested'))

@@ -29,6 +29,8 @@ import { rotateConnection } from '../../src/remediation/rotation';
 import { runRemediation } from '../../src/remediation/run';
 import { createLogger, silentLogger } from '../../src/telemetry';
 import { engineFor, entryFor, sandboxClock, scenarioCases } from '../helpers/engineSandbox';
+import { afterCall, once } from '../helpers/intercept';
+import { breakBlobLease } from '../helpers/lockContainers';
 import { expectNoLeak, expectSameSecret } from '../helpers/sandboxCredentials';
 
 jest.setTimeout(60_000);
@@ -63,8 +65,11 @@ interface Subject {
   logLines: string[];
 }
 
-/** The `minimal` scenario's expiring Manual connection, and an engine with the lease lock on Azurite. */
-async function subject(): Promise<Subject> {
+/**
+ * The `minimal` scenario's expiring Manual connection, and an engine with the lease lock on Azurite
+ * (`settings`: more app settings for the engine).
+ */
+async function subject(settings: Record<string, string> = {}): Promise<Subject> {
   sandbox = await startSandbox({ scenario: 'minimal', seed: 'lease-lost' });
   const { state } = sandbox;
   const endpoint = [...state.organization('contoso')!.endpoints.values()].find(
@@ -77,6 +82,7 @@ async function subject(): Promise<Subject> {
       ...sandbox.env,
       AzureWebJobsStorage: azurite.connectionString,
       OLD_SECRET_RETENTION_HOURS: '0',
+      ...settings,
     }),
     createLogger((level, line) => logLines.push(`${level}: ${line}`), 'debug'),
   );
@@ -112,11 +118,7 @@ async function subject(): Promise<Subject> {
 /** Breaks the connection's lease at once, as an operator (or an expiry) would; `steal`: another holder takes it. */
 async function breakLease(s: Subject, steal: boolean): Promise<void> {
   const key = `connection-${s.endpoint.id}`;
-  await BlobServiceClient.fromConnectionString(azurite.connectionString)
-    .getContainerClient(s.container)
-    .getBlobClient(lockBlobName(key))
-    .getBlobLeaseClient()
-    .breakLease(0);
+  await breakBlobLease(azurite.connectionString, s.container, key);
   if (!steal) return;
   const thief = await new BlobLeaseLockProvider(
     createBlobServiceClient({ AzureWebJobsStorage: azurite.connectionString }),
@@ -152,13 +154,7 @@ function expectNoSecretIn(s: Subject, texts: string[]): void {
 
 test('lease broken and taken right after addPassword: no secret in Key Vault, no PUT, the fresh credential removed; a re-run converges', async () => {
   const s = await subject();
-  const graph = s.engine.deps.graph;
-  const addPassword = graph.addPassword.bind(graph);
-  graph.addPassword = async (...args) => {
-    const created = await addPassword(...args);
-    await breakLease(s, true);
-    return created;
-  };
+  const restoreAddPassword = afterCall(s.engine.deps.graph, 'addPassword', () => breakLease(s, true));
 
   const lost = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
 
@@ -184,7 +180,7 @@ test('lease broken and taken right after addPassword: no secret in Key Vault, no
   );
 
   // The other holder still has the lock: a run now is kept out; once it is released, a run converges.
-  graph.addPassword = addPassword;
+  restoreAddPassword();
   expect(await rotateConnection(s.target, s.engine.deps, s.engine.settings)).toMatchObject({
     outcome: 'skipped',
     error: { code: 'lock-held' },
@@ -198,13 +194,7 @@ test('lease broken and taken right after addPassword: no secret in Key Vault, no
 
 test('lease broken and taken during the PUT: the applied phase is not recorded; the re-run resumes at created', async () => {
   const s = await subject();
-  const devops = s.engine.deps.devops;
-  const updateConnection = devops.updateConnection.bind(devops);
-  devops.updateConnection = async (...args) => {
-    const updated = await updateConnection(...args);
-    await breakLease(s, true);
-    return updated;
-  };
+  const restoreUpdate = afterCall(s.engine.deps.devops, 'updateConnection', () => breakLease(s, true));
 
   const lost = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
 
@@ -213,7 +203,7 @@ test('lease broken and taken during the PUT: the applied phase is not recorded; 
   expect(vaultRecord(s)?.tags['phase']).toBe('created');
   expect(graphWrites(s, /removePassword$/i)).toEqual([]);
 
-  devops.updateConnection = updateConnection;
+  restoreUpdate();
   for (const lease of stolen.splice(0)) await lease.release();
   const again = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
   expect(again).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
@@ -257,13 +247,9 @@ test('lease broken during verification (after the PUT): the verification is not 
 
 test('lease broken before the superseded credential is removed: it stays, the rotation stays verified; the re-run removes it', async () => {
   const s = await subject();
-  const store = s.engine.deps.store;
-  const updateRecord = store.updateRecord.bind(store);
-  store.updateRecord = async (record) => {
-    const updated = await updateRecord(record);
+  const restoreUpdate = afterCall(s.engine.deps.store, 'updateRecord', async (record) => {
     if (record.phase === 'verified') await breakLease(s, true);
-    return updated;
-  };
+  });
 
   const lost = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
 
@@ -273,7 +259,7 @@ test('lease broken before the superseded credential is removed: it stays, the ro
   expect(s.app.passwordCredentials.map((p) => p.keyId)).toContain(s.originalKeyId);
   expect(graphWrites(s, /removePassword$/i)).toEqual([]);
 
-  store.updateRecord = updateRecord;
+  restoreUpdate();
   for (const lease of stolen.splice(0)) await lease.release();
   const again = await rotateConnection(s.target, s.engine.deps, s.engine.settings);
   expect(again).toMatchObject({ outcome: 'succeeded', phase: 'completed', removedKeyIds: [s.originalKeyId] });
@@ -283,15 +269,11 @@ test('lease broken before the superseded credential is removed: it stays, the ro
 test('retirement: lease broken after the definition is recorded: the connection is not deleted; a re-run deletes it', async () => {
   const s = await subject();
   const ledger = createMemoryRunLedger();
-  const recordRetired = ledger.recordRetired.bind(ledger);
-  let broken = false;
-  ledger.recordRetired = async (record) => {
-    await recordRetired(record);
-    if (!broken) {
-      broken = true;
-      await breakLease(s, false);
-    }
-  };
+  afterCall(
+    ledger,
+    'recordRetired',
+    once(() => breakLease(s, false)),
+  );
   const deps = { ...s.engine.deps, retirements: ledger };
   const target = {
     ...s.target,
@@ -309,6 +291,25 @@ test('retirement: lease broken after the definition is recorded: the connection 
   const again = await retireConnection(target, deps);
   expect(again).toMatchObject({ outcome: 'succeeded' });
   expect(s.state.organization('contoso')!.endpoints.has(s.endpoint.id)).toBe(false);
+});
+
+test('LOCK_LEASE_SECONDS reaches the lease a run acquires on Azurite', async () => {
+  const s = await subject({ LOCK_LEASE_SECONDS: '21' });
+  // The engine's lock port, recording what the run asks of the blob lease provider it wraps.
+  const blobLocks = s.engine.deps.locks as BlobLeaseLockProvider;
+  const taken: { key: string; seconds: number; leaseSeconds: number }[] = [];
+  s.engine.deps.locks = {
+    tryAcquire: async (key, seconds) => {
+      const lease = await blobLocks.tryAcquire(key, seconds);
+      if (lease) taken.push({ key, seconds, leaseSeconds: lease.durationSeconds });
+      return lease;
+    },
+  };
+
+  const result = await runRemediation(s.engine.deps, s.engine.settings, { connectionId: s.endpoint.id });
+
+  expect(entryFor(result.report, s.endpoint.id)).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
+  expect(taken).toEqual([{ key: `connection-${s.endpoint.id}`, seconds: 21, leaseSeconds: 21 }]);
 });
 
 describe('Lease.stillHeld', () => {
@@ -359,28 +360,18 @@ describe('conversion and repair (default scenario, through the run)', () => {
     });
 
   async function breakDefaultLease(connectionId: string): Promise<void> {
-    await BlobServiceClient.fromConnectionString(azurite.connectionString)
-      .getContainerClient(DEFAULT_LOCK_CONTAINER)
-      .getBlobClient(lockBlobName(`connection-${connectionId}`))
-      .getBlobLeaseClient()
-      .breakLease(0);
+    await breakBlobLease(azurite.connectionString, DEFAULT_LOCK_CONTAINER, `connection-${connectionId}`);
   }
 
   test('conversion: lease broken once the conversion is recorded: the connection is not converted; a re-run converts it', async () => {
     sandbox = await startSandbox({ scenario: 'default', seed: 'lease-lost-wif' });
     const c = scenarioCases(sandbox).get('automatic-expiring-other-password')!;
     const engine = engineWithLocks(sandbox);
-    const conversions = engine.deps.conversions!;
-    const putConversion = conversions.putConversion.bind(conversions);
-    let broken = false;
-    conversions.putConversion = async (record) => {
-      const saved = await putConversion(record);
-      if (!broken) {
-        broken = true;
-        await breakDefaultLease(c.connectionId);
-      }
-      return saved;
-    };
+    const restorePut = afterCall(
+      engine.deps.conversions!,
+      'putConversion',
+      once(() => breakDefaultLease(c.connectionId)),
+    );
 
     const lost = await runRemediation(engine.deps, engine.settings, {
       connectionId: c.connectionId,
@@ -392,7 +383,7 @@ describe('conversion and repair (default scenario, through the run)', () => {
     expect(c.endpoint.authorization.scheme).toBe('ServicePrincipal');
     expect(sandbox.state.writes('devops')).toEqual([]);
 
-    conversions.putConversion = putConversion;
+    restorePut();
     const again = await runRemediation(engine.deps, engine.settings, {
       connectionId: c.connectionId,
       intent: 'convert',

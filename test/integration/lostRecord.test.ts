@@ -20,7 +20,7 @@ import { createLogger } from '../../src/telemetry';
 import { engineFor, entryFor, passwordKeyId, sandboxClock } from '../helpers/engineSandbox';
 import { identityCredential } from '../helpers/sandboxCredentials';
 import { useSandbox } from '../helpers/useSandbox';
-import { CAST } from '../helpers/scenarios';
+import { API_DEPLOY_CONNECTION, CAST, CAST_MEMBERS, deployApp } from '../helpers/scenarios';
 
 jest.setTimeout(60_000);
 
@@ -29,36 +29,17 @@ const SCENARIO: Scenario = {
   description: 'One expiring connection whose app also holds another consumer’s live password.',
   ...CAST,
   apps: [
-    {
-      key: 'deploy',
-      displayName: 'sp-contoso-api-deploy',
-      owners: ['remediator', 'alice'],
-      passwords: [
-        { key: 'pipeline', displayName: 'azure-devops api-deploy', startInDays: -80, endInDays: 10 },
-        { key: 'etl', displayName: 'adf-etl-prod (do not delete)', startInDays: -35, endInDays: 330 },
-      ],
-    },
+    deployApp([
+      { key: 'pipeline', displayName: 'azure-devops api-deploy', startInDays: -80, endInDays: 10 },
+      { key: 'etl', displayName: 'adf-etl-prod (do not delete)', startInDays: -35, endInDays: 330 },
+    ]),
   ],
   organizations: [
     {
       name: 'contoso',
       projects: [{ name: 'api' }],
-      members: [
-        { identity: 'remediator', endpointAdministrator: true },
-        { identity: 'alice', endpointAdministrator: true },
-      ],
-      connections: [
-        {
-          key: 'api-deploy',
-          name: 'api-deploy',
-          projects: ['api'],
-          scheme: 'ServicePrincipal',
-          creationMode: 'Manual',
-          app: 'deploy',
-          secret: 'pipeline',
-          createdBy: 'alice',
-        },
-      ],
+      members: CAST_MEMBERS,
+      connections: [API_DEPLOY_CONNECTION],
     },
   ],
 };

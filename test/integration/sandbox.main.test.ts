@@ -26,15 +26,18 @@ interface Run {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
-  /** npx's exit code, or its signal. */
+  /** The process's exit code, or its signal. */
   exit: Promise<number | string | null>;
-  /** Every process of the group closed its output (npx exits on SIGTERM before the sandbox is done). */
+  /** Every process of the group (the sandbox and its Azurite) closed its output. */
   closed: Promise<void>;
 }
 
 function start(args: string[]): Run {
-  // Its own process group, like a terminal's foreground job: SIGTERM goes to npx and what it runs.
-  const child = spawn('npx', ['tsx', 'sandbox/main.ts', ...args], {
+  // One process in its own group, like a terminal's foreground job, as the CLI tests run the CLI
+  // (test/helpers/cliChild.ts). Not through `npx tsx`: npm and tsx's supervisor cost two Node
+  // start-ups a test, and the supervisor SIGKILLs its child when the child has not acknowledged a
+  // relayed signal within 30 ms, which a loaded machine misses (the clean stop then never prints).
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts', ...args], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

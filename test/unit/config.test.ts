@@ -8,6 +8,7 @@ import {
 } from '../../src/clients/cloud';
 import type { Config } from '../../src/config';
 import { ConfigError, loadConfig, parseOrganizationUrl, redactedConfig } from '../../src/config';
+import { DEFAULT_LOCK_SECONDS } from '../../src/remediation/engine';
 
 const BASE = {
   AZDO_ORGANIZATION_URLS: 'https://dev.azure.com/contoso',
@@ -41,6 +42,8 @@ describe('loadConfig: defaults', () => {
     expect(c.dryRun).toBe(false);
     expect(c.schedule).toBe('0 0 2 * * *');
     expect(c.maxConcurrency).toBe(8);
+    expect(c.lockSeconds).toBe(60);
+    expect(c.lockSeconds).toBe(DEFAULT_LOCK_SECONDS);
     expect(c.storage).toBeUndefined();
     expect(c.notifyWebhookUrl).toBeUndefined();
     expect(c.endpoints).toMatchObject({
@@ -190,6 +193,8 @@ describe('loadConfig: scalar settings', () => {
     ['SECRET_LIFETIME_DAYS', '180', 'secretLifetimeDays', 180],
     ['OLD_SECRET_RETENTION_HOURS', '0', 'oldSecretRetentionHours', 0],
     ['MAX_CONCURRENCY', '16', 'maxConcurrency', 16],
+    ['LOCK_LEASE_SECONDS', '15', 'lockSeconds', 15],
+    ['LOCK_LEASE_SECONDS', '60', 'lockSeconds', 60],
     ['REMEDIATION_SCHEDULE', '%RemediationSchedule%', 'schedule', '%RemediationSchedule%'],
     ['REMEDIATION_SCHEDULE', '0 */30 * * * *', 'schedule', '0 */30 * * * *'],
     ['REMEDIATION_SCHEDULE', '0 30 9 * Jan Mon', 'schedule', '0 30 9 * Jan Mon'],
@@ -225,6 +230,11 @@ describe('loadConfig: scalar settings', () => {
     ['OLD_SECRET_RETENTION_HOURS', '8761', /out of range/],
     ['MAX_CONCURRENCY', '0', /out of range/],
     ['MAX_CONCURRENCY', '65', /out of range/],
+    // A blob lease is 15 to 60 seconds (or infinite, which a crashed holder would never give back).
+    ['LOCK_LEASE_SECONDS', '14', /out of range/],
+    ['LOCK_LEASE_SECONDS', '61', /out of range/],
+    ['LOCK_LEASE_SECONDS', '-1', /out of range/],
+    ['LOCK_LEASE_SECONDS', '30s', /not a whole number/],
     ['DRY_RUN', 'maybe', /not a boolean/],
     ['AZURE_CLOUD', 'AzureGermanCloud', /not a supported cloud/],
     ['REMEDIATION_SCHEDULE', '0 2 * * *', /5 fields.*seconds/],
@@ -254,6 +264,17 @@ describe('loadConfig: scalar settings', () => {
     expect(err.problems[0]?.setting).toBe(name);
     expect(err.problems[0]?.problem).toMatch(message);
     expect(err.problems[0]?.expected.length).toBeGreaterThan(5);
+  });
+
+  it('LOCK_LEASE_SECONDS outside a blob lease range: a config error naming the setting and the range', () => {
+    const err = problemsOf({ ...BASE, LOCK_LEASE_SECONDS: '300' });
+    expect(err.problems).toEqual([
+      expect.objectContaining({
+        setting: 'LOCK_LEASE_SECONDS',
+        expected: 'a whole number of seconds from 15 to 60',
+      }),
+    ]);
+    expect(err.message).toContain('LOCK_LEASE_SECONDS');
   });
 
   it.each([

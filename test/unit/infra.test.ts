@@ -153,6 +153,8 @@ const NOT_IN_AZURE: Record<string, string> = {
     'the blob and queue service URIs are set instead (they work in every cloud)',
   REMEDIATION_POLICY_FILE:
     'a local path is the CLI’s way; in Azure the policy is kept in Key Vault and read through the REMEDIATION_POLICY Key Vault reference',
+  LOCK_LEASE_SECONDS:
+    'the default (60 s, the longest finite blob lease) is what the app runs with; a shorter lease is a tuning an operator adds as an app setting',
 };
 
 /** Public-contract settings that come from a parameter: setting → [parameter, the loader's default]. */
