@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FaultRule } from '../sandbox/index';
 import type { BaselineInput, BaselineResult } from './baseline';
+import type { MemoryLimit } from './instanceMemory';
 import type { ProductResult } from './product';
 import type { ReadyMessage, SandboxStats } from './sandboxChild';
 import type { TenantShape } from './tenant';
@@ -97,24 +98,28 @@ function requireBuilt(name: string): string {
   return path;
 }
 
-/** One full product run in a fresh, compiled process. */
+/** One full product run in a fresh, compiled process; inside `limit`'s memory cgroup when it applies. */
 export async function runProduct(
   env: Record<string, string>,
   nodeOptions: string[] = [],
+  limit?: MemoryLimit,
   timeoutMs = 900_000,
 ): Promise<ProductResult> {
+  const launch = limit?.applied ? limit.launch(nodeOptions) : { execArgv: nodeOptions };
   const child = fork(requireBuilt('product'), [], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', ...env },
-    execArgv: nodeOptions,
+    ...launch,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.add(child);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.once('exit', () => children.delete(child));
   try {
     return await nextMessage<ProductResult>(child, 'result', timeoutMs);
   } finally {
     child.kill('SIGKILL');
+    await exited;
   }
 }
 

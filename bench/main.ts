@@ -16,13 +16,13 @@ import Table from 'cli-table3';
 import type { ServiceName } from '../sandbox/model';
 import type { BaselineResult } from './baseline';
 import { DIST_BENCH, ROOT, runBaseline, runProduct, startSandboxProcess } from './children';
+import { createMemoryLimit, deployedInstanceMemoryMb } from './instanceMemory';
 import type { ColdStartSample } from './coldStart';
 import type { ProductResult } from './product';
 import type { SandboxStats, ServiceTally } from './sandboxChild';
 import {
   benchFaults,
   DEFAULT_ADO_BUDGET,
-  HEAP_CAP_OPTIONS,
   MINIMUM_CALLS_PER_ROTATED,
   shapeOf,
   type AdoBudget,
@@ -32,7 +32,7 @@ import { connectionCount, type TenantShape } from './tenant';
 interface Options {
   quick: boolean;
   scale: boolean;
-  /** Only the product's runs at the main size (no heap-capped run, baseline nor cold start). */
+  /** Only the product's runs at the main size (no run without the memory limit, baseline nor cold start). */
   productOnly: boolean;
   /** Which paths of the product to run: the CLI's run loop, the Functions app's queue workers, or both. */
   paths: ProductPath[];
@@ -46,19 +46,23 @@ interface Options {
   connections?: number;
   /** Diagnosis: the product runs with --expose-gc and reports its live heap once a second. */
   liveHeap?: boolean;
+  /** The memory limit (MB) the product runs under, as on its instance; 0: none. */
+  instanceMemoryMb: number;
 }
 
 type ProductPath = 'cli' | 'queue';
 
 const USAGE = `usage: npm run bench -- [--quick] [--scale] [--json <file>] [--latency-ms 30] [--concurrency 64]
                         [--ado-budget 1500/10] [--baseline-organizations 1] [--cold-start-runs 5] [--seed bench]
-                        [--path cli|queue|both] [--product-only] [--connections N]
+                        [--path cli|queue|both] [--product-only] [--connections N] [--instance-memory MB|none]
   --quick        300 connections instead of 10,000 (the baseline then runs in full)
   --connections  the main size (default 10,000; --quick 300)
   --scale        also 1,000, 2,000 and 5,000 connections, to show how time and memory grow
   --path         the product's CLI run loop, the Functions app's fan-out and queue workers, or both (default)
   --live-heap    diagnosis: the product reports the heap left after a full collection, once a second
-  --product-only only the product's runs at the main size: no heap-capped run, baseline nor cold start
+  --product-only only the product's runs at the main size: no run without the memory limit, baseline nor cold start
+  --instance-memory  the memory cgroup the product runs in, as on its Flex Consumption instance (default
+                 infra/main.bicep's instanceMemoryMB, 2048); none: this machine's memory
   --ado-budget   Azure DevOps requests per window (seconds) per identity before it delays, then refuses
 `;
 
@@ -74,6 +78,7 @@ function parseArgs(argv: string[]): Options {
     baselineOrganizations: 1,
     coldStartRuns: 5,
     seed: 'bench',
+    instanceMemoryMb: deployedInstanceMemoryMb(join(ROOT, 'infra', 'main.bicep')),
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -109,7 +114,12 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--baseline-organizations') o.baselineOrganizations = int(1, 50);
     else if (a === '--cold-start-runs') o.coldStartRuns = int(1, 50);
     else if (a === '--seed') o.seed = value();
-    else if (a === '--help' || a === '-h') {
+    else if (a === '--instance-memory') {
+      const v = value();
+      if (v !== 'none' && (!/^\d+$/.test(v) || Number(v) < 256 || Number(v) > 65_536))
+        throw new Error('--instance-memory: megabytes from 256 to 65536, or none');
+      o.instanceMemoryMb = v === 'none' ? 0 : Number(v);
+    } else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
     } else throw new Error(`unknown argument '${a ?? ''}'\n${USAGE}`);
@@ -125,6 +135,21 @@ interface ProductRun {
   sandboxStartupSeconds: number;
   product: ProductResult;
   stats: SandboxStats;
+  memoryLimit: MemoryLimitFigures;
+}
+
+/** The memory limit a product run had: asked for, applied (a cgroup) or why not, and what Node made of it. */
+interface MemoryLimitFigures {
+  mb: number;
+  applied: boolean;
+  reason?: string;
+  constrainedMemoryMb: number;
+  heapLimitMb: number;
+}
+
+function describeLimit(l: MemoryLimitFigures): string {
+  if (l.applied) return `in a ${l.mb} MB memory cgroup (V8 heap limit ${l.heapLimitMb} MB)`;
+  return `without a memory limit (this machine; V8 heap limit ${l.heapLimitMb} MB)${l.reason ? `: ${l.mb} MB not applied, ${l.reason}` : ''}`;
 }
 
 async function productRun(
@@ -133,8 +158,10 @@ async function productRun(
   log: (s: string) => void,
   nodeOptions: string[] = [],
   path: ProductPath = 'cli',
+  memoryMb = o.instanceMemoryMb,
 ): Promise<ProductRun> {
   const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
+  const limit = memoryMb > 0 ? createMemoryLimit(memoryMb, `sc-remediator-bench-${process.pid}`) : undefined;
   try {
     log(
       `  sandbox up in ${(sandbox.ready.startupMs / 1000).toFixed(1)} s: ${sandbox.ready.connections} connections, ${sandbox.ready.needRotation} need a new secret, ${sandbox.ready.seededRecords} rotated before; ${path === 'queue' ? 'fan-out and queue workers' : 'CLI run loop'}${nodeOptions.length ? `, with ${nodeOptions.join(' ')}` : ''}`,
@@ -153,10 +180,18 @@ async function productRun(
           : {}),
       },
       nodeOptions,
+      limit,
     );
     const stats = await sandbox.stats();
+    const memoryLimit: MemoryLimitFigures = {
+      mb: limit?.mb ?? 0,
+      applied: limit?.applied ?? false,
+      ...(limit && !limit.applied ? { reason: limit.reason } : {}),
+      constrainedMemoryMb: product.constrainedMemoryMb,
+      heapLimitMb: product.heapLimitMb,
+    };
     log(
-      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB, outside the heap ${product.peakExternalMb} MB)`,
+      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB, outside the heap ${product.peakExternalMb} MB), ${describeLimit(memoryLimit)}`,
     );
     return {
       shape,
@@ -166,9 +201,11 @@ async function productRun(
       sandboxStartupSeconds: sandbox.ready.startupMs / 1000,
       product,
       stats,
+      memoryLimit,
     };
   } finally {
     await sandbox.stop();
+    if (limit?.applied) await limit.dispose();
   }
 }
 
@@ -304,6 +341,7 @@ async function main(): Promise<void> {
     notFixed: r.stats.end.notFixed,
     throttled: r.stats.throttled,
     errors: r.product.errors,
+    memoryLimit: r.memoryLimit,
     ...(r.product.liveHeapMb ? { liveHeapMb: r.product.liveHeapMb } : {}),
   });
   if (o.productOnly) {
@@ -312,8 +350,9 @@ async function main(): Promise<void> {
     if (o.json) writeFileSync(resolve(o.json), `${JSON.stringify(figures, null, 2)}\n`);
     return;
   }
-  log(`product again, heap capped as on a small instance`);
-  const capped = await productRun(mainShape, o, log, HEAP_CAP_OPTIONS);
+  // The same run with this machine's memory: how much of the figure is the instance's limit.
+  if (run.memoryLimit.applied) log(`product again, without the instance's memory limit`);
+  const unlimited = run.memoryLimit.applied ? await productRun(mainShape, o, log, [], 'cli', 0) : undefined;
   log('baseline');
   const baseline = await baselineRun(mainShape, o, log);
   log(`cold start: ${o.coldStartRuns} fresh processes each way`);
@@ -382,13 +421,16 @@ async function main(): Promise<void> {
     orphans: stats.end.orphans,
     queueWorkerPath: queue ? pathFigures(queue) : undefined,
     idleRssMb: run.product.idleRssMb,
-    heapCapped: {
-      nodeOptions: HEAP_CAP_OPTIONS,
-      wallSeconds: capped.product.wallSeconds,
-      peakRssMb: capped.product.peakRssMb,
-      peakHeapMb: capped.product.peakHeapMb,
-      rotated: capped.stats.end.rotated,
-    },
+    memoryLimit: run.memoryLimit,
+    withoutMemoryLimit: unlimited
+      ? {
+          heapLimitMb: unlimited.memoryLimit.heapLimitMb,
+          wallSeconds: unlimited.product.wallSeconds,
+          peakRssMb: unlimited.product.peakRssMb,
+          peakHeapMb: unlimited.product.peakHeapMb,
+          rotated: unlimited.stats.end.rotated,
+        }
+      : undefined,
     productCpuSeconds: run.product.cpuSeconds,
     sandbox: { rssMb: stats.rssMb, cpuSeconds: stats.cpuSeconds, startupSeconds: run.sandboxStartupSeconds },
     throttled,
@@ -445,7 +487,7 @@ async function main(): Promise<void> {
       `≤ ${MINIMUM_CALLS_PER_ROTATED[s] + 1}`,
     ]),
     [
-      'peak RSS, product process',
+      `peak RSS, product process, ${run.memoryLimit.applied ? `${run.memoryLimit.mb} MB instance` : 'no memory limit'}`,
       `${run.product.peakRssMb} MB (heap ${run.product.peakHeapMb} MB)`,
       '',
       '< 256 MB',
@@ -461,12 +503,16 @@ async function main(): Promise<void> {
           ],
         ]
       : []),
-    [
-      `  heap capped (${HEAP_CAP_OPTIONS.join(' ')})`,
-      `${capped.product.peakRssMb} MB in ${fmt(capped.product.wallSeconds)} s`,
-      '',
-      '< 256 MB',
-    ],
+    ...(unlimited
+      ? [
+          [
+            `  without the memory limit (V8 heap limit ${unlimited.memoryLimit.heapLimitMb} MB)`,
+            `${unlimited.product.peakRssMb} MB in ${fmt(unlimited.product.wallSeconds)} s`,
+            '',
+            '',
+          ],
+        ]
+      : []),
     [
       '429s received / Azure DevOps delays',
       `${SERVICES.map((s) => `${s} ${stats.throttled[s]}`).join(', ')} / ${stats.throttling.delayed.devops} delayed`,

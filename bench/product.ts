@@ -9,7 +9,7 @@
  * in this one process (one instance taking every message: the most memory a single instance holds).
  */
 import { readFileSync } from 'node:fs';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
 import { createMemoryRunLedger } from '../src/clients/runLedger';
 import { buildEngine } from '../src/composition';
@@ -29,6 +29,10 @@ export interface ProductResult {
   /** Peak of memory outside the JS heap that V8 knows of (Buffers, TLS), sampled. */
   peakExternalMb: number;
   idleRssMb: number;
+  /** The memory limit this process runs under (a cgroup's), 0 when none: what Node sized V8's heap from. */
+  constrainedMemoryMb: number;
+  /** V8's heap limit as Node configured it at start. */
+  heapLimitMb: number;
   connections: number;
   byOutcome: Record<string, number>;
   byAction: Record<string, number>;
@@ -47,6 +51,12 @@ function kernelPeakRssMb(): number {
   } catch {
     return 0;
   }
+}
+
+/** `process.constrainedMemory()`, 0 without a limit (it answers a huge number for "no limit" on cgroup v1). */
+function constrainedMemoryMb(): number {
+  const bytes = process.constrainedMemory();
+  return bytes > 0 && bytes < 2 ** 50 ? Math.round(bytes / 2 ** 20) : 0;
 }
 
 async function main(): Promise<void> {
@@ -142,6 +152,8 @@ async function main(): Promise<void> {
     peakHeapMb: Math.round(heapPeak / 2 ** 20),
     peakExternalMb: Math.round(externalPeak / 2 ** 20),
     idleRssMb,
+    constrainedMemoryMb: constrainedMemoryMb(),
+    heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
     connections: connections.length,
     byOutcome: count('outcome'),
     byAction: count('action'),

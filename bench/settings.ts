@@ -58,10 +58,3 @@ export function shapeOf(connections: number): TenantShape {
     return { organizations: connections / 1000, projectsPerOrganization: 100, ...common };
   return { organizations: 1, projectsPerOrganization: Math.max(1, Math.round(connections / 10)), ...common };
 }
-
-/**
- * Node options of the product's second run: the V8 heap capped as Node sizes it on a small instance.
- * With memory to spare (this machine has 24 GB), V8 lets the heap grow to several times the live data
- * before it collects; capped, it collects sooner and the run is no slower.
- */
-export const HEAP_CAP_OPTIONS = ['--max-old-space-size=160'];
