@@ -3,7 +3,8 @@
  * endpoint, Azure DevOps' TestConnection and its isReady computation all ask here, so a secret
  * added or removed through Graph changes all of them at once. Errors are Entra ID's own.
  */
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { certificateOfPem, decodeJwt, pemHoldsKeyOf, thumbprintsOf, verifiesWith } from './certificates';
 import type { AppRecord, IdentityRecord, TenantState } from './model';
 
 export interface EntraErrorBody {
@@ -186,4 +187,89 @@ export function checkFederatedCredential(
       `No matching federated identity record found for presented assertion audience '${audience}'. ${hint}`,
     );
   return { ok: true, app, principalKey: `app:${app.appId}`, appId: app.appId };
+}
+
+/**
+ * Decides whether a client assertion (RFC 7523 JWT, `client_assertion_type` jwt-bearer) signs the
+ * app `clientId` in: the header names a certificate by `x5t` (SHA-1) or `x5t#S256` (SHA-256, what
+ * MSAL sends now), that certificate is in the app's `keyCredentials` (type AsymmetricX509Cert, usage
+ * Verify) and not expired, the signature (RS256 or PS256) verifies with it, and `iss` = `sub` =
+ * the client id. Learn, "Microsoft identity platform certificate credentials" (the assertion's
+ * header and claims); the error for a certificate not registered (or expired) is AADSTS700027
+ * "The certificate with identifier used to sign the client assertion is not registered on
+ * application. [Reason - The key was not found.…" (public Q&A threads quote it). Audience and
+ * lifetime claims are not checked here (no public source says which mismatch gives which code).
+ */
+export function checkClientAssertion(
+  state: TenantState,
+  clientId: string,
+  assertion: string | undefined,
+): CredentialCheck {
+  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
+    ok: false,
+    status,
+    aadsts: code,
+    body: entraError(state, error, code, description),
+  });
+  const app = state.appByAppId(clientId);
+  if (!app)
+    return fail(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
+  if (app.disabled)
+    return fail(
+      400,
+      'unauthorized_client',
+      7000112,
+      `Application '${app.appId}'(${app.displayName}) is disabled.`,
+    );
+  const jwt = assertion ? decodeJwt(assertion) : undefined;
+  if (!jwt) return fail(401, 'invalid_client', 50027, 'JWT token is invalid or malformed.');
+  const { header, payload } = jwt;
+  if (payload['iss'] !== clientId || payload['sub'] !== clientId)
+    // Inferred wording: the assertion must be issued by and about the client.
+    return fail(
+      401,
+      'invalid_client',
+      700021,
+      "Client assertion application identifier doesn't match 'client_id' parameter.",
+    );
+  const now = state.now().getTime();
+  const key = (app.keyCredentials ?? []).find((k) => {
+    if (k.type.toLowerCase() !== 'asymmetricx509cert' || k.usage.toLowerCase() !== 'verify') return false;
+    const t = thumbprintsOf(k.key);
+    return header['x5t#S256'] === t.x5tS256 || header['x5t'] === t.x5t;
+  });
+  const notFound = `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${app.appId}'.]`;
+  if (!key || Date.parse(key.endDateTime) <= now || Date.parse(key.startDateTime) > now)
+    return fail(401, 'invalid_client', 700027, notFound);
+  if (!verifiesWith(key.key, header['alg'], jwt.signed, jwt.signature))
+    return fail(401, 'invalid_client', 700027, 'Client assertion failed signature validation.');
+  return { ok: true, app, principalKey: `app:${app.appId}`, appId: app.appId };
+}
+
+/**
+ * Decides whether a certificate connection's stored PEM (certificate and private key together, as
+ * Azure DevOps' `servicePrincipalCertificate` holds it) signs the app in: Azure DevOps builds the
+ * client assertion from it, so this is `checkClientAssertion` with the certificate it names. No
+ * PEM, or one without its private key, is AADSTS7000216 like a missing secret (inferred).
+ */
+export function checkClientCertificate(
+  state: TenantState,
+  clientId: string,
+  pem: string | undefined,
+): CredentialCheck {
+  const cert = pem ? certificateOfPem(pem) : undefined;
+  if (!pem || !cert || !pemHoldsKeyOf(pem, cert)) return checkClientSecret(state, clientId, undefined);
+  const header = Buffer.from(
+    JSON.stringify({ alg: 'RS256', typ: 'JWT', x5t: thumbprintsOf(cert.raw.toString('base64')).x5t }),
+  ).toString('base64url');
+  const payload = Buffer.from(JSON.stringify({ iss: clientId, sub: clientId })).toString('base64url');
+  const signature = sign('sha256', Buffer.from(`${header}.${payload}`), createPrivateKey(pem)).toString(
+    'base64url',
+  );
+  return checkClientAssertion(state, clientId, `${header}.${payload}.${signature}`);
 }

@@ -11,7 +11,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { SandboxContext } from './index';
-import { checkClientSecret, entraError } from './credentials';
+import { checkClientAssertion, checkClientSecret, entraError } from './credentials';
 import type { TenantState } from './model';
 import { stableGuid } from './scenario';
 import type { ServiceDefinition } from './server';
@@ -257,7 +257,13 @@ function handleToken(ctx: SandboxContext, version: 'v1' | 'v2', req: Request, re
     if (!p.resource) return missing('resource');
   }
 
-  const check = checkClientSecret(state, p.clientId, p.clientSecret);
+  // A certificate signs in with a client assertion instead of a secret (RFC 7523; Learn, "Microsoft
+  // identity platform certificate credentials").
+  const assertionType = body['client_assertion_type'];
+  const check =
+    assertionType === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' && !p.clientSecret
+      ? checkClientAssertion(state, p.clientId, body['client_assertion'])
+      : checkClientSecret(state, p.clientId, p.clientSecret);
   if (!check.ok) {
     res.status(check.status).set('Cache-Control', 'no-store, no-cache').json(check.body);
     return;

@@ -17,7 +17,7 @@
  * - 400 BadRequest "Invalid filter clause" (microsoft-graph-docs-contrib #4133), Request_UnsupportedQuery
  * - tenantAppManagementPolicy / appManagementPolicy shapes: microsoft-graph-docs-contrib v1.0 pages.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { SandboxContext } from './index';
 import type {
@@ -442,6 +442,64 @@ function removePassword(call: GraphCall, app: AppRecord): void {
   call.res.status(204).end();
 }
 
+/**
+ * `PATCH /applications/{id}` with `keyCredentials` (Graph v1.0 "Update application": the
+ * collection is replaced as sent; "addKey" needs proof of possession of a current key, so
+ * `Application.ReadWrite.OwnedBy` callers without one use this). Each entry must carry `key`, the
+ * certificate's DER base64 (keyCredential resource), also for certificates the app already has:
+ * no public source says whether an entry naming an existing keyId without `key` keeps it, so the
+ * sandbox takes the strict reading (400) and the product always sends the keys it read — safe
+ * under both readings. Dates come from the certificate; `customKeyIdentifier` defaults to its
+ * thumbprint (keyCredential resource). Other properties are not simulated: a body without
+ * `keyCredentials` changes nothing. Answers 204 (Update application).
+ */
+function updateApplication(call: GraphCall, app: AppRecord): void {
+  requireWrite(call, app);
+  const body = jsonBody(call.req) ?? {};
+  const given = body['keyCredentials'];
+  if (given === undefined) {
+    call.res.status(204).end();
+    return;
+  }
+  const invalid = (property: string): GraphHttpError =>
+    // Inferred wording, in the shape of the password messages above.
+    new GraphHttpError(
+      400,
+      'Request_BadRequest',
+      `Invalid value specified for property '${property}' of resource 'KeyCredential'.`,
+    );
+  if (!Array.isArray(given)) throw invalid('keyCredentials');
+  const next: KeyCredentialRecord[] = [];
+  for (const raw of given as unknown[]) {
+    if (!raw || typeof raw !== 'object') throw invalid('keyCredentials');
+    const k = raw as Record<string, unknown>;
+    if (typeof k['key'] !== 'string' || k['key'] === '') throw invalid('key');
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(Buffer.from(k['key'], 'base64'));
+    } catch {
+      throw invalid('key');
+    }
+    const keyId = typeof k['keyId'] === 'string' && GUID.test(k['keyId']) ? k['keyId'] : randomUUID();
+    if (next.some((n) => n.keyId.toLowerCase() === keyId.toLowerCase())) throw invalid('keyId');
+    next.push({
+      keyId,
+      displayName: typeof k['displayName'] === 'string' ? k['displayName'].slice(0, 90) : null,
+      customKeyIdentifier:
+        typeof k['customKeyIdentifier'] === 'string' && k['customKeyIdentifier'] !== ''
+          ? k['customKeyIdentifier']
+          : cert.fingerprint.replace(/:/g, ''),
+      startDateTime: new Date(cert.validFrom).toISOString(),
+      endDateTime: new Date(cert.validTo).toISOString(),
+      type: typeof k['type'] === 'string' ? k['type'] : 'AsymmetricX509Cert',
+      usage: typeof k['usage'] === 'string' ? k['usage'] : 'Verify',
+      key: k['key'],
+    });
+  }
+  app.keyCredentials = next;
+  call.res.status(204).end();
+}
+
 function federatedCredentials(call: GraphCall, app: AppRecord): void {
   const context = `${call.base}/v1.0/$metadata#applications('${app.id}')/federatedIdentityCredentials`;
   if (call.req.method === 'GET') {
@@ -710,6 +768,7 @@ function route(call: GraphCall, state: TenantState, path: string): void {
   }
   switch (action) {
     case '':
+      if (method === 'PATCH') return updateApplication(call, app);
       if (method !== 'GET') notAllowed();
       return getApplication(call, state, app);
     case 'addpassword':

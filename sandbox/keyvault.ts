@@ -22,7 +22,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { SandboxContext } from './index';
-import type { TenantState, VaultSecret, VaultSecretVersion } from './model';
+import { mintCertificate } from './certificates';
+import type {
+  TenantState,
+  VaultCertificate,
+  VaultCertificateVersion,
+  VaultSecret,
+  VaultSecretVersion,
+} from './model';
 import { stableGuid } from './scenario';
 import type { ServiceDefinition } from './server';
 import { AUDIENCES } from './tokens';
@@ -213,7 +220,12 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   /** SecretBundle; `withValue` false for answers that never carry it (update, recover). */
   function bundle(secret: VaultSecret, v: VaultSecretVersion, withValue: boolean): Record<string, unknown> {
-    return { ...(withValue ? { value: v.value } : {}), id: secretId(secret, v.version), ...common(v) };
+    return {
+      ...(withValue ? { value: v.value } : {}),
+      id: secretId(secret, v.version),
+      ...common(v),
+      ...(v.managedKid ? { kid: v.managedKid, managed: true } : {}),
+    };
   }
 
   function deletedBundle(secret: VaultSecret): Record<string, unknown> {
@@ -484,6 +496,187 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
     res.status(204).end();
   }
 
+  // --- certificates ---------------------------------------------------------------------------
+  // "About Azure Key Vault certificates" (Learn): creating a certificate creates a key and a secret
+  // of the same name; the addressable secret holds the certificate with its private key when the
+  // policy's key is exportable (without it, only the certificate). Self-signed creation (issuer
+  // `Self`) answers 202 with a pending operation (`/certificates/{name}/pending`) that completes on
+  // its own; the sandbox completes it at once, so the SDK's poller sees `completed` at its first
+  // poll. Only `application/x-pem-file` secrets are simulated (PKCS#12 is refused), and only the
+  // `Self` issuer. The certificates role is the secrets role's callers here (`vault.writers`): a
+  // real vault needs Key Vault Certificates Officer besides Key Vault Secrets Officer.
+
+  const certificateId = (c: VaultCertificate, version?: string): string =>
+    `${vaultUrl()}certificates/${c.name}${version ? `/${version}` : ''}`;
+
+  function certificateBundle(c: VaultCertificate, v: VaultCertificateVersion): Record<string, unknown> {
+    return {
+      id: certificateId(c, v.version),
+      kid: `${vaultUrl()}keys/${c.name}/${v.version}`,
+      sid: `${vaultUrl()}secrets/${c.name}/${v.version}`,
+      x5t: v.x5t,
+      cer: v.cer,
+      attributes: {
+        enabled: true,
+        nbf: v.nbf,
+        exp: v.exp,
+        created: v.created,
+        updated: v.updated,
+        recoveryLevel: RECOVERY_LEVEL,
+        recoverableDays: vault.recoverableDays,
+      },
+      policy: { id: `${certificateId(c)}/policy`, ...v.policy },
+      ...(Object.keys(v.tags).length > 0 ? { tags: { ...v.tags } } : {}),
+    };
+  }
+
+  function operationJson(c: VaultCertificate): Record<string, unknown> {
+    const op = c.operation;
+    return {
+      id: `${certificateId(c)}/pending`,
+      issuer: { name: op?.issuer ?? 'Self' },
+      csr: '',
+      cancellation_requested: false,
+      status: op?.status ?? 'completed',
+      status_details:
+        op?.status === 'inProgress'
+          ? 'Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.'
+          : '',
+      ...(op?.status === 'completed' ? { target: certificateId(c) } : {}),
+      request_id: op?.requestId ?? '',
+    };
+  }
+
+  const certificateNotFound = (nameOrId: string): KvFailure =>
+    fail(
+      404,
+      'CertificateNotFound',
+      `A certificate with (name/id) ${nameOrId} was not found in this key vault. ${MSG_NOT_FOUND_HINT}`,
+    );
+
+  function createCertificate(req: Request, res: Response, rawName: string): void {
+    const name = checkName(rawName);
+    authorize(res, ACTIONS.set, `/certificates/${name}`);
+    const body: unknown = req.body ?? {};
+    if (!isObject(body)) throw badParameter(MSG_INVALID_PROPERTY);
+    const policy = isObject(body['policy']) ? body['policy'] : {};
+    const keyProps = isObject(policy['key_props']) ? policy['key_props'] : {};
+    const secretProps = isObject(policy['secret_props']) ? policy['secret_props'] : {};
+    const x509 = isObject(policy['x509_props']) ? policy['x509_props'] : {};
+    const issuer =
+      isObject(policy['issuer']) && typeof policy['issuer']['name'] === 'string'
+        ? policy['issuer']['name']
+        : 'Unknown';
+    if (issuer.toLowerCase() !== 'self')
+      throw badParameter(`The sandbox vault issues self-signed certificates only (issuer '${issuer}').`);
+    const contentType =
+      typeof secretProps['contentType'] === 'string' ? secretProps['contentType'] : 'application/x-pkcs12';
+    if (contentType !== 'application/x-pem-file')
+      throw badParameter(
+        `The sandbox vault keeps certificates as application/x-pem-file only (asked: ${contentType}).`,
+      );
+    const subject = typeof x509['subject'] === 'string' ? x509['subject'] : '';
+    if (!/^CN=./i.test(subject)) throw badParameter(MSG_INVALID_PROPERTY);
+    const months =
+      typeof x509['validity_months'] === 'number' && x509['validity_months'] > 0
+        ? x509['validity_months']
+        : 12;
+    const tags = checkTags(body['tags']) ?? {};
+    const key = name.toLowerCase();
+    if (vault.secrets.get(key)?.deleted)
+      throw fail(
+        409,
+        'Conflict',
+        `Certificate ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the certificate can only be recovered or purged.`,
+        'ObjectIsDeletedButRecoverable',
+      );
+    const now = state.now();
+    const notAfter = new Date(now.getTime());
+    notAfter.setUTCMonth(notAfter.getUTCMonth() + months);
+    const minted = mintCertificate(subject.replace(/^CN=/i, ''), new Date(now.getTime() - 60_000), notAfter);
+    const version = newVersion();
+    const exportable = keyProps['exportable'] === true;
+    const certificate = vault.certificates.get(key) ?? { name, versions: [] };
+    const created = seconds(state);
+    certificate.versions.push({
+      version,
+      cer: minted.derBase64,
+      x5t: Buffer.from(minted.thumbprint, 'hex').toString('base64url'),
+      nbf: Math.floor(minted.notBefore.getTime() / 1000),
+      exp: Math.floor(minted.notAfter.getTime() / 1000),
+      created,
+      updated: created,
+      tags,
+      policy: {
+        ...policy,
+        key_props: { exportable, kty: 'RSA', key_size: 2048, reuse_key: false, ...keyProps },
+        secret_props: { contentType },
+      },
+    });
+    certificate.operation = {
+      requestId: randomUUID().replace(/-/g, ''),
+      status: 'inProgress',
+      version,
+      issuer,
+    };
+    vault.certificates.set(key, certificate);
+    const secret = vault.secrets.get(key) ?? { name, versions: [] };
+    secret.versions.push({
+      version,
+      value: exportable ? `${minted.keyPem}${minted.certPem}` : minted.certPem,
+      contentType,
+      tags,
+      enabled: true,
+      created,
+      updated: created,
+      nbf: Math.floor(minted.notBefore.getTime() / 1000),
+      exp: Math.floor(minted.notAfter.getTime() / 1000),
+      managedKid: `${vaultUrl()}keys/${name}/${version}`,
+    });
+    vault.secrets.set(key, secret);
+    res.status(202).json(operationJson(certificate));
+    // Self-signed: done by the time anyone asks.
+    certificate.operation.status = 'completed';
+  }
+
+  function liveCertificate(name: string): VaultCertificate {
+    const c = vault.certificates.get(name.toLowerCase());
+    if (!c || vault.secrets.get(name.toLowerCase())?.deleted) throw certificateNotFound(name);
+    return c;
+  }
+
+  function getPending(res: Response, rawName: string): void {
+    const name = checkName(rawName);
+    authorize(res, ACTIONS.get, `/certificates/${name}`);
+    const c = liveCertificate(name);
+    if (!c.operation) throw fail(404, 'PendingCertificateNotFound', 'Pending certificate not found');
+    res.status(200).json(operationJson(c));
+  }
+
+  function getCertificate(res: Response, rawName: string, version: string): void {
+    const name = checkName(rawName);
+    authorize(res, ACTIONS.get, `/certificates/${name}`);
+    const c = liveCertificate(name);
+    const v =
+      version === ''
+        ? c.versions[c.versions.length - 1]
+        : c.versions.find((x) => x.version.toLowerCase() === version.toLowerCase());
+    if (!v) throw certificateNotFound(version ? `${name}/${version}` : name);
+    res.status(200).json(certificateBundle(c, v));
+  }
+
+  function listCertificateVersions(req: Request, res: Response, rawName: string): void {
+    const name = checkName(rawName);
+    authorize(res, ACTIONS.readMetadata, `/certificates/${name}`);
+    const c = liveCertificate(name);
+    res.status(200).json(
+      page(req, `certificates/${c.name}/versions`, c.versions, (v) => {
+        const { id, x5t, attributes, tags } = certificateBundle(c, v);
+        return { id, x5t, attributes, ...(tags ? { tags } : {}) };
+      }),
+    );
+  }
+
   /** Routes one request; paths are case-insensitive like the real service. */
   function dispatch(req: Request, res: Response): void {
     const parts = req.path.split('/').slice(1);
@@ -505,6 +698,15 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
         if (method === 'GET') return getSecret(res, name, third);
         if (method === 'PATCH') return updateSecret(req, res, name, third);
       }
+    } else if (collection === 'certificates' && name !== undefined && name !== '') {
+      const sub = (third ?? '').toLowerCase();
+      if (parts.length === 3 && sub === 'create' && method === 'POST')
+        return createCertificate(req, res, name);
+      if (parts.length === 3 && sub === 'pending' && method === 'GET') return getPending(res, name);
+      if (parts.length === 3 && sub === 'versions' && method === 'GET')
+        return listCertificateVersions(req, res, name);
+      if (parts.length === 2 && method === 'GET') return getCertificate(res, name, '');
+      if (parts.length === 3 && method === 'GET') return getCertificate(res, name, third ?? '');
     } else if (collection === 'deletedsecrets') {
       if (parts.length === 1 || (parts.length === 2 && name === '')) {
         if (method === 'GET') return listDeleted(req, res);
@@ -515,7 +717,7 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
         if (method === 'POST') return recoverDeleted(res, name);
       }
     }
-    // Backup/restore, keys, certificates and anything else: not part of this sandbox.
+    // Backup/restore, keys, certificate policies, issuers and anything else: not part of this sandbox.
     throw fail(404, 'NotFound', `The sandbox vault does not serve ${method} ${req.path}.`);
   }
 

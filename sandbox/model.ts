@@ -201,6 +201,8 @@ export interface VaultSecretVersion {
   exp?: number;
   created: number;
   updated: number;
+  /** Set on the secret Key Vault keeps for a certificate: `managed: true` and the key's id. */
+  managedKid?: string;
 }
 
 export interface VaultSecret {
@@ -211,9 +213,34 @@ export interface VaultSecret {
   deleted?: { deletedDate: number; scheduledPurgeDate: number };
 }
 
+/** One version of a Key Vault certificate (its secret of the same name and version holds the PEM). */
+export interface VaultCertificateVersion {
+  version: string;
+  /** DER, base64. */
+  cer: string;
+  /** SHA-1 thumbprint of the DER, base64url (`x5t`). */
+  x5t: string;
+  nbf: number;
+  exp: number;
+  created: number;
+  updated: number;
+  tags: Record<string, string>;
+  /** The policy it was created with, as sent (snake_case, Key Vault's wire shape). */
+  policy: Record<string, unknown>;
+}
+
+export interface VaultCertificate {
+  name: string;
+  versions: VaultCertificateVersion[];
+  /** The last creation operation (`/certificates/{name}/pending`). */
+  operation?: { requestId: string; status: 'inProgress' | 'completed'; version: string; issuer: string };
+}
+
 export interface VaultState {
   /** Lower-cased secret name → secret. */
   secrets: Map<string, VaultSecret>;
+  /** Lower-cased certificate name → certificate (its key and secret share the name). */
+  certificates: Map<string, VaultCertificate>;
   recoverableDays: number;
   /** Identity keys allowed to read and write secrets (Key Vault Secrets Officer). */
   writers: string[];
@@ -263,7 +290,12 @@ export class TenantState {
   readonly apps = new Map<string, AppRecord>();
   readonly identities = new Map<string, IdentityRecord>();
   readonly organizations = new Map<string, OrganizationRecord>();
-  readonly vault: VaultState = { secrets: new Map(), recoverableDays: 90, writers: [] };
+  readonly vault: VaultState = {
+    secrets: new Map(),
+    certificates: new Map(),
+    recoverableDays: 90,
+    writers: [],
+  };
   tenantPolicy: AppManagementRestrictions = {};
   readonly requestLog: RequestLogEntry[] = [];
   /**

@@ -17,6 +17,7 @@ import type {
 import { TenantState } from './model';
 import { federationFor, TOKEN_EXCHANGE_AUDIENCE } from './federation';
 import { validateScenario } from './scenarioSchema';
+import { mintCertificate } from './certificates';
 
 export interface ScenarioPassword {
   /** Local name, referenced by connections' `secret`. */
@@ -30,7 +31,10 @@ export interface ScenarioPassword {
   secret?: string;
 }
 
-/** A certificate of an app (`keyCredentials`); only its dates matter to the sandbox. */
+/**
+ * A certificate of an app (`keyCredentials`): a real self-signed certificate minted for its dates,
+ * so a connection that stores it (`ScenarioConnection.certificate`) signs in with it.
+ */
 export interface ScenarioCertificate {
   key: string;
   displayName?: string;
@@ -86,6 +90,11 @@ export interface ScenarioConnection {
   secret?: string;
   /** `authorization.parameters.authenticationType` of a ServicePrincipal connection (default `spnKey`). */
   authenticationType?: 'spnKey' | 'spnCertificate';
+  /**
+   * Certificate key (of `app`) whose PEM, private key included, a `spnCertificate` connection stores
+   * (`servicePrincipalCertificate`). Without it the connection stores none the sandbox knows.
+   */
+  certificate?: string;
   /** `authorization.parameters.tenantid` (default: the sandbox tenant): an app of another tenant. */
   tenantId?: string;
   /**
@@ -201,6 +210,7 @@ export function loadScenario(scenario: Scenario): TenantState {
 
   const appsByKey = new Map<string, AppRecord>();
   const secretsByKey = new Map<string, string>();
+  const certificatesByKey = new Map<string, string>();
   for (const app of scenario.apps) {
     const record: AppRecord = {
       id: app.objectId ?? stableGuid('app-object', app.key),
@@ -212,17 +222,21 @@ export function loadScenario(scenario: Scenario): TenantState {
       owners: app.owners ?? [],
       policy: app.policy,
       keyCredentials: (app.certificates ?? []).map((c) => {
-        // A stand-in for the DER bytes (public data); the thumbprint is the SHA-1 of those bytes.
-        const der = createHash('sha256').update(`certificate|${app.key}|${c.key}`).digest();
+        const minted = mintCertificate(
+          `${app.displayName} ${c.key}`,
+          new Date(now + (c.startInDays ?? -300) * DAY_MS),
+          new Date(now + c.endInDays * DAY_MS),
+        );
+        certificatesByKey.set(`${app.key}/${c.key}`, `${minted.keyPem}${minted.certPem}`);
         return {
           keyId: stableGuid('certificate', app.key, c.key),
           displayName: c.displayName ?? `CN=${app.displayName}`,
-          customKeyIdentifier: createHash('sha1').update(der).digest('hex').toUpperCase(),
-          startDateTime: new Date(now + (c.startInDays ?? -300) * DAY_MS).toISOString(),
-          endDateTime: new Date(now + c.endInDays * DAY_MS).toISOString(),
+          customKeyIdentifier: minted.thumbprint,
+          startDateTime: minted.notBefore.toISOString(),
+          endDateTime: minted.notAfter.toISOString(),
           type: 'AsymmetricX509Cert',
           usage: 'Verify',
-          key: der.toString('base64'),
+          key: minted.derBase64,
         };
       }),
       hasSubscriptionRole: app.hasSubscriptionRole ?? true,
@@ -291,7 +305,10 @@ export function loadScenario(scenario: Scenario): TenantState {
         // A certificate connection stores the PEM (servicePrincipalCertificate), never returned.
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
         parameters['authenticationType'] = 'spnCertificate';
-        parameters['servicePrincipalCertificate'] = null;
+        const pem = c.certificate && c.app ? certificatesByKey.get(`${c.app}/${c.certificate}`) : undefined;
+        if (c.certificate && !pem)
+          throw new Error(`Connection '${c.key}': unknown certificate '${c.certificate}'.`);
+        parameters['servicePrincipalCertificate'] = pem ?? null;
       } else if (c.scheme === 'ServicePrincipal') {
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);
         parameters['authenticationType'] = 'spnKey';

@@ -9,6 +9,7 @@ import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLe
 import { CachingTokenCredential } from './clients/cachedCredential';
 import { GraphApplicationsAdapter } from './clients/graph';
 import { KeyVaultBindingStore } from './clients/keyVaultBindingStore';
+import { KeyVaultCertificates } from './clients/keyVaultCertificates';
 import { KeyVaultConversionStore } from './clients/keyVaultConversionStore';
 import { KeyVaultStateStore } from './clients/keyVaultStateStore';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from './clients/runLedger';
@@ -114,6 +115,12 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
   if (deps.graph instanceof GraphApplicationsAdapter) deps.federation = deps.graph;
   deps.conversions = new KeyVaultConversionStore({ vaultUrl: config.keyVaultUrl, credential });
   deps.bindings = new KeyVaultBindingStore({ client: store.client });
+  // Certificate connections get their new certificate from Key Vault's certificates.
+  deps.certificates = new KeyVaultCertificates({
+    vaultUrl: config.keyVaultUrl,
+    credential,
+    secrets: store.client,
+  });
   const ledger = createRunLedgerFor(config, credential, clock);
   if (ledger) deps.retirements = ledger;
   const settings: RunSettings = {

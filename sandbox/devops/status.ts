@@ -1,5 +1,5 @@
 /** isReady / operationStatus of a saved connection, and the failure texts Azure DevOps shows. */
-import { checkClientSecret, type CredentialCheck } from '../credentials';
+import { checkClientCertificate, checkClientSecret, type CredentialCheck } from '../credentials';
 import type { EndpointRecord, TenantState } from '../model';
 import { lower, paramKey, paramValue } from './fields';
 
@@ -32,8 +32,16 @@ export function computeStatus(state: TenantState, ep: EndpointRecord): void {
   const scheme = lower(ep.authorization.scheme);
   const appId = paramValue(parameters, 'serviceprincipalid') ?? '';
   if (scheme === 'serviceprincipal') {
-    if (lower(paramValue(parameters, 'authenticationType') ?? 'spnkey') !== 'spnkey') return set(true);
-    const check = checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
+    const authenticationType = lower(paramValue(parameters, 'authenticationType') ?? 'spnkey');
+    // A certificate connection is Ready when its stored certificate signs in; one whose certificate
+    // the sandbox never saw (a scenario's stand-in) keeps the old answer (Ready).
+    const pem = paramValue(parameters, 'servicePrincipalCertificate');
+    if (authenticationType === 'spncertificate' && !pem) return set(true);
+    if (authenticationType !== 'spnkey' && authenticationType !== 'spncertificate') return set(true);
+    const check =
+      authenticationType === 'spncertificate'
+        ? checkClientCertificate(state, appId, pem ?? undefined)
+        : checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
     return check.ok ? set(true) : set(false, JWT_FAILURE_PREFIX + aadstsFirstLine(check));
   }
   if (scheme === 'workloadidentityfederation') {

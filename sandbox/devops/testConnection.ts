@@ -1,6 +1,6 @@
 /** The endpoint proxy: the UI's "Verify" (dataSourceName TestConnection). */
 import type { Express } from 'express';
-import { checkClientSecret, checkFederatedCredential } from '../credentials';
+import { checkClientCertificate, checkClientSecret, checkFederatedCredential } from '../credentials';
 import type { SandboxContext } from '../index';
 import type { EndpointRecord, TenantState } from '../model';
 import { stableGuid } from '../scenario';
@@ -87,7 +87,15 @@ function testConnection(
   const appId = paramValue(parameters, 'serviceprincipalid') ?? '';
   let principal: { appId: string; objectId: string } | undefined;
   if (lower(scheme) === 'serviceprincipal') {
-    const check = checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
+    // A certificate connection signs in with the PEM it stores (certificate and private key).
+    const check =
+      lower(paramValue(parameters, 'authenticationType') ?? 'spnkey') === 'spncertificate'
+        ? checkClientCertificate(
+            state,
+            appId,
+            paramValue(parameters, 'servicePrincipalCertificate') ?? undefined,
+          )
+        : checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
     if (!check.ok)
       return fail(
         check.status === 401 ? 'unauthorized' : 'badRequest',

@@ -18,6 +18,7 @@ import type {
   FederatedCredentialInfo,
   FederatedCredentialsClient,
   GraphApplicationsClient,
+  NewCertificateCredential,
   NewPasswordCredential,
   PasswordPolicy,
 } from '../remediation/ports';
@@ -30,6 +31,7 @@ import {
 } from './graphApplicationJson';
 import { allPages, createGraphClient, type GraphClientOptions } from './graphClient';
 import { shortMessage, toGraphServiceError } from './graphErrors';
+import { addKeyCredential, removeKeyCredential } from './graphKeyCredentials';
 import { PasswordPolicyReader } from './graphPasswordPolicy';
 
 /**
@@ -234,5 +236,15 @@ export class GraphApplicationsAdapter implements GraphApplicationsClient, Federa
   /** The password restrictions in force for the app (graphPasswordPolicy.ts); never fails. */
   getPasswordPolicy(applicationObjectId: string): Promise<PasswordPolicy> {
     return this.policies.read(applicationObjectId);
+  }
+
+  /** Adds a certificate to `keyCredentials`, keeping the others (graphKeyCredentials.ts: why PATCH). */
+  addCertificate(applicationObjectId: string, credential: NewCertificateCredential): Promise<void> {
+    return addKeyCredential(this.client, applicationObjectId, credential);
+  }
+
+  /** Removes one certificate from `keyCredentials`, keeping the others. */
+  removeCertificate(applicationObjectId: string, keyId: string): Promise<void> {
+    return removeKeyCredential(this.client, applicationObjectId, keyId);
   }
 }

@@ -40,6 +40,7 @@ const TAG = {
   completedAt: 'completedAt',
   intentRotationId: 'intentRotationId',
   intentAt: 'intentAt',
+  certificate: 'certificate',
 } as const;
 
 /** The secret name for a connection; refuses ids that would not make a valid Key Vault name. */
@@ -63,6 +64,8 @@ export function recordToTags(record: RotationRecord): Record<string, string> {
   if (record.appliedAt) tags[TAG.appliedAt] = record.appliedAt;
   if (record.verifiedAt) tags[TAG.verifiedAt] = record.verifiedAt;
   if (record.completedAt) tags[TAG.completedAt] = record.completedAt;
+  // A certificate rotation names the Key Vault certificate version the connection is given.
+  if (record.certificate) tags[TAG.certificate] = `${record.certificate.name}/${record.certificate.version}`;
   if (record.intent) {
     tags[TAG.intentRotationId] = record.intent.rotationId;
     tags[TAG.intentAt] = record.intent.at;
@@ -137,6 +140,9 @@ export function recordFromProperties(connectionId: string, properties: SecretPro
   if (completedAt) record.completedAt = completedAt;
   const intent = intentFromTags(tags);
   if (intent) record.intent = intent;
+  const certificate = /^([0-9a-zA-Z-]{1,127})\/([0-9a-zA-Z]+)$/.exec(tags[TAG.certificate] ?? '');
+  if (certificate?.[1] && certificate[2])
+    record.certificate = { name: certificate[1], version: certificate[2] };
   if (properties.version) record.version = properties.version;
   return record;
 }

@@ -14,6 +14,7 @@ import {
   type HttpClient,
   type Pipeline,
 } from '@azure/core-rest-pipeline';
+import { constants, createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
 import type { TokenProbe, TokenProbeResult } from '../remediation/ports';
 
 /** Entra ID hosts of the public and national clouds: MSAL's instance discovery knows them. */
@@ -51,6 +52,32 @@ function describe(message: string, secret: string): string {
   return (line.replace(/\s*Trace ID:.*$/, '').trim() || 'Token request failed.').slice(0, 500);
 }
 
+/** A client assertion signed with the PEM's private key for its (first) certificate, valid ten minutes. */
+function clientAssertion(pem: string, appId: string, audience: string): string {
+  const certificate = new X509Certificate(pem);
+  const now = Math.floor(Date.now() / 1000);
+  const encode = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const header = encode({
+    alg: 'PS256',
+    typ: 'JWT',
+    'x5t#S256': createHash('sha256').update(certificate.raw).digest('base64url'),
+  });
+  const payload = encode({
+    aud: audience,
+    iss: appId,
+    sub: appId,
+    jti: randomUUID(),
+    nbf: now,
+    exp: now + 600,
+  });
+  const signature = sign('sha256', Buffer.from(`${header}.${payload}`), {
+    key: createPrivateKey(pem),
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: 32,
+  });
+  return `${header}.${payload}.${signature.toString('base64url')}`;
+}
+
 /** A tenant id or verified domain: the only thing put in the token URL's path. */
 const TENANT = /^[0-9A-Za-z][0-9A-Za-z.-]{0,254}$/;
 
@@ -71,6 +98,39 @@ export class EntraTokenProbe implements TokenProbe {
   }
 
   async tryClientSecret(tenantId: string, appId: string, secret: string): Promise<TokenProbeResult> {
+    return this.tryToken(tenantId, { client_id: appId, client_secret: secret }, secret);
+  }
+
+  /**
+   * Tries a certificate: a client assertion (RFC 7523) signed with its private key, in the shape
+   * MSAL sends (Learn, "Microsoft identity platform certificate credentials": header `alg` PS256
+   * with `x5t#S256`, claims `aud` = the token endpoint, `iss` = `sub` = the client id, `jti`,
+   * `nbf`, `exp`). Written here rather than through MSAL for the reason the secret probe is: one
+   * request per probe, no application object and metadata request each time.
+   */
+  async tryClientCertificate(tenantId: string, appId: string, pem: string): Promise<TokenProbeResult> {
+    let assertion: string;
+    try {
+      assertion = clientAssertion(pem, appId, `${this.authorityHost}/${tenantId}/oauth2/v2.0/token`);
+    } catch {
+      return { ok: false, message: 'The certificate could not be read (PEM with its private key expected).' };
+    }
+    return this.tryToken(
+      tenantId,
+      {
+        client_id: appId,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      },
+      pem,
+    );
+  }
+
+  private async tryToken(
+    tenantId: string,
+    credential: Record<string, string>,
+    secret: string,
+  ): Promise<TokenProbeResult> {
     if (!TENANT.test(tenantId))
       return { ok: false, message: 'The connection names no valid tenant id; no token was requested.' };
     try {
@@ -84,8 +144,7 @@ export class EntraTokenProbe implements TokenProbe {
             Accept: 'application/json',
           }),
           body: new URLSearchParams({
-            client_id: appId,
-            client_secret: secret,
+            ...credential,
             scope: this.scope,
             grant_type: 'client_credentials',
           }).toString(),

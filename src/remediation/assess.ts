@@ -289,7 +289,7 @@ export function assess(input: AssessInput): Assessment {
     schemeName === 'serviceprincipal' &&
     (authType === undefined || authType === 'spnkey');
   if (certificateBased)
-    notes.push('Uses a certificate: this service does not rotate certificates (yet); it reports on them.');
+    notes.push('Uses a certificate: rotated through a Key Vault certificate when it expires.');
   else if (!secretBased) {
     const familiar =
       type === 'azurerm' &&

@@ -1,11 +1,11 @@
 /**
  * The judgement of a certificate-based connection (pure; `assess` has found its app): by the
- * app's certificates, reported on and never rotated.
+ * app's certificates; expiring or expired ones are rotated (rotationCertificate.ts).
  */
 import { diagnosisOf } from './diagnosis';
-import type { AppFound, Assessment } from './assess';
+import type { AppFound, Assessment, PendingRotation } from './assess';
 import type { ApplicationInfo, CertificateCredentialInfo } from './ports';
-import { credentialState, earliestUnexpired } from './credentialInUse';
+import { credentialState, earliestUnexpired, sameId } from './credentialInUse';
 
 /** Certificates an app signs its client assertions with (Graph keyCredential `type`/`usage`). */
 function signingCertificates(app: ApplicationInfo): CertificateCredentialInfo[] {
@@ -20,10 +20,43 @@ function signingCertificates(app: ApplicationInfo): CertificateCredentialInfo[] 
  * A certificate-based connection, judged by its app's certificates (`keyCredentials`). Azure DevOps
  * never returns the certificate a connection holds, so the pessimistic guess of the passwords
  * applies: the earliest-ending certificate still valid, else the latest-ending. Healthy only when
- * that one lasts past the window and the connection is ready; expiring or expired → `report` with
- * a diagnosis (this service does not rotate certificates); no certificate → never healthy.
+ * that one lasts past the window and the connection is ready; expiring or expired → a diagnosis,
+ * and plan.ts rotates it; no certificate → never healthy.
  */
 export function assessCertificate(found: AppFound): Assessment {
+  const { input, base, app } = found;
+  const { connection, settings, now } = input;
+  // A certificate rotation of this service under way (its record names a certificate): resumed or
+  // finished as a secret's is (plan.ts), whatever the certificates say.
+  const record = input.record;
+  if (
+    record?.certificate &&
+    record.phase !== 'completed' &&
+    sameId(record.connectionId, connection.id) &&
+    sameId(record.appId, app.appId) &&
+    (app.keyCredentials ?? []).some((k) => sameId(k.keyId, record.keyId))
+  ) {
+    const dueMs =
+      Date.parse(record.verifiedAt ?? record.appliedAt ?? record.createdAt) +
+      settings.oldSecretRetentionHours * 3600 * 1000;
+    const pending: PendingRotation = {
+      phase: record.phase,
+      rotationId: record.rotationId,
+      keyId: record.keyId,
+      expiresAt: record.expiresAt,
+      cleanupDue: record.phase === 'verified' && !(now.getTime() < dueMs),
+      ...(record.phase === 'verified' && !Number.isNaN(dueMs)
+        ? { cleanupDueAt: new Date(dueMs).toISOString() }
+        : {}),
+    };
+    base.pending = pending;
+    base.record = record;
+    base.previousKeyIds = record.previousKeyIds;
+  }
+  return judgeCertificates(found);
+}
+
+function judgeCertificates(found: AppFound): Assessment {
   const { input, base, done, app, diagnosis } = found;
   const { connection, settings, now } = input;
   const certs = signingCertificates(app);
@@ -61,7 +94,7 @@ export function assessCertificate(found: AppFound): Assessment {
           state === 'expired'
             ? `ended at ${ends}`
             : `ends at ${ends}, within ${settings.rotateDaysBeforeExpiry} days`
-        }; this service does not rotate certificates (yet).`,
+        }.`,
       },
     });
   const testFailed = input.test !== undefined && !input.test.ok;

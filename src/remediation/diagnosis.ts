@@ -166,18 +166,16 @@ const ENTRIES: Record<DiagnosisKind, Entry> = {
       'Rotate it in its own tenant (run a second sc-remediator there, or by hand: Entra admin center of that tenant > App registrations > the app > Certificates & secrets), or convert the connection to workload identity federation.',
   },
   'certificate-expiring': {
-    cause:
-      'The connection authenticates with a certificate of its app that ends within the rotation window; this service does not rotate certificates (yet).',
-    fixableByService: false,
+    cause: 'The connection authenticates with a certificate of its app that ends within the rotation window.',
+    fixableByService: true,
     nextStep:
-      'Before it ends: upload a new certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets > Certificates), put the new certificate (PEM with its private key) into the connection (Project settings > Service connections > the connection > Edit), Verify, then remove the old certificate from the app. Better: convert the connection to workload identity federation.',
+      'The service rotates it: a new certificate created in Key Vault, added to the app, put into the connection and verified. By hand: upload a new certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets > Certificates), put the new certificate (PEM with its private key) into the connection (Project settings > Service connections > the connection > Edit), Verify, then remove the old certificate from the app. Better: convert the connection to workload identity federation.',
   },
   'certificate-expired': {
-    cause:
-      'The certificate of the app that the connection authenticates with has ended; this service does not rotate certificates (yet).',
-    fixableByService: false,
+    cause: 'The certificate of the app that the connection authenticates with has ended.',
+    fixableByService: true,
     nextStep:
-      'Upload a new certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets > Certificates), put it (PEM with its private key) into the connection (Project settings > Service connections > the connection > Edit) and Verify; or convert the connection to workload identity federation.',
+      'The service rotates it once the connection is entitled to its app (an expired certificate proves nothing: approve the binding, see docs/settings.md). By hand: upload a new certificate to the app (Entra admin center > App registrations > the app > Certificates & secrets > Certificates), put it (PEM with its private key) into the connection (Project settings > Service connections > the connection > Edit) and Verify; or convert the connection to workload identity federation.',
   },
   'certificate-missing': {
     cause:

@@ -15,6 +15,7 @@ import type {
   Binding,
   BindingHow,
   BindingStore,
+  CertificateVault,
   Clock,
   ConversionRecord,
   ConversionStateStore,
@@ -47,6 +48,8 @@ export interface EngineDeps {
   retirements?: RetirementLedger;
   /** Which connections are entitled to which app (Key Vault); without it only evidence entitles. */
   bindings?: BindingStore;
+  /** Key Vault certificates; without it certificate connections are not rotated. */
+  certificates?: CertificateVault;
 }
 
 export interface LockSettings {

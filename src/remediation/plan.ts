@@ -243,17 +243,10 @@ export function plan(a: Assessment, settings: PlanSettings): Plan {
   }
 
   // A rotation that stopped before verification: finish it first, whatever else is found.
-  // A certificate-based connection: reported, never given a secret (certificates are not rotated yet).
+  // A certificate-based connection: never given a secret; its certificate is rotated (a new Key
+  // Vault certificate, rotationCertificate.ts) when it expires, and a rotation under way finished.
   if (a.certificate !== undefined || a.authenticationType?.toLowerCase() === 'spncertificate')
-    return a.finding === 'healthy'
-      ? result(
-          'none',
-          `Its certificate lasts past the rotation window (ends ${a.certificate?.endDateTime ?? 'never'}).`,
-          [],
-        )
-      : result('report', `${a.diagnosis?.cause ?? 'The certificate needs attention.'}`, [
-          a.diagnosis?.nextStep ?? diagnosisOf('certificate-expiring').nextStep,
-        ]);
+    return planCertificate(a, settings, result, { putWhat, verifyStep, cleanupStep });
 
   if (a.pending && a.pending.phase !== 'verified') {
     const steps =
@@ -390,6 +383,70 @@ export function plan(a: Assessment, settings: PlanSettings): Plan {
       : 'Healthy.',
     [],
   );
+}
+
+/** The plan of a certificate-based connection (see `plan`). */
+function planCertificate(
+  a: Assessment,
+  settings: PlanSettings,
+  result: (action: Action, reason: string, steps: string[], extra?: Partial<Plan>) => Plan,
+  words: {
+    putWhat: (what: string) => string;
+    verifyStep: string;
+    cleanupStep: (previous: string[]) => string;
+  },
+): Plan {
+  const previous = a.record?.previousKeyIds ?? [];
+  const verifyStep = words.verifyStep.replace('the secret gets', 'the certificate gets');
+  if (a.pending && a.pending.phase !== 'verified')
+    return result(
+      'rotate-secret',
+      `Resume certificate rotation ${a.pending.rotationId}, which stopped in phase '${a.pending.phase}'.`,
+      [
+        ...(a.pending.phase === 'created'
+          ? [
+              words.putWhat(`the certificate of rotation ${a.pending.rotationId} read from Key Vault`) +
+                ' (phase applied)',
+            ]
+          : []),
+        verifyStep + ' (phase verified)',
+        words.cleanupStep(previous),
+      ],
+      { resumeFrom: a.pending.phase, previousKeyIds: previous },
+    );
+  if (a.pending?.phase === 'verified' && a.pending.cleanupDue)
+    return result(
+      'rotate-secret',
+      `Certificate rotation ${a.pending.rotationId} is verified and its retention period has passed: finish it.`,
+      [words.cleanupStep(previous)],
+      { resumeFrom: 'verified', previousKeyIds: previous },
+    );
+  if (a.finding === 'healthy')
+    return result(
+      'none',
+      a.pending?.phase === 'verified'
+        ? `Healthy; superseded certificates of rotation ${a.pending.rotationId} are removed after ${a.pending.cleanupDueAt ?? 'the retention period'}.`
+        : `Its certificate lasts past the rotation window (ends ${a.certificate?.endDateTime ?? 'never'}).`,
+      [],
+    );
+  if (a.finding === 'expiring' || a.finding === 'expired')
+    return result(
+      'rotate-secret',
+      `${a.diagnosis?.cause ?? 'The certificate needs a successor.'}`,
+      [
+        `Create certificate sc-remediator-cert-${a.connectionId} (a new version) in Key Vault: self-signed, key exportable, PEM, valid about ${settings.secretLifetimeDays} days`,
+        `Add its public part to app ${a.appId ?? ''}'s keyCredentials as 'sc-remediator ${a.connectionId} <rotationId>' through Microsoft Graph (the collection read again right before the write, nothing else changed)`,
+        'Store the rotation record, naming the certificate version, in Key Vault (phase created)',
+        words.putWhat('the new certificate and its private key (authenticationType spnCertificate)') +
+          ' (phase applied)',
+        verifyStep + ' (phase verified)',
+        words.cleanupStep(a.previousKeyIds),
+      ],
+      { previousKeyIds: a.previousKeyIds },
+    );
+  return result('report', `${a.diagnosis?.cause ?? 'The certificate needs attention.'}`, [
+    a.diagnosis?.nextStep ?? diagnosisOf('certificate-expiring').nextStep,
+  ]);
 }
 
 /**

@@ -127,6 +127,17 @@ export interface PasswordPolicy {
   additionBlocked: boolean;
 }
 
+/**
+ * A certificate to add to an app's `keyCredentials`: its public part only (the private key stays in
+ * Key Vault and in the connection). `keyId` is chosen by the caller, `displayName` is the marker.
+ */
+export interface NewCertificateCredential {
+  keyId: string;
+  displayName: string;
+  /** The certificate's DER, base64 (Graph `key`). */
+  derBase64: string;
+}
+
 export interface GraphApplicationsClient {
   /** Undefined when no application has that client id (deleted or never existed). */
   getApplicationByAppId(appId: string): Promise<ApplicationInfo | undefined>;
@@ -137,6 +148,39 @@ export interface GraphApplicationsClient {
   removePassword(applicationObjectId: string, keyId: string): Promise<void>;
   /** The password restrictions in force for the app; `{ additionBlocked: false }` when none can be read. */
   getPasswordPolicy(applicationObjectId: string): Promise<PasswordPolicy>;
+  /**
+   * Adds a certificate to the app's `keyCredentials`, keeping every certificate the app has when it
+   * is written (read again right before the write, and checked after it). Absent: certificates are
+   * not rotated.
+   */
+  addCertificate?(applicationObjectId: string, credential: NewCertificateCredential): Promise<void>;
+  /** Removes one certificate, keeping all others; one already gone is not an error. */
+  removeCertificate?(applicationObjectId: string, keyId: string): Promise<void>;
+}
+
+/** A certificate version Key Vault created (public facts only; the PEM is read separately). */
+export interface VaultCertificateInfo {
+  name: string;
+  version: string;
+  /** SHA-1 thumbprint, upper-case hex. */
+  thumbprint: string;
+  /** The certificate's DER, base64. */
+  derBase64: string;
+  expiresAt: string;
+}
+
+/**
+ * Key Vault certificates: self-signed certificates whose key is exportable, kept as PEM (the
+ * connection needs the private key). Requires Key Vault Certificates Officer (create, get) and
+ * secrets/get for the PEM.
+ */
+export interface CertificateVault {
+  createCertificate(
+    name: string,
+    options: { subject: string; validityMonths: number; tags: Record<string, string> },
+  ): Promise<VaultCertificateInfo>;
+  /** The PEM (private key and certificate) of one version; undefined when it does not exist. */
+  getCertificatePem(name: string, version: string): Promise<string | undefined>;
 }
 
 /** Rotation phases, persisted as Key Vault tags (DESIGN: created → applied → verified → completed). */
@@ -162,6 +206,11 @@ export interface RotationRecord {
   completedAt?: string;
   /** Key Vault version of this record. */
   version?: string;
+  /**
+   * A certificate rotation: the Key Vault certificate (name and version) whose PEM the connection
+   * is given; absent for a client secret.
+   */
+  certificate?: { name: string; version: string };
   /**
    * A rotation that was about to add a credential when this record was last written (noted before
    * `addPassword`): a credential marked with its rotation id that no record stores is an orphan.
@@ -248,6 +297,8 @@ export type TokenProbeResult = { ok: true } | { ok: false; aadsts?: string; mess
 /** Tries a client secret against Entra ID (does the new secret get a token yet?). */
 export interface TokenProbe {
   tryClientSecret(tenantId: string, appId: string, secret: string): Promise<TokenProbeResult>;
+  /** Tries a certificate (PEM with its private key): a client assertion signed with it. */
+  tryClientCertificate?(tenantId: string, appId: string, pem: string): Promise<TokenProbeResult>;
 }
 
 /** Clock and sleep, injected so tests can control time. */

@@ -30,17 +30,25 @@ import type { ApplicationInfo, RotationRecord } from './ports';
 import { createCredential, removeOrphans } from './rotationCreate';
 import { applyToConnection, awaitToken, verify } from './rotationApply';
 import { cleanUp } from './rotationCleanup';
+import { createCertificateCredential, readCertificatePem } from './rotationCertificate';
+import { CERTIFICATE_KIND, credentialKindOf, type CredentialKind } from './credentialKind';
 import { isMarkedFor } from './transform';
 
-/** One rotation: its connection, dependencies, settings and result, passed through every phase. */
-export type RotationContext = EngineContext<RotationSettings>;
+/**
+ * One rotation: its connection, dependencies, settings and result, passed through every phase, and
+ * the kind of credential it rotates (credentialKind.ts; a client secret when not said).
+ */
+export type RotationContext = EngineContext<RotationSettings> & { kind?: CredentialKind };
 
 /**
- * Runs (or resumes) one rotation of a connection's client secret.
+ * Runs (or resumes) one rotation of a connection's client secret — or of its certificate, for a
+ * certificate connection (`authenticationType: spnCertificate`, see rotationCertificate.ts).
  *
- * Fixes: an expired or expiring secret, or a connection failed because its secret no longer works.
+ * Fixes: an expired or expiring secret or certificate, or a connection failed because its secret
+ * no longer works.
  * Needs: Azure DevOps service connection Administrator (organization level) for the PUT; Graph
- * `Application.ReadWrite.OwnedBy` with the identity an owner of the app; Key Vault Secrets Officer.
+ * `Application.ReadWrite.OwnedBy` with the identity an owner of the app; Key Vault Secrets Officer
+ * (and Key Vault Certificates Officer for certificates).
  */
 export async function rotateConnection(
   target: ConnectionTarget,
@@ -56,9 +64,16 @@ export async function rotateConnection(
   );
 }
 
-async function runRotation(ctx: RotationContext): Promise<void> {
-  const { target, deps, result } = ctx;
-  const connection = await readSecretConnection(ctx);
+async function runRotation(engineCtx: RotationContext): Promise<void> {
+  const { target, deps, result } = engineCtx;
+  const connection = await readSecretConnection(engineCtx);
+  const kind = credentialKindOf(connection);
+  const ctx: RotationContext = { ...engineCtx, kind };
+  if (kind === CERTIFICATE_KIND && !deps.certificates)
+    throw new EngineFailure(
+      'not-configured',
+      'Key Vault certificates are not configured: certificate connections are not rotated.',
+    );
   const appId = appIdOf(connection);
   if (!appId)
     throw new EngineFailure('not-a-secret-connection', 'The connection names no service principal.');
@@ -67,7 +82,7 @@ async function runRotation(ctx: RotationContext): Promise<void> {
   // and an intent noted before an earlier addPassword is the evidence about orphans.
   // Without a credential marked for the connection a soft-deleted record matters only to the intent
   // write, which Key Vault then refuses (409): that case is handled there, saving a read here.
-  const marked = app.passwordCredentials.some((c) => isMarkedFor(c.displayName, target.connectionId));
+  const marked = kind.credentials(app).some((c) => isMarkedFor(c.displayName, target.connectionId));
   const state = await resolveMissingRecord(target.connectionId, deps, true, marked).catch((err: unknown) => {
     throw classify(err, 'reading the rotation state from Key Vault');
   });
@@ -90,10 +105,13 @@ async function runRotation(ctx: RotationContext): Promise<void> {
     existing &&
     existing.phase !== 'completed' &&
     existing.appId === appId &&
-    app.passwordCredentials.some((c) => c.keyId === existing.keyId);
+    (existing.certificate !== undefined) === (kind === CERTIFICATE_KIND) &&
+    kind.credentials(app).some((c) => c.keyId === existing.keyId);
   if (resumable) {
     record = existing;
-    const stored = await deps.store.getSecretValue(target.connectionId);
+    const stored = existing.certificate
+      ? await readCertificatePem(ctx, existing.certificate)
+      : await deps.store.getSecretValue(target.connectionId);
     if (!stored)
       throw new EngineFailure('service-error', 'Key Vault holds the rotation record but no value.');
     value = stored;
@@ -103,7 +121,10 @@ async function runRotation(ctx: RotationContext): Promise<void> {
     // Invariant 8: a new credential only for a connection entitled to this app.
     await assertEntitled(target, connection, app.appId, existing, deps);
     await removeOrphans(ctx, app, existing, intent);
-    ({ record, value } = await createCredential(ctx, connection, app, existing, intent));
+    ({ record, value } =
+      kind === CERTIFICATE_KIND
+        ? await createCertificateCredential(ctx, connection, app, existing, intent)
+        : await createCredential(ctx, connection, app, existing, intent));
     await recordBinding(target, app.appId, deps, result);
   }
   result.rotationId = record.rotationId;

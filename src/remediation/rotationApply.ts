@@ -8,7 +8,7 @@ import { assertLeaseHeld, pollUntil, rejectedUpdate, verificationBackoff, Engine
 import { notWorking, readBackAndTest } from './reads';
 import type { RotationRecord, ServiceConnection } from './ports';
 import type { RotationContext } from './rotation';
-import { toManualUpdateBody } from './transform';
+import { SECRET_KIND } from './credentialKind';
 
 /** Writes the new secret into the connection (creationMode Manual) and records phase `applied`. */
 export async function applyToConnection(
@@ -18,15 +18,16 @@ export async function applyToConnection(
   value: string,
 ): Promise<RotationRecord> {
   const { target, deps, result } = ctx;
-  const body = toManualUpdateBody(connection, value);
+  const kind = ctx.kind ?? SECRET_KIND;
+  const body = kind.updateBody(connection, value);
   await assertLeaseHeld('updating the connection');
   await deps.devops.updateConnection(target.organizationUrl, body).catch((err: unknown) => {
     throw rejectedUpdate(err);
   });
   result.steps.push(
     connection.data['creationMode'] === 'Automatic'
-      ? 'updated the connection with the new secret (creationMode Automatic → Manual)'
-      : 'updated the connection with the new secret',
+      ? `updated the connection with the new ${kind.noun} (creationMode Automatic → Manual)`
+      : `updated the connection with the new ${kind.noun}`,
   );
   return recordPhase(ctx, record, 'applied');
 }
@@ -43,20 +44,22 @@ export async function awaitToken(
   value: string,
 ): Promise<void> {
   const { deps, settings, result } = ctx;
+  const kind = ctx.kind ?? SECRET_KIND;
   const tenantId = connection.authorization.parameters['tenantid'] ?? '';
   const backoff = verificationBackoff(settings);
   const outcome = await pollUntil(deps.clock, backoff, async () => {
-    const token = await deps.tokenProbe.tryClientSecret(tenantId, record.appId, value);
+    const token = await kind.probe(deps, tenantId, record.appId, value);
     if (token.ok) return { done: true, value: undefined };
     return { done: false, problem: token.aadsts ? `AADSTS${token.aadsts}` : token.message };
   });
   if (outcome.done) {
-    if (outcome.attempt > 1) result.steps.push(`the new secret gets a token (attempt ${outcome.attempt})`);
+    if (outcome.attempt > 1)
+      result.steps.push(`the new ${kind.noun} gets a token (attempt ${outcome.attempt})`);
     return;
   }
   throw new EngineFailure(
     'verification-failed',
-    `The new secret gets no token after ${backoff.attempts} attempts (${redactor.redact(outcome.problem)}); the connection was left unchanged.`,
+    `The new ${kind.noun} gets no token after ${backoff.attempts} attempts (${redactor.redact(outcome.problem)}); the connection was left unchanged.`,
     true,
   );
 }
@@ -73,16 +76,17 @@ export async function verify(
   tokenConfirmed = false,
 ): Promise<RotationRecord> {
   const { deps, settings, result } = ctx;
+  const kind = ctx.kind ?? SECRET_KIND;
   const tenantId = connection.authorization.parameters['tenantid'] ?? '';
   const backoff = verificationBackoff(settings);
   const outcome = await pollUntil(deps.clock, backoff, async () => {
     const token = tokenConfirmed
       ? ({ ok: true } as const)
-      : await deps.tokenProbe.tryClientSecret(tenantId, record.appId, value);
+      : await kind.probe(deps, tenantId, record.appId, value);
     if (!token.ok)
       return {
         done: false,
-        problem: `the new secret gets no token yet (${token.aadsts ? `AADSTS${token.aadsts}` : token.message})`,
+        problem: `the new ${kind.noun} gets no token yet (${token.aadsts ? `AADSTS${token.aadsts}` : token.message})`,
       };
     // Read back first and test that (see `readBackAndTest`).
     const problem = notWorking(await readBackAndTest(ctx, connection));

@@ -35,6 +35,7 @@ export async function cleanUp(
   const app = current ?? (await readApp(record.appId, deps));
   const cleared = await removeSuperseded(ctx, app, record, {
     now,
+    kind: ctx.kind,
     current: record.keyId,
     during: 'removing a superseded credential',
     why: ({ expired, ours }) =>

@@ -10,8 +10,10 @@ import { addPasswordRefusal } from './diagnosis';
 import { assertLeaseHeld, classify, EngineFailure } from './engine';
 import { readApp } from './reads';
 import { judgeMarked } from './orphans';
+import { SECRET_KIND } from './credentialKind';
 import type {
   ApplicationInfo,
+  PasswordCredentialInfo,
   PasswordPolicy,
   RotationIntent,
   RotationRecord,
@@ -38,7 +40,8 @@ export async function removeOrphans(
   intent: RotationIntent | undefined,
 ): Promise<void> {
   const { deps, result } = ctx;
-  const judged = judgeMarked(app.passwordCredentials, ctx.target.connectionId, {
+  const kind = ctx.kind ?? SECRET_KIND;
+  const judged = judgeMarked(kind.credentials(app), ctx.target.connectionId, {
     record: existing,
     intent,
     now: deps.clock.now(),
@@ -50,7 +53,7 @@ export async function removeOrphans(
     );
   for (const credential of judged.orphans) {
     await assertLeaseHeld('removing an orphaned credential');
-    await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
+    await kind.remove(deps, app.id, credential.keyId).catch((err: unknown) => {
       throw classify(err, 'removing an orphaned credential');
     });
     result.removedKeyIds.push(credential.keyId);
@@ -60,45 +63,30 @@ export async function removeOrphans(
   }
 }
 
-export async function createCredential(
+/**
+ * The rotation's id, and its intent noted in Key Vault before any credential exists (invariant 4).
+ * `credentials`: the app's credentials of the kind rotated. Shared by secrets and certificates.
+ */
+export async function startRotation(
   ctx: RotationContext,
-  connection: ServiceConnection,
-  app: ApplicationInfo,
+  credentials: readonly PasswordCredentialInfo[],
   existing: RotationRecord | undefined,
   intent: RotationIntent | undefined,
-): Promise<{ record: RotationRecord; value: string }> {
-  const { target, deps, settings, result } = ctx;
-  const policy: PasswordPolicy =
-    target.passwordPolicy ??
-    (await deps.graph.getPasswordPolicy(app.id).catch((): PasswordPolicy => ({ additionBlocked: false })));
-  if (policy.additionBlocked)
-    throw new EngineFailure(
-      'blocked-by-policy',
-      'An app management policy forbids adding passwords to this app.',
-    );
+): Promise<string> {
+  const { target, deps, result } = ctx;
   const now = deps.clock.now();
-  // Stay a minute inside a policy cap: the directory compares against its own clock.
-  const endFor = (maxLifetimeDays: number | undefined): number =>
-    now.getTime() +
-    Math.min(settings.secretLifetimeDays, maxLifetimeDays ?? Infinity) * DAY_MS -
-    (maxLifetimeDays !== undefined ? 60_000 : 0);
-  const endMs = endFor(policy.maxLifetimeDays);
   // An intent noted earlier whose credential does not exist (its addPassword was refused, or its
   // orphan was just removed) is used again: the evidence stands, and no write is repeated.
   const unusedIntent =
     intent &&
     intent.rotationId !== existing?.rotationId &&
-    !app.passwordCredentials.some(
+    !credentials.some(
       (c) =>
         !result.removedKeyIds.includes(c.keyId) &&
         isMarkedFor(c.displayName, target.connectionId) &&
         parseMarker(c.displayName)?.rotationId === intent.rotationId,
     );
   const rotationId = unusedIntent ? intent.rotationId : newRotationId();
-
-  // What the connection uses now: the credential we recorded last time, else what assessment knew.
-  const previousKeyIds = new Set<string>(target.previousKeyIds);
-  if (existing && existing.appId === app.appId) previousKeyIds.add(existing.keyId);
 
   // The intent goes to Key Vault before the credential exists: should the value never get there
   // (a crash, a refused write), the marked credential is then an orphan by evidence (invariant 4).
@@ -130,6 +118,38 @@ export async function createCredential(
         );
       });
   }
+
+  return rotationId;
+}
+
+export async function createCredential(
+  ctx: RotationContext,
+  connection: ServiceConnection,
+  app: ApplicationInfo,
+  existing: RotationRecord | undefined,
+  intent: RotationIntent | undefined,
+): Promise<{ record: RotationRecord; value: string }> {
+  const { target, deps, settings, result } = ctx;
+  const policy: PasswordPolicy =
+    target.passwordPolicy ??
+    (await deps.graph.getPasswordPolicy(app.id).catch((): PasswordPolicy => ({ additionBlocked: false })));
+  if (policy.additionBlocked)
+    throw new EngineFailure(
+      'blocked-by-policy',
+      'An app management policy forbids adding passwords to this app.',
+    );
+  const now = deps.clock.now();
+  // Stay a minute inside a policy cap: the directory compares against its own clock.
+  const endFor = (maxLifetimeDays: number | undefined): number =>
+    now.getTime() +
+    Math.min(settings.secretLifetimeDays, maxLifetimeDays ?? Infinity) * DAY_MS -
+    (maxLifetimeDays !== undefined ? 60_000 : 0);
+  const endMs = endFor(policy.maxLifetimeDays);
+  const rotationId = await startRotation(ctx, app.passwordCredentials, existing, intent);
+
+  // What the connection uses now: the credential we recorded last time, else what assessment knew.
+  const previousKeyIds = new Set<string>(target.previousKeyIds);
+  if (existing && existing.appId === app.appId) previousKeyIds.add(existing.keyId);
 
   const marker = credentialMarker(target.connectionId, rotationId);
   const add = async (end: number) => {

@@ -5,6 +5,7 @@
  * goes; a live one goes only when the usage census shows no other connection that may hold it.
  */
 import { judgeRemovals } from './census';
+import { SECRET_KIND, type CredentialKind } from './credentialKind';
 import { assertLeaseHeld, classify, type EngineContext, type LockSettings } from './engine';
 import type { ApplicationInfo } from './ports';
 import { isExpired } from './reads';
@@ -35,13 +36,16 @@ export async function removeSuperseded(
     during: string;
     /** Why a removed credential went, for the steps. */
     why: (candidate: Supersession) => string;
+    /** Which of the app's credentials: its client secrets unless said (credentialKind.ts). */
+    kind?: CredentialKind;
   },
 ): Promise<{ done: boolean }> {
   const { deps, result, target } = ctx;
   const judge = await judgeRemovals(target.usage, record.appId, deps.store);
   const kept: string[] = [];
   const reasons = new Set<string>();
-  for (const credential of app.passwordCredentials) {
+  const kind = how.kind ?? SECRET_KIND;
+  for (const credential of kind.credentials(app)) {
     if (credential.keyId === how.current || result.removedKeyIds.includes(credential.keyId)) continue;
     const candidate: Supersession = {
       ours: isMarkedFor(credential.displayName, target.connectionId),
@@ -57,7 +61,7 @@ export async function removeSuperseded(
       continue;
     }
     await assertLeaseHeld(how.during);
-    await deps.graph.removePassword(app.id, credential.keyId).catch((err: unknown) => {
+    await kind.remove(deps, app.id, credential.keyId).catch((err: unknown) => {
       throw classify(err, how.during);
     });
     result.removedKeyIds.push(credential.keyId);

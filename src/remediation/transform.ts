@@ -45,19 +45,53 @@ export function toManualUpdateBody(connection: ServiceConnection, newSecret?: st
   if (newSecret !== undefined && newSecret === '')
     throw new Error(`toManualUpdateBody: the new secret for connection ${connection.id} is empty.`);
 
+  const { body, parameters } = manualBody(connection);
+  deleteKeyIgnoringCase(parameters, 'serviceprincipalkey');
+  deleteKeyIgnoringCase(parameters, 'authenticationType');
+  parameters['authenticationType'] = 'spnKey';
+  parameters['serviceprincipalkey'] = newSecret ?? null;
+  body.authorization = { ...body.authorization, parameters };
+  return body;
+}
+
+/** A deep copy made `Manual`: rejected data fields and `accesstoken` removed (see above). */
+function manualBody(connection: ServiceConnection): {
+  body: ServiceConnection;
+  parameters: Record<string, string | null | undefined>;
+} {
   const body = structuredClone(connection);
   const data: Record<string, string> = { ...(body.data ?? {}) };
   for (const field of MANUAL_REJECTED_DATA_FIELDS) deleteKeyIgnoringCase(data, field);
   deleteKeyIgnoringCase(data, 'creationMode');
   data['creationMode'] = 'Manual';
   body.data = data;
-
   const parameters = { ...body.authorization.parameters };
   deleteKeyIgnoringCase(parameters, 'accesstoken');
-  deleteKeyIgnoringCase(parameters, 'serviceprincipalkey');
-  deleteKeyIgnoringCase(parameters, 'authenticationType');
-  parameters['authenticationType'] = 'spnKey';
-  parameters['serviceprincipalkey'] = newSecret ?? null;
+  return { body, parameters };
+}
+
+/**
+ * The PUT body that gives a certificate connection a new certificate: as `toManualUpdateBody`
+ * (Manual, rejected fields and `accesstoken` removed, everything else as read), keeping
+ * `authenticationType: spnCertificate` and setting `servicePrincipalCertificate` to `pem` — the
+ * certificate AND its private key, which Azure DevOps needs to sign its client assertions. No
+ * `serviceprincipalkey` is sent. Only for certificate connections of the ServicePrincipal scheme;
+ * the returned body holds a private key: never log it.
+ */
+export function toManualCertificateUpdateBody(connection: ServiceConnection, pem: string): ServiceConnection {
+  if (connection.authorization.scheme.toLowerCase() !== 'serviceprincipal')
+    throw new Error(
+      `toManualCertificateUpdateBody: connection ${connection.id} uses scheme '${connection.authorization.scheme}', not ServicePrincipal.`,
+    );
+  if (!/-----BEGIN CERTIFICATE-----/.test(pem) || !/PRIVATE KEY-----/.test(pem))
+    throw new Error(
+      `toManualCertificateUpdateBody: the certificate for connection ${connection.id} is not a PEM with its private key.`,
+    );
+  const { body, parameters } = manualBody(connection);
+  for (const name of ['serviceprincipalkey', 'servicePrincipalCertificate', 'authenticationType'])
+    deleteKeyIgnoringCase(parameters, name);
+  parameters['authenticationType'] = 'spnCertificate';
+  parameters['servicePrincipalCertificate'] = pem;
   body.authorization = { ...body.authorization, parameters };
   return body;
 }

@@ -78,14 +78,34 @@ describe('graph-findings: one run', () => {
     expect(caseOf(cases, 'personal-account-password-limit').app!.passwordCredentials).toHaveLength(2);
   });
 
-  test('a certificate ending within the window: expiring, reported with a diagnosis, no secret added', () => {
+  test('a certificate ending within the window: rotated through a Key Vault certificate, no secret added', () => {
     const c = caseOf(cases, 'certificate-expiring');
     const e = entry('certificate-expiring');
-    expect(e).toMatchObject({ finding: 'expiring', action: 'report', outcome: 'skipped' });
+    expect(e).toMatchObject({
+      finding: 'expiring',
+      action: 'rotate-secret',
+      outcome: 'succeeded',
+      phase: 'completed',
+    });
     expect(e.diagnosis?.kind).toBe('certificate-expiring');
-    const cert = c.app!.keyCredentials![0]!;
-    expect(e.diagnosis?.cause).toContain(cert.customKeyIdentifier!);
-    expect(Date.parse(e.secretExpiresAt ?? '')).toBe(Date.parse(cert.endDateTime));
+    const keys = c.app!.keyCredentials!;
+    const ours = (k: { displayName: string | null }) => k.displayName?.startsWith('sc-remediator ') === true;
+    const old = keys.find((k) => !ours(k));
+    expect(e.diagnosis?.cause).toContain(old!.customKeyIdentifier!);
+    expect(Date.parse(e.secretExpiresAt ?? '')).toBe(Date.parse(old!.endDateTime));
+    // The new certificate: Key Vault's (its DER in the app), marked, on the app; the old one, still
+    // valid and not known to be this connection's alone, kept until it expires.
+    const version = sandbox.state.vault.certificates.get(`sc-remediator-cert-${c.connectionId}`)?.versions[0];
+    const added = keys.find(ours);
+    expect(added?.key).toBe(version?.cer);
+    expect(keys).toHaveLength(2);
+    // The connection holds the PEM of that version, private key included; TestConnection used it.
+    const stored = c.endpoint.authorization.parameters['servicePrincipalCertificate'] ?? '';
+    const pem = sandbox.state.vault.secrets.get(`sc-remediator-cert-${c.connectionId}`)?.versions[0]?.value;
+    expect(stored).toBe(pem);
+    expect(stored).toMatch(/PRIVATE KEY-----[\s\S]*BEGIN CERTIFICATE/);
+    expect(c.endpoint.authorization.parameters['authenticationType']).toBe('spnCertificate');
+    expect(c.endpoint.isReady).toBe(true);
     // The app's (longer-lived) password is not what the certificate connection uses.
     expect(addPasswordCalls(sandbox, c.app!.id)).toEqual([]);
     expect(c.app!.passwordCredentials).toHaveLength(1);

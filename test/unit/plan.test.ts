@@ -83,7 +83,7 @@ describe('plan: decision table', () => {
       // report only
       ['unsupported and broken (WIF)', { connection: wif(false) }, 'report'],
       [
-        'a certificate ending within the window (never a new secret)',
+        'a certificate ending within the window (a new certificate, never a new secret)',
         {
           connection: withParams({ authenticationType: 'spnCertificate' }),
           app: {
@@ -100,7 +100,7 @@ describe('plan: decision table', () => {
             ],
           },
         },
-        'report',
+        'rotate-secret',
       ],
       [
         'an app of another tenant, ready',
