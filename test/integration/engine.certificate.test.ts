@@ -178,7 +178,7 @@ describe('certificate connection: rotation end to end', () => {
     afterCall(
       engine.deps.certificates!,
       'createCertificate',
-      once(async () => {
+      once(() => {
         // An operator's write through Graph (the same certificate data under another key id is
         // enough here) between this service's read of the app and its PATCH.
         c.app!.keyCredentials!.push({
@@ -186,6 +186,7 @@ describe('certificate connection: rotation end to end', () => {
           keyId: foreignKeyId,
           displayName: 'added by an operator meanwhile',
         });
+        return Promise.resolve();
       }),
     );
     const run = await runRemediation(engine.deps, engine.settings);
