@@ -14,8 +14,9 @@ import Table from 'cli-table3';
 import { startAzurite, type Azurite } from '../sandbox/azurite';
 import { createBlobServiceClient } from '../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from '../src/clients/runLedger';
-import { checkClientSecret, checkFederatedCredential } from '../sandbox/credentials';
-import { startSandbox, type Sandbox } from '../sandbox/index';
+import { checkClientCertificate, checkClientSecret, checkFederatedCredential } from '../sandbox/credentials';
+import { startSandbox, type Sandbox, type Scenario } from '../sandbox/index';
+import { readScenario } from '../sandbox/scenario';
 import type { EndpointRecord } from '../sandbox/model';
 
 interface ConnectionState {
@@ -52,7 +53,12 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
   const app = appId ? state.appByAppId(appId) : undefined;
   const credential = key && app ? app.passwordCredentials.find((p) => p.secretText === key) : undefined;
   let works = 'n/a';
-  if (ep.authorization.scheme === 'ServicePrincipal') {
+  const pem = ep.authorization.parameters['servicePrincipalCertificate'] ?? undefined;
+  const certificateBased = ep.authorization.parameters['authenticationType'] === 'spnCertificate';
+  if (certificateBased) {
+    const check = checkClientCertificate(state, appId, pem);
+    works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
+  } else if (ep.authorization.scheme === 'ServicePrincipal') {
     const check = checkClientSecret(state, appId, key);
     works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
   } else if (ep.authorization.scheme === 'WorkloadIdentityFederation') {
@@ -70,16 +76,56 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
     where: `${org}/${ep.serviceEndpointProjectReferences.map((r) => r.projectReference.name).join('+')}`,
     isReady: ep.isReady,
     creationMode: ep.data['creationMode'] ?? '',
-    scheme: SCHEMES[ep.authorization.scheme] ?? ep.authorization.scheme,
-    secretEnds: credential
-      ? credential.endDateTime.slice(0, 10)
-      : ep.authorization.scheme === 'ServicePrincipal'
-        ? '—'
-        : 'no secret',
+    scheme: certificateBased ? 'certificate' : (SCHEMES[ep.authorization.scheme] ?? ep.authorization.scheme),
+    secretEnds: certificateBased
+      ? `cert ${certificateEnd(app?.keyCredentials ?? [], pem) ?? '—'}`
+      : credential
+        ? credential.endDateTime.slice(0, 10)
+        : ep.authorization.scheme === 'ServicePrincipal'
+          ? '—'
+          : 'no secret',
     works,
     passwords: app ? app.passwordCredentials.length : 0,
     federated: app ? app.federatedIdentityCredentials.length : 0,
   };
+}
+
+/** The end date of the app certificate the connection's PEM holds (its DER is the app's `key`). */
+function certificateEnd(
+  keys: { key: string; endDateTime: string }[],
+  pem: string | undefined,
+): string | undefined {
+  const der = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/
+    .exec(pem ?? '')?.[1]
+    ?.replace(/\s+/g, '');
+  return keys.find((k) => k.key === der)?.endDateTime.slice(0, 10);
+}
+
+/**
+ * The default scenario plus a certificate-based connection whose certificate ends in 12 days (the
+ * default scenario stays as tests know it): the demo shows its rotation through Key Vault.
+ */
+function demoScenario(): Scenario {
+  const scenario = readScenario('default');
+  scenario.apps.push({
+    key: 'web-cert',
+    displayName: 'contoso-web-cert-deploy',
+    owners: ['remediator', 'alice'],
+    certificates: [{ key: 'deploy', startInDays: -353, endInDays: 12 }],
+  });
+  const org = scenario.organizations[0]!;
+  org.connections.push({
+    key: 'web-cert',
+    name: 'web-cert-deploy',
+    projects: [org.projects[0]!.name],
+    scheme: 'ServicePrincipal',
+    authenticationType: 'spnCertificate',
+    creationMode: 'Manual',
+    app: 'web-cert',
+    certificate: 'deploy',
+    createdBy: 'alice',
+  });
+  return scenario;
 }
 
 interface DemoOptions {
@@ -130,13 +176,13 @@ async function main(): Promise<void> {
   let storage: Azurite | undefined;
   try {
     [sandbox, storage] = await Promise.all([
-      startSandbox({ scenario: 'default' }),
+      startSandbox({ scenario: demoScenario() }),
       startAzurite({ blob: true }),
     ]);
     process.stdout.write(
       `Sandbox tenant up in ${Date.now() - t0} ms: ${sandbox.organizationUrls.length} organizations, ` +
         `${[...sandbox.state.organizations.values()].reduce((n, o) => n + o.endpoints.size, 0)} connections ` +
-        `(scenario 'default': one for each situation in the field reports).\n` +
+        `(scenario 'default', one for each situation in the field reports, and a certificate connection).\n` +
         'Superseded secrets are removed at once in this demo (OLD_SECRET_RETENTION_HOURS=0; the default keeps them 24 h).\n' +
         (options.policyFile
           ? `Policy: ${options.policyFile}${options.retirement ? '; ENABLE_RETIREMENT=true' : ''}.\n`
