@@ -29,6 +29,10 @@ var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 // Vault reference. No narrower built-in role allows set and recover; the vault holds nothing else.
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 
+// Key Vault Certificates Officer: certificate connections are rotated with a certificate Key Vault
+// creates (certificates/create and get); its PEM is read through the secret of the same name.
+var keyVaultCertificatesOfficer = 'a4417e6f-fecd-4de8-b567-7b0420556985'
+
 // Monitoring Metrics Publisher: Application Insights has local auth off, so telemetry is ingested
 // with an Entra token of the identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -78,6 +82,18 @@ resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'sc-remediator: rotation secrets and state (get, set, update tags, recover)'
+  }
+}
+
+// Key Vault Certificates Officer on the vault (new certificates for certificate connections).
+resource certificatesOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, keyVaultCertificatesOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCertificatesOfficer)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'sc-remediator: certificates for certificate-based connections (create, get)'
   }
 }
 

@@ -190,6 +190,7 @@ const ROLES: Record<string, string> = {
   '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
   'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
   '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
+  'a4417e6f-fecd-4de8-b567-7b0420556985': 'Key Vault Certificates Officer',
   '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
 };
 /** Roles far broader than anything the service needs: never assigned. */
@@ -207,6 +208,7 @@ const COVERED_BY: Record<string, string[]> = {
   'Storage Queue Data Contributor': ['Storage Queue Data Contributor'],
   'Key Vault Secrets Officer': ['Key Vault Secrets Officer'],
   'Key Vault Secrets User': ['Key Vault Secrets User', 'Key Vault Secrets Officer'],
+  'Key Vault Certificates Officer': ['Key Vault Certificates Officer'],
   'Monitoring Metrics Publisher': ['Monitoring Metrics Publisher'],
 };
 
@@ -458,10 +460,11 @@ describe('app settings: everything the code reads is set', () => {
 });
 
 describe('permissions the code relies on are granted, and no broader', () => {
-  test('four role assignments: blob, queue, Key Vault, Application Insights ingestion', () => {
+  test('five role assignments: blob, queue, Key Vault secrets and certificates, Application Insights ingestion', () => {
     expect(roleAssignments.map((r) => `${r.role} @ ${r.scope}`).sort()).toEqual(
       [
         'Key Vault Secrets Officer @ vault',
+        'Key Vault Certificates Officer @ vault',
         'Monitoring Metrics Publisher @ appInsights',
         'Storage Blob Data Owner @ storage',
         'Storage Queue Data Contributor @ storage',
@@ -499,10 +502,11 @@ describe('permissions the code relies on are granted, and no broader', () => {
     const asked = new Set<string>();
     for (const { text: src } of [...clientSources, ...functionSources])
       for (const m of src.matchAll(
-        /(Storage (?:Blob|Queue) Data \w+|Key Vault Secrets (?:Officer|User)|Monitoring Metrics Publisher)/g,
+        /(Storage (?:Blob|Queue) Data \w+|Key Vault (?:Secrets|Certificates) (?:Officer|User)|Monitoring Metrics Publisher)/g,
       ))
         asked.add(m[1]!);
     expect(asked).toContain('Key Vault Secrets Officer');
+    expect(asked).toContain('Key Vault Certificates Officer');
     expect(asked).toContain('Storage Blob Data Contributor');
     const granted = roleAssignments.map((r) => r.role);
     for (const role of asked)
