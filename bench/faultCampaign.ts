@@ -18,9 +18,9 @@
  *   report or telemetry event;
  * - `duplicateRotations`: connections that got more than one new secret from the service.
  */
-import { checkClientSecret } from '../sandbox/credentials';
+import { checkClientCertificate, checkClientSecret } from '../sandbox/credentials';
 import { startSandbox, type FaultRule, type Sandbox } from '../sandbox/index';
-import type { EndpointRecord, RequestLogEntry, TenantState } from '../sandbox/model';
+import type { EndpointRecord, RequestLogEntry, TenantState, VaultSecretVersion } from '../sandbox/model';
 import { stableGuid } from '../sandbox/scenario';
 import { buildEngine } from '../src/composition';
 import { loadConfig } from '../src/config';
@@ -39,6 +39,10 @@ export interface CampaignOptions {
   maxReruns: number;
   /** Fault rate per request and kind (429, 5xx, drop), hung requests at a quarter of it. */
   faultRate: number;
+  /** Expiring certificate-based connections added to each round's tenant (default 0). */
+  certificateConnections?: number;
+  /** The kill point of the first round (index in `KILL_POINTS`; default 0), the next rounds cycling on. */
+  firstKillPoint?: number;
   log?: (line: string) => void;
 }
 
@@ -109,6 +113,11 @@ export const KILL_POINTS: KillPoint[] = [
     matches: (e) =>
       e.service === 'graph' && e.method === 'POST' && e.path.endsWith('/removePassword') && ok(e),
   },
+  {
+    // A certificate connection's new certificate on the app, its record not yet in Key Vault.
+    name: 'after the Graph keyCredentials PATCH',
+    matches: (e) => e.service === 'graph' && e.method === 'PATCH' && ok(e),
+  },
 ];
 
 /** Seeded random faults on every service, and a Key Vault outage. */
@@ -138,6 +147,33 @@ function faultRules(rate: number, round: number): FaultRule[] {
   return rules;
 }
 
+const isCertificate = (ep: EndpointRecord): boolean =>
+  ep.authorization.parameters['authenticationType'] === 'spnCertificate';
+
+/** The credential a connection holds: its secret, or (certificate connections) its PEM. */
+function credentialOf(ep: EndpointRecord): string | undefined {
+  return (
+    ep.authorization.parameters[isCertificate(ep) ? 'servicePrincipalCertificate' : 'serviceprincipalkey'] ??
+    undefined
+  );
+}
+
+function credentialWorks(state: TenantState, ep: EndpointRecord, key: string | undefined): boolean {
+  const appId = ep.authorization.parameters['serviceprincipalid'] ?? '';
+  return isCertificate(ep)
+    ? checkClientCertificate(state, appId, key).ok
+    : checkClientSecret(state, appId, key).ok;
+}
+
+/** The credential a record stands for: its value, or the PEM of the certificate version it names. */
+function recordedCredential(state: TenantState, latest: VaultSecretVersion | undefined): string | undefined {
+  const certificate = latest?.tags['certificate'];
+  if (!certificate) return latest?.value;
+  const [name, version] = certificate.split('/');
+  return state.vault.secrets.get((name ?? '').toLowerCase())?.versions.find((v) => v.version === version)
+    ?.value;
+}
+
 /** Watches every handled request: invariant 1, secrets that stop working, new secrets per connection. */
 class Watch {
   readonly secrets = new Set<string>();
@@ -150,9 +186,9 @@ class Watch {
 
   constructor(private readonly state: TenantState) {
     for (const [id, ep] of this.endpoints()) {
-      const key = ep.authorization.parameters['serviceprincipalkey'] ?? undefined;
+      const key = credentialOf(ep);
       this.keys.set(id, key);
-      this.working.set(id, this.works(ep.authorization.parameters['serviceprincipalid'] ?? '', key));
+      this.working.set(id, this.works(ep, key));
     }
     this.collectSecrets();
   }
@@ -162,8 +198,8 @@ class Watch {
       for (const ep of org.endpoints.values()) yield [ep.id.toLowerCase(), ep];
   }
 
-  private works(appId: string, key: string | undefined): boolean {
-    return checkClientSecret(this.state, appId, key).ok;
+  private works(ep: EndpointRecord, key: string | undefined): boolean {
+    return credentialWorks(this.state, ep, key);
   }
 
   collectSecrets(): void {
@@ -173,11 +209,13 @@ class Watch {
   observe(e: RequestLogEntry): void {
     const where = `${e.service} ${e.method} ${e.path}`;
     for (const [id, ep] of this.endpoints()) {
-      const key = ep.authorization.parameters['serviceprincipalkey'] ?? undefined;
-      const appId = ep.authorization.parameters['serviceprincipalid'] ?? '';
+      const key = credentialOf(ep);
       if (key !== this.keys.get(id)) {
         this.keys.set(id, key);
-        const vault = this.state.vault.secrets.get(`sc-remediator-${id}`);
+        // A certificate's PEM lives in the secret of the Key Vault certificate's name.
+        const vault = this.state.vault.secrets.get(
+          isCertificate(ep) ? `sc-remediator-cert-${id}` : `sc-remediator-${id}`,
+        );
         if (key && !(vault?.versions ?? []).some((v) => v.value === key)) {
           this.lost.add(id);
           this.notes.push(`${id}: got a secret Key Vault does not hold (${where})`);
@@ -188,7 +226,7 @@ class Watch {
           this.applied.set(id, set);
         }
       }
-      const works = this.works(appId, key);
+      const works = this.works(ep, key);
       // A secret that worked must keep working (replication lag is waited out before the PUT).
       if (this.working.get(id) && !works && !this.lost.has(id)) {
         this.lost.add(id);
@@ -196,7 +234,11 @@ class Watch {
       }
       this.working.set(id, works);
     }
-    if (e.service === 'graph' && e.method === 'POST') this.collectSecrets();
+    if (
+      (e.service === 'graph' && e.method === 'POST') ||
+      (e.service === 'keyvault' && e.path.endsWith('/create'))
+    )
+      this.collectSecrets();
   }
 }
 
@@ -240,11 +282,13 @@ function check(
   for (const [id, ep] of watch.endpoints()) {
     const kind = kinds.get(id);
     const appId = ep.authorization.parameters['serviceprincipalid'] ?? '';
-    const key = ep.authorization.parameters['serviceprincipalkey'] ?? undefined;
+    const key = credentialOf(ep);
     const latest = state.vault.secrets.get(`sc-remediator-${id}`)?.versions.at(-1);
-    const works = ep.isReady && checkClientSecret(state, appId, key).ok;
+    const works = ep.isReady && credentialWorks(state, ep, key);
+    // What Key Vault says the connection should hold: the secret, or the PEM of the recorded version.
+    const recorded = recordedCredential(state, latest);
     if (kind === 'expiring' || kind === 'expired') {
-      if (!works || latest?.value !== key || latest?.tags['phase'] !== 'completed') {
+      if (!works || recorded !== key || latest?.tags['phase'] !== 'completed') {
         broken += 1;
         notes.push(
           `${id} (${kind}): not fixed (ready ${String(ep.isReady)}, phase ${latest?.tags['phase'] ?? 'none'})`,
@@ -254,9 +298,9 @@ function check(
       broken += 1;
       notes.push(`${id} (healthy): broken`);
     }
-    if (latest && key && latest.value !== key && latest.tags['phase'] === 'completed') mismatched += 1;
+    if (latest && key && recorded !== key && latest.tags['phase'] === 'completed') mismatched += 1;
     const app = state.appByAppId(appId);
-    for (const p of app?.passwordCredentials ?? []) {
+    for (const p of [...(app?.passwordCredentials ?? []), ...(app?.keyCredentials ?? [])]) {
       const marker = MARKER.exec(p.displayName ?? '');
       if (marker?.[1]?.toLowerCase() === id && latest?.tags['keyId'] !== p.keyId) {
         orphans += 1;
@@ -268,7 +312,7 @@ function check(
 }
 
 async function round(index: number, o: CampaignOptions): Promise<RoundResult> {
-  const point = KILL_POINTS[index % KILL_POINTS.length]!;
+  const point = KILL_POINTS[(index + (o.firstKillPoint ?? 0)) % KILL_POINTS.length]!;
   const tenant = generateTenant({
     organizations: 1,
     projectsPerOrganization: Math.max(1, Math.round(o.connections / 4)),
@@ -279,6 +323,7 @@ async function round(index: number, o: CampaignOptions): Promise<RoundResult> {
     workloadIdentityFraction: 0,
     seed: `${o.seed}-tenant-${index}`,
     passwordReplicationDelaySeconds: index % 3,
+    certificateConnections: o.certificateConnections ?? 0,
   });
   const sandbox: Sandbox = await startSandbox({
     scenario: tenant.scenario,

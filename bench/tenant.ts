@@ -34,6 +34,11 @@ export interface TenantShape {
   recordsFraction?: number;
   /** Seconds a new password takes to work (Graph replication lag; default 0). */
   passwordReplicationDelaySeconds?: number;
+  /**
+   * Certificate-based connections (`spnCertificate`) whose certificate expires within 30 days, added
+   * to the first project besides the others (default 0; the random draws of the rest are unchanged).
+   */
+  certificateConnections?: number;
 }
 
 /** What kind each connection is, as generated (the bench checks the product against it). */
@@ -150,6 +155,28 @@ export function generateTenant(shape: TenantShape): GeneratedTenant {
         if (kind === 'accesstoken-null') connection.accessTokenNull = true;
         connections.push(connection);
       }
+    }
+    for (let c = 0; o === 0 && c < (shape.certificateConnections ?? 0); c++) {
+      const key = `${orgName}-cert${c + 1}`;
+      kinds.expiring += 1;
+      kindOf.set(key, 'expiring');
+      apps.push({
+        key,
+        displayName: `${orgName}-cert-${c + 1}`,
+        owners: ['remediator'],
+        certificates: [{ key: 'ado', startInDays: -340, endInDays: 5 + c }],
+      });
+      connections.push({
+        key,
+        name: `arm-${key}`,
+        projects: [projects[0]?.name ?? ''],
+        scheme: 'ServicePrincipal',
+        authenticationType: 'spnCertificate',
+        creationMode: 'Manual',
+        app: key,
+        certificate: 'ado',
+        createdBy: 'remediator',
+      });
     }
     organizations.push({
       name: orgName,

@@ -53,15 +53,25 @@ export function assessCertificate(found: AppFound): Assessment {
     base.record = record;
     base.previousKeyIds = record.previousKeyIds;
   }
-  return judgeCertificates(found);
+  // A certificate this service gave the connection and verified is the one it holds (evidence, not
+  // a guess): judged by it, so the predecessor kept until it expires is not rotated again and again.
+  const recorded =
+    record?.certificate &&
+    (record.phase === 'verified' || record.phase === 'completed') &&
+    sameId(record.connectionId, connection.id) &&
+    sameId(record.appId, app.appId)
+      ? record.keyId
+      : undefined;
+  return judgeCertificates(found, recorded);
 }
 
-function judgeCertificates(found: AppFound): Assessment {
+function judgeCertificates(found: AppFound, recordedKeyId: string | undefined): Assessment {
   const { input, base, done, app, diagnosis } = found;
   const { connection, settings, now } = input;
   const certs = signingCertificates(app);
   const asPasswords = certs.map((k) => ({ ...k, hint: null, startDateTime: null }));
-  const pick = earliestUnexpired(asPasswords, now);
+  const recorded = recordedKeyId ? asPasswords.find((k) => sameId(k.keyId, recordedKeyId)) : undefined;
+  const pick = recorded ?? earliestUnexpired(asPasswords, now);
   if (!pick)
     return done({
       finding: connection.isReady ? 'unsupported' : 'not-ready',
@@ -76,12 +86,16 @@ function judgeCertificates(found: AppFound): Assessment {
     ...(daysLeft === undefined ? {} : { daysLeft }),
   };
   const which = `certificate ${certificate.thumbprint ?? pick.keyId}${
-    certs.length > 1 ? ` (the earliest-ending valid one of ${certs.length}: a pessimistic guess)` : ''
+    recorded
+      ? ' (the one this service gave the connection and verified)'
+      : certs.length > 1
+        ? ` (the earliest-ending valid one of ${certs.length}: a pessimistic guess)`
+        : ''
   }`;
   const ends = pick.endDateTime ?? 'never';
   const common = {
     certificate,
-    credentialSource: 'inferred' as const,
+    credentialSource: recorded ? ('recorded' as const) : ('inferred' as const),
     secretExpiresAt: pick.endDateTime ?? undefined,
   };
   if (state !== 'valid')

@@ -8,7 +8,10 @@
 import { runCampaign, type CampaignOptions } from '../../bench/faultCampaign';
 
 export async function expectCampaignLosesNothing(
-  options: Pick<CampaignOptions, 'rounds' | 'seed' | 'connections'>,
+  options: Pick<
+    CampaignOptions,
+    'rounds' | 'seed' | 'connections' | 'certificateConnections' | 'firstKillPoint'
+  >,
 ): Promise<void> {
   const result = await runCampaign({ ...options, maxReruns: 8, faultRate: 0.03 });
   const { details, ...counters } = result;

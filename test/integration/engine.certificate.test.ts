@@ -146,6 +146,12 @@ describe('certificate connection: rotation end to end', () => {
     expect(create).toBeLessThan(patch);
     expect(patch).toBeLessThan(put);
 
+    // The next run judges the connection by the certificate it verified: nothing to do (the
+    // predecessor, still valid, is no reason to rotate again).
+    const again = await runRemediation(engine.deps, engine.settings);
+    expect(entryFor(again.report, c.connectionId)).toMatchObject({ finding: 'healthy', action: 'none' });
+    expect(certificate?.versions).toHaveLength(1);
+
     // Past the old certificate's end (and the retention period): it is removed, the new one kept.
     sandbox.state.advanceClock(11 * DAY_MS);
     // A new engine: the first one's cached tokens ended with the sandbox's clock.
