@@ -98,6 +98,23 @@ function guid(expected: string) {
   };
 }
 
+/** Comma-separated tenant GUIDs, each once (case-insensitive); undefined when none. */
+function parseTenantIds(v: string | undefined, c: Check): string[] | undefined {
+  if (v === undefined) return undefined;
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (!GUID.test(id))
+      c.fail(`names '${id}', which is not a tenant GUID`, 'comma-separated directory (tenant) GUIDs');
+    else if (seen.has(id.toLowerCase())) c.fail(`lists ${id} twice`, 'each tenant once');
+    seen.add(id.toLowerCase());
+  }
+  return ids.length > 0 ? ids.map((id) => id.toLowerCase()) : undefined;
+}
+
 function optionalUrl(expected: string, allowPath: boolean, allowLoopbackHttp = false) {
   return (v: string | undefined, c: Check): string | undefined =>
     v === undefined ? undefined : httpsUrl(v, c, expected, { allowPath, allowLoopbackHttp });
@@ -190,6 +207,20 @@ export const SETTINGS = [
     secret: true,
     parse: asIs,
     doc: { inRowOf: 'AZURE_TENANT_ID' },
+  }),
+  row({
+    name: 'ADDITIONAL_TENANT_IDS',
+    key: 'additionalTenantIds',
+    docDefault: 'none',
+    parse: parseTenantIds,
+    doc: 'Comma-separated directory (tenant) GUIDs, besides `AZURE_TENANT_ID`, whose connections this service rotates, through the multi-tenant app `MULTI_TENANT_APP_CLIENT_ID` (consented in each; [deploy](deploy.md#other-tenants)). Connections of any other tenant stay `unsupported`.',
+  }),
+  row({
+    name: 'MULTI_TENANT_APP_CLIENT_ID',
+    key: 'multiTenantAppClientId',
+    docDefault: 'required with `ADDITIONAL_TENANT_IDS`',
+    parse: guid('the client id of the multi-tenant app that trusts the managed identity, a GUID'),
+    doc: "Client id of the multi-tenant app registration (home tenant) that trusts the service's identity through a federated identity credential; its tokens in each of `ADDITIONAL_TENANT_IDS` are obtained with the identity's own token as the assertion, so no secret exists.",
   }),
   row({
     name: 'AZDO_PAT',
