@@ -136,7 +136,7 @@ function engineRules(s: Values, add: AddProblem): void {
       `lists the home tenant ${s.AZURE_TENANT_ID} (AZURE_TENANT_ID)`,
       'only tenants other than AZURE_TENANT_ID',
     );
-  if (tenants.length > 0 && s.AZURE_TENANT_ID !== undefined && !GUID_PATTERN.test(String(s.AZURE_TENANT_ID)))
+  if (tenants.length > 0 && str(s.AZURE_TENANT_ID) && !GUID_PATTERN.test(s.AZURE_TENANT_ID))
     add(
       'AZURE_TENANT_ID',
       'is not a GUID while ADDITIONAL_TENANT_IDS is set',
