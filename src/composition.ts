@@ -14,6 +14,7 @@ import { KeyVaultStateStore } from './clients/keyVaultStateStore';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from './clients/runLedger';
 import type { RunLedger } from './remediation/ports';
 import { MemoryLockProvider } from './clients/memoryLock';
+import { createTenantCredential } from './clients/tenantCredential';
 import { EntraTokenProbe } from './clients/tokenProbe';
 import type { Config } from './config';
 import type { Clock, LockProvider } from './remediation/ports';
@@ -112,6 +113,9 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
   // The Graph adapter also manages federated credentials; conversions keep their state in Key Vault;
   // retirements need the run ledger (the storage account), so without storage nothing is retired.
   if (deps.graph instanceof GraphApplicationsAdapter) deps.federation = deps.graph;
+  const tenants = buildTenantClients(config, credential, TENANT_POLICY_TTL_MS);
+  if (tenants.size > 0)
+    deps.tenants = new Map([...tenants].map(([id, graph]) => [id, { graph, federation: graph }]));
   deps.conversions = new KeyVaultConversionStore({ vaultUrl: config.keyVaultUrl, credential });
   deps.bindings = new KeyVaultBindingStore({ client: store.client });
   const ledger = createRunLedgerFor(config, credential, clock);
@@ -123,6 +127,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     secretLifetimeDays: config.secretLifetimeDays,
     oldSecretRetentionHours: config.oldSecretRetentionHours,
     tenantId: config.tenantId,
+    ...(config.additionalTenantIds ? { additionalTenantIds: config.additionalTenantIds } : {}),
     maxConcurrency: config.maxConcurrency,
     lockSeconds: config.lockSeconds,
     dryRun: config.dryRun,
@@ -130,6 +135,41 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
   };
   if (config.policy) settings.policy = config.policy;
   return { deps, settings, credential };
+}
+
+/**
+ * Graph in each of `ADDITIONAL_TENANT_IDS`, as the multi-tenant app (`MULTI_TENANT_APP_CLIENT_ID`)
+ * whose client assertion is the service's own token (tenantCredential.ts): no secret anywhere.
+ */
+export function buildTenantClients(
+  config: Config,
+  home: TokenCredential,
+  tenantPolicyTtlMs?: number,
+): Map<string, GraphApplicationsAdapter> {
+  const tenants = new Map<string, GraphApplicationsAdapter>();
+  const appClientId = config.multiTenantAppClientId;
+  if (!appClientId) return tenants;
+  for (const tenantId of config.additionalTenantIds ?? []) {
+    const credential = createTenantCredential({
+      home,
+      tenantId,
+      appClientId,
+      cloud: config.cloud,
+      authorityHost: config.endpoints.authorityHost,
+      disableInstanceDiscovery: config.endpoints.disableInstanceDiscovery,
+    });
+    tenants.set(
+      tenantId.toLowerCase(),
+      new GraphApplicationsAdapter({
+        credential,
+        endpoint: config.endpoints.graphEndpoint,
+        scope: config.endpoints.graphScope,
+        ...(tenantPolicyTtlMs === undefined ? {} : { tenantPolicyTtlMs }),
+        maxConcurrency: config.maxConcurrency,
+      }),
+    );
+  }
+  return tenants;
 }
 
 /** The run ledger in the function's storage account, when storage is configured. */

@@ -136,11 +136,13 @@ function engineRules(s: Values, add: AddProblem): void {
       `lists the home tenant ${s.AZURE_TENANT_ID} (AZURE_TENANT_ID)`,
       'only tenants other than AZURE_TENANT_ID',
     );
-  if (tenants.length > 0 && str(s.AZURE_TENANT_ID) && !GUID_PATTERN.test(s.AZURE_TENANT_ID))
+  // The home tenant tells configured tenants from unknown ones (assess) and is the issuer the
+  // multi-tenant app trusts; a domain would not compare with the GUIDs connections carry.
+  if (tenants.length > 0 && !(str(s.AZURE_TENANT_ID) && GUID_PATTERN.test(s.AZURE_TENANT_ID)))
     add(
       'AZURE_TENANT_ID',
-      'is not a GUID while ADDITIONAL_TENANT_IDS is set',
-      'the home directory (tenant) GUID, so the tenants can be told apart',
+      `is ${s.AZURE_TENANT_ID === undefined ? 'missing' : 'not a GUID'} while ADDITIONAL_TENANT_IDS is set`,
+      'the home directory (tenant) GUID',
     );
   if (
     num(s.ROTATE_DAYS_BEFORE_EXPIRY) &&

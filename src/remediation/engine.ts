@@ -30,6 +30,7 @@ import type {
   TokenProbe,
 } from './ports';
 import type { AppUsage } from './census';
+import type { TenantClients } from './tenants';
 
 export interface EngineDeps {
   devops: AzureDevOpsClient;
@@ -47,6 +48,8 @@ export interface EngineDeps {
   retirements?: RetirementLedger;
   /** Which connections are entitled to which app (Key Vault); without it only evidence entitles. */
   bindings?: BindingStore;
+  /** Graph in each other tenant (`ADDITIONAL_TENANT_IDS`), by lower-cased tenant id (tenants.ts). */
+  tenants?: ReadonlyMap<string, TenantClients>;
 }
 
 export interface LockSettings {

@@ -21,6 +21,7 @@ import { appsUsedTwice, readAppAhead, RecordListing, trackFailing, type RunSetti
 import { prepare } from './runPlanning';
 import { configuredOrganization, selectConnections, type ExcludedConnection } from './runSelection';
 import { OffHeapTexts } from './offHeapTexts';
+import { depsForConnection } from './tenants';
 import { takeTurns } from './turns';
 
 // Callers import the run's names from here.
@@ -204,13 +205,22 @@ export async function runRemediation(
     const text = queue.get(index);
     if (text === undefined) throw new Error('A connection was worked on twice.');
     const discovered = JSON.parse(text) as DiscoveredConnection;
+    // Graph in the connection's own tenant when it is a configured other tenant (tenants.ts).
+    let connectionDeps = deps;
+    let wiringError: Error | undefined;
     try {
-      await readAppAhead(discovered, apps, deps, appReads);
+      connectionDeps = depsForConnection(deps, discovered.connection, settings.additionalTenantIds);
+    } catch (err) {
+      wiringError = err instanceof Error ? err : new Error(String(err));
+    }
+    try {
+      if (wiringError === undefined) await readAppAhead(discovered, apps, connectionDeps, appReads);
       return await limit(async (): Promise<ConnectionReport> => {
         const orgName = orgNames.get(discovered.organizationUrl.toLowerCase()) ?? discovered.organizationUrl;
         let report: ConnectionReport;
         try {
-          const prepared = await prepare(discovered, deps, settings, apps, orgName, {
+          if (wiringError !== undefined) throw wiringError;
+          const prepared = await prepare(discovered, connectionDeps, settings, apps, orgName, {
             policy: decisionAt[index] ?? { choice: 'rotate', source: 'the default (no policy)' },
             intent,
             failingSince: failingSince.get(
@@ -223,7 +233,7 @@ export async function runRemediation(
           });
           report = prepared.report;
           if (!dryRun && report.outcome === 'planned') {
-            const result = await execute(prepared, deps, settings, usageOf(discovered));
+            const result = await execute(prepared, connectionDeps, settings, usageOf(discovered));
             if (result) applyResult(report, result);
           }
         } catch (err) {

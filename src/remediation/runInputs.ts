@@ -19,6 +19,8 @@ export interface RunSettings extends RotationSettings {
   projects?: string[];
   rotateDaysBeforeExpiry: number;
   tenantId?: string;
+  /** `ADDITIONAL_TENANT_IDS`: other tenants whose connections are worked on through their own Graph. */
+  additionalTenantIds?: string[];
   maxConcurrency: number;
   dryRun: boolean;
   /** `REMEDIATION_POLICY[_FILE]`; absent: rotate everything, convert nothing. */

@@ -110,6 +110,7 @@ export async function prepare(
       rotateDaysBeforeExpiry: settings.rotateDaysBeforeExpiry,
       oldSecretRetentionHours: settings.oldSecretRetentionHours,
       tenantId: settings.tenantId,
+      ...(settings.additionalTenantIds ? { additionalTenantIds: settings.additionalTenantIds } : {}),
     },
     now: deps.clock.now(),
   };
