@@ -780,7 +780,7 @@ export function graphService(ctx: SandboxContext): ServiceDefinition {
             );
         };
 
-        const check = tokens.verifyBearer(req.headers.authorization, AUDIENCES.graph);
+        const check = tokens.verifyBearer(req.headers.authorization, AUDIENCES.graph, true);
         if (!check.ok) {
           res.set(
             'WWW-Authenticate',
@@ -803,7 +803,9 @@ export function graphService(ctx: SandboxContext): ServiceDefinition {
           base: req.headers.host ? `https://${req.headers.host}` : ctx.urls.graph,
         };
         try {
-          route(call, state, safeDecode(req.path.slice(version[0].length)).replace(/^\/+/, ''));
+          // Graph answers in the tenant the token was issued in: another tenant's apps are not there.
+          const tenant = state.tenant(check.claims.tid) ?? state;
+          route(call, tenant, safeDecode(req.path.slice(version[0].length)).replace(/^\/+/, ''));
         } catch (err) {
           if (err instanceof GraphHttpError) return fail(err);
           return fail(new GraphHttpError(500, 'generalException', 'An unexpected error occurred.'));

@@ -33,7 +33,14 @@ export function computeStatus(state: TenantState, ep: EndpointRecord): void {
   const appId = paramValue(parameters, 'serviceprincipalid') ?? '';
   if (scheme === 'serviceprincipal') {
     if (lower(paramValue(parameters, 'authenticationType') ?? 'spnkey') !== 'spnkey') return set(true);
-    const check = checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
+    // Signed in at the connection's own tenant (its `tenantid`), as Azure DevOps does; an unknown
+    // tenant is looked up in the home tenant, as before other tenants existed in the sandbox.
+    const tenant = state.tenant(paramValue(parameters, 'tenantid')) ?? state;
+    const check = checkClientSecret(
+      tenant,
+      appId,
+      paramValue(parameters, 'serviceprincipalkey') ?? undefined,
+    );
     return check.ok ? set(true) : set(false, JWT_FAILURE_PREFIX + aadstsFirstLine(check));
   }
   if (scheme === 'workloadidentityfederation') {

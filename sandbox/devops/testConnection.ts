@@ -87,7 +87,14 @@ function testConnection(
   const appId = paramValue(parameters, 'serviceprincipalid') ?? '';
   let principal: { appId: string; objectId: string } | undefined;
   if (lower(scheme) === 'serviceprincipal') {
-    const check = checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
+    // Signed in at the connection's own tenant (its `tenantid`), as Azure DevOps does; an unknown
+    // tenant is looked up in the home tenant, as before other tenants existed in the sandbox.
+    const tenant = state.tenant(paramValue(parameters, 'tenantid')) ?? state;
+    const check = checkClientSecret(
+      tenant,
+      appId,
+      paramValue(parameters, 'serviceprincipalkey') ?? undefined,
+    );
     if (!check.ok)
       return fail(
         check.status === 401 ? 'unauthorized' : 'badRequest',

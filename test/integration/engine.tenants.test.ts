@@ -1,0 +1,132 @@
+/**
+ * Connections whose app lives in another tenant (ADDITIONAL_TENANT_IDS), through the product's
+ * composition root and the real SDK clients against the sandbox's `multi-tenant` scenario: the
+ * multi-tenant app signs in to each tenant with the identity's own token as its client assertion
+ * (`ClientAssertionCredential`), Graph calls go to the connection's tenant, and the rotation is the
+ * home one (same phases and invariants). A tenant not consented fails clearly and changes nothing;
+ * a tenant not configured stays `unsupported`.
+ */
+import type { Sandbox } from '../../sandbox/index';
+import type { AppRecord, TenantState } from '../../sandbox/model';
+import { stableGuid } from '../../sandbox/scenario';
+import { runRemediation } from '../../src/remediation/run';
+import { createLogger } from '../../src/telemetry';
+import {
+  engineFor,
+  entryFor,
+  expectNoSecrets,
+  sandboxClock,
+  snapshot,
+  storedVersions,
+} from '../helpers/engineSandbox';
+import { useSandbox } from '../helpers/useSandbox';
+
+const fixture = useSandbox({ scenario: 'multi-tenant', tenant: 'test' });
+
+function connectionId(key: string): string {
+  return stableGuid('endpoint', 'contoso', key);
+}
+
+function tenantOf(sandbox: Sandbox, key: string): TenantState {
+  const t = [...sandbox.state.otherTenants.values()].find((o) => o.tenantDomain === `${key}.onmicrosoft.com`);
+  if (!t) throw new Error(`No tenant '${key}'.`);
+  return t;
+}
+
+function appIn(tenant: TenantState, key: string): AppRecord {
+  const app = tenant.apps.get(stableGuid('app-object', key));
+  if (!app) throw new Error(`No app '${key}' in ${tenant.tenantDomain}.`);
+  return app;
+}
+
+function run(sandbox: Sandbox, lines: string[] = [], settings: Record<string, string> = {}) {
+  const log = createLogger((level, line) => lines.push(`${level}: ${line}`), 'debug');
+  const engine = engineFor(sandbox, log, { settings, clock: sandboxClock(sandbox, true) });
+  return runRemediation(engine.deps, engine.settings);
+}
+
+describe('connections of other tenants', () => {
+  it('rotates a connection of a configured, consented tenant through its own tenant, with no secret of the multi-tenant app', async () => {
+    const sandbox = fixture.sandbox;
+    const fabrikam = tenantOf(sandbox, 'fabrikam');
+    const app = appIn(fabrikam, 'fabrikam-deploy');
+    const before = app.passwordCredentials.map((p) => p.keyId);
+    const lines: string[] = [];
+    const { report } = await run(sandbox, lines);
+
+    const entry = entryFor(report, connectionId('fabrikam-deploy'));
+    expect(entry).toMatchObject({ finding: 'expiring', action: 'rotate-secret', outcome: 'succeeded' });
+    // The new credential is on fabrikam's app, its value in Key Vault and in the connection.
+    const added = app.passwordCredentials.filter((p) => !before.includes(p.keyId));
+    expect(added).toHaveLength(1);
+    const endpoint = sandbox.state.organization('contoso')!.endpoints.get(connectionId('fabrikam-deploy'))!;
+    expect(endpoint.authorization.parameters['serviceprincipalkey']).toBe(added[0]!.secretText);
+    expect(endpoint.authorization.parameters['tenantid']).toBe(fabrikam.tenantId);
+    expect(storedVersions(sandbox, connectionId('fabrikam-deploy')).at(-1)?.value).toBe(added[0]!.secretText);
+    // The home path is unchanged: its connection is rotated too.
+    expect(entryFor(report, connectionId('home-deploy'))).toMatchObject({ outcome: 'succeeded' });
+
+    // Tokens in fabrikam came from a client assertion (no secret exists for the multi-tenant app),
+    // and Graph writes were made as the multi-tenant app's service principal in fabrikam.
+    const multiTenant = sandbox.state.apps.get(stableGuid('app-object', 'remediator-multi-tenant'))!;
+    expect(multiTenant.passwordCredentials).toEqual([]);
+    const graphWrites = sandbox.state.writes('graph');
+    expect(graphWrites.some((w) => w.caller === 'remediator-multi-tenant' && w.path.includes(app.id))).toBe(
+      true,
+    );
+    expect(
+      graphWrites.filter((w) => w.path.includes(app.id)).every((w) => w.caller === 'remediator-multi-tenant'),
+    ).toBe(true);
+    expect(
+      sandbox.state.requestLog.some(
+        (e) =>
+          e.service === 'entra' &&
+          e.path.toLowerCase().startsWith(`/${fabrikam.tenantId}/`) &&
+          e.status === 200,
+      ),
+    ).toBe(true);
+    expectNoSecrets(lines.join('\n'), sandbox.state.allSecretValues(), 'the log');
+    expectNoSecrets(JSON.stringify(report), sandbox.state.allSecretValues(), 'the report');
+  });
+
+  it('fails clearly for a listed tenant without consent, and changes nothing there', async () => {
+    const sandbox = fixture.sandbox;
+    const northwind = tenantOf(sandbox, 'northwind');
+    const app = appIn(northwind, 'northwind-deploy');
+    const passwords = snapshot(app.passwordCredentials);
+    const endpointBefore = snapshot(
+      sandbox.state.organization('contoso')!.endpoints.get(connectionId('northwind-deploy'))!.authorization,
+    );
+    const { report } = await run(sandbox);
+    const entry = entryFor(report, connectionId('northwind-deploy'));
+    expect(entry.finding).toBe('error');
+    expect(entry.finding).not.toBe('app-missing');
+    expect(entry.action).not.toBe('delete');
+    expect(JSON.stringify(entry)).toMatch(/AADSTS700016/);
+    expect(app.passwordCredentials).toEqual(passwords);
+    expect(
+      sandbox.state.organization('contoso')!.endpoints.get(connectionId('northwind-deploy'))!.authorization,
+    ).toEqual(endpointBefore);
+    expect(storedVersions(sandbox, connectionId('northwind-deploy'))).toEqual([]);
+  });
+
+  it('keeps a connection of a tenant not configured unsupported, naming both tenants', async () => {
+    const sandbox = fixture.sandbox;
+    const { report } = await run(sandbox);
+    const entry = entryFor(report, connectionId('tailspin-deploy'));
+    expect(entry.finding).toBe('unsupported');
+    expect(entry.diagnosis?.kind).toBe('other-tenant');
+    expect(entry.diagnosis?.cause).toContain('9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c03');
+    expect(entry.diagnosis?.cause).toContain(sandbox.state.tenantId);
+  });
+
+  it('without ADDITIONAL_TENANT_IDS, every other tenant stays unsupported and nothing there is touched', async () => {
+    const sandbox = fixture.sandbox;
+    const fabrikamApp = appIn(tenantOf(sandbox, 'fabrikam'), 'fabrikam-deploy');
+    const passwords = snapshot(fabrikamApp.passwordCredentials);
+    const { report } = await run(sandbox, [], { ADDITIONAL_TENANT_IDS: '', MULTI_TENANT_APP_CLIENT_ID: '' });
+    for (const key of ['fabrikam-deploy', 'northwind-deploy', 'tailspin-deploy'])
+      expect(entryFor(report, connectionId(key))).toMatchObject({ finding: 'unsupported' });
+    expect(fabrikamApp.passwordCredentials).toEqual(passwords);
+  });
+});
