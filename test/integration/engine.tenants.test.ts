@@ -9,6 +9,8 @@
 import type { Sandbox } from '../../sandbox/index';
 import type { AppRecord, TenantState } from '../../sandbox/model';
 import { stableGuid } from '../../sandbox/scenario';
+import { ClientSecretCredential } from '@azure/identity';
+import { createTenantCredential } from '../../src/clients/tenantCredential';
 import { runRemediation } from '../../src/remediation/run';
 import { createLogger } from '../../src/telemetry';
 import {
@@ -52,7 +54,18 @@ describe('connections of other tenants', () => {
     const app = appIn(fabrikam, 'fabrikam-deploy');
     const before = app.passwordCredentials.map((p) => p.keyId);
     const lines: string[] = [];
+    // The client assertions (the identity's tokens) as Entra received them: never in any output.
+    const assertions = new Set<string>();
+    sandbox.state.onExchange = (exchange) => {
+      const body = exchange.requestBody as Record<string, unknown> | undefined;
+      if (exchange.service === 'entra' && typeof body?.['client_assertion'] === 'string')
+        assertions.add(body['client_assertion']);
+    };
     const { report } = await run(sandbox, lines);
+    sandbox.state.onExchange = undefined;
+    expect(assertions.size).toBeGreaterThan(0);
+    expectNoSecrets(lines.join('\n'), assertions, 'the log');
+    expectNoSecrets(JSON.stringify(report), assertions, 'the report');
 
     const entry = entryFor(report, connectionId('fabrikam-deploy'));
     expect(entry).toMatchObject({ finding: 'expiring', action: 'rotate-secret', outcome: 'succeeded' });
@@ -128,5 +141,78 @@ describe('connections of other tenants', () => {
     for (const key of ['fabrikam-deploy', 'northwind-deploy', 'tailspin-deploy'])
       expect(entryFor(report, connectionId(key))).toMatchObject({ finding: 'unsupported' });
     expect(fabrikamApp.passwordCredentials).toEqual(passwords);
+  });
+
+  it('converges under faults in the other tenant (token endpoint errors, a lost addPassword answer, Graph throttling), losing nothing', async () => {
+    const fabrikamId = '5f0c2f4e-8d0a-4a43-9d5e-2f6b1c7a9e01';
+    const appObjectId = stableGuid('app-object', 'fabrikam-deploy');
+    const sandbox = await fixture.start({
+      scenario: 'multi-tenant',
+      seed: 'tenants',
+      faults: [
+        // Entra in fabrikam: the client-assertion grant fails twice with 503 (retried by the SDK).
+        { service: 'entra', path: `^/${fabrikamId}/oauth2`, kind: 'server-error', rate: 1, maxCount: 2 },
+        // Graph in fabrikam: addPassword carried out but its answer lost, once.
+        {
+          service: 'graph',
+          method: 'POST',
+          path: `${appObjectId}/addPassword`,
+          kind: 'answer-lost',
+          rate: 1,
+          maxCount: 1,
+        },
+        // Graph throttles reads of the app now and then.
+        { service: 'graph', method: 'GET', path: 'applications', kind: 'throttle', rate: 0.3, maxCount: 3 },
+      ],
+    });
+    const fabrikam = tenantOf(sandbox, 'fabrikam');
+    const app = appIn(fabrikam, 'fabrikam-deploy');
+    const original = app.passwordCredentials[0]!.keyId;
+    const id = connectionId('fabrikam-deploy');
+    const lines: string[] = [];
+    let entry;
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      const { report } = await run(sandbox, lines, { OLD_SECRET_RETENTION_HOURS: '0' });
+      entry = entryFor(report, id);
+      if (entry.outcome === 'succeeded' && entry.phase === 'completed') break;
+    }
+    expect(sandbox.faults.stats.byKind['answer-lost']).toBe(1);
+    expect(sandbox.faults.stats.byKind['server-error']).toBe(2);
+    expect(entry).toMatchObject({ outcome: 'succeeded', phase: 'completed' });
+    const endpoint = sandbox.state.organization('contoso')!.endpoints.get(id)!;
+    const value = endpoint.authorization.parameters['serviceprincipalkey'];
+    const latest = storedVersions(sandbox, id).at(-1)!;
+    expect(value).toBe(latest.value);
+    // One live credential: the current one; the orphan of the lost answer and the old one are gone.
+    expect(app.passwordCredentials.map((p) => p.keyId)).toEqual([latest.tags['keyId']]);
+    expect(app.passwordCredentials.map((p) => p.keyId)).not.toContain(original);
+    expect(endpoint.isReady).toBe(true);
+    expect(sandbox.state.requestLog.filter((e) => e.fault !== undefined).length).toBeGreaterThan(0);
+    expectNoSecrets(lines.join('\n'), sandbox.state.allSecretValues(), 'the log');
+  });
+
+  it('the sandbox refuses an assertion no federated credential matches (AADSTS700213) and a tenant without consent (AADSTS700016)', async () => {
+    const sandbox = fixture.sandbox;
+    const home = new ClientSecretCredential(
+      sandbox.state.tenantId,
+      sandbox.env['AZURE_CLIENT_ID']!,
+      sandbox.env['AZURE_CLIENT_SECRET']!,
+      { authorityHost: sandbox.urls.authority, disableInstanceDiscovery: true },
+    );
+    const tokenIn = (tenantId: string) =>
+      createTenantCredential({
+        home,
+        tenantId,
+        appClientId: sandbox.env['MULTI_TENANT_APP_CLIENT_ID']!,
+        cloud: 'AzureCloud',
+        authorityHost: sandbox.urls.authority,
+        disableInstanceDiscovery: true,
+      }).getToken('https://graph.microsoft.com/.default');
+    const fabrikam = tenantOf(sandbox, 'fabrikam').tenantId;
+    await expect(tokenIn(fabrikam)).resolves.toMatchObject({ token: expect.any(String) });
+    await expect(tokenIn(tenantOf(sandbox, 'northwind').tenantId)).rejects.toThrow(/AADSTS700016/);
+    const multiTenant = sandbox.state.apps.get(stableGuid('app-object', 'remediator-multi-tenant'))!;
+    multiTenant.federatedIdentityCredentials[0]!.subject = stableGuid('someone else');
+    await expect(tokenIn(fabrikam)).rejects.toThrow(/AADSTS700213/);
   });
 });
