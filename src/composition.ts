@@ -213,11 +213,17 @@ export function buildPreflight(config: Config): { deps: PreflightDeps; settings:
     },
     concurrency: config.maxConcurrency,
   };
+  const tenants = buildTenantClients(config, credential);
+  if (tenants.size > 0 && config.multiTenantAppClientId) {
+    const appClientId = config.multiTenantAppClientId;
+    deps.tenants = [...tenants].map(([tenantId, graph]) => ({ tenantId, appClientId, graph }));
+  }
   return {
     deps,
     settings: {
       organizations: config.organizations.map((o) => ({ url: o.url, name: o.name })),
       projects: config.projects,
+      ...(config.additionalTenantIds ? { additionalTenantIds: config.additionalTenantIds } : {}),
     },
   };
 }

@@ -11,6 +11,9 @@ import type { AppRecord, TenantState } from '../../sandbox/model';
 import { stableGuid } from '../../sandbox/scenario';
 import { ClientSecretCredential } from '@azure/identity';
 import { createTenantCredential } from '../../src/clients/tenantCredential';
+import { buildPreflight } from '../../src/composition';
+import { loadConfig } from '../../src/config';
+import { runPreflight } from '../../src/remediation/preflight';
 import { runRemediation } from '../../src/remediation/run';
 import { createLogger } from '../../src/telemetry';
 import {
@@ -214,5 +217,35 @@ describe('connections of other tenants', () => {
     const multiTenant = sandbox.state.apps.get(stableGuid('app-object', 'remediator-multi-tenant'))!;
     multiTenant.federatedIdentityCredentials[0]!.subject = stableGuid('someone else');
     await expect(tokenIn(fabrikam)).rejects.toThrow(/AADSTS700213/);
+  });
+
+  it('preflight: a row per tenant (consent) and the apps of its connections checked there, a failure naming the tenant and the fix', async () => {
+    const sandbox = fixture.sandbox;
+    const { deps, settings } = buildPreflight(loadConfig(sandbox.env));
+    const report = await runPreflight(deps, settings);
+    const fabrikam = tenantOf(sandbox, 'fabrikam').tenantId;
+    const northwind = tenantOf(sandbox, 'northwind').tenantId;
+    const row = (name: string, target: string) =>
+      report.checks.find((c) => c.name === name && c.target.includes(target));
+    expect(row('tenant consent', fabrikam)).toMatchObject({ status: 'ok' });
+    expect(row('app owned by identity', `1 app in tenant ${fabrikam}`)).toMatchObject({ status: 'ok' });
+    const missing = row('tenant consent', northwind);
+    expect(missing).toMatchObject({ status: 'missing', detail: expect.stringContaining('AADSTS700016') });
+    expect(missing?.fix).toContain(`https://login.microsoftonline.com/${northwind}/adminconsent?client_id=`);
+    // Fabrikam's app is not checked in the home tenant (where it would look missing).
+    expect(
+      report.checks.filter((c) => c.target.includes('sp-fabrikam-deploy') && !c.target.includes(fabrikam)),
+    ).toEqual([]);
+    expect(report.ok).toBe(false);
+  });
+
+  it('preflight: an app of a consented tenant that the multi-tenant app does not own is missing, naming the tenant', async () => {
+    const sandbox = fixture.sandbox;
+    appIn(tenantOf(sandbox, 'fabrikam'), 'fabrikam-deploy').owners = [];
+    const { deps, settings } = buildPreflight(loadConfig(sandbox.env));
+    const report = await runPreflight(deps, settings);
+    const fabrikam = tenantOf(sandbox, 'fabrikam').tenantId;
+    const row = report.checks.find((c) => c.name === 'app owned by identity' && c.target.includes(fabrikam));
+    expect(row).toMatchObject({ status: 'missing', target: expect.stringContaining('sp-fabrikam-deploy') });
   });
 });
