@@ -17,6 +17,7 @@ import {
   diagnosisOf,
   hasBrokenAccessToken,
   otherTenantDiagnosis,
+  tenantAccessDiagnosis,
 } from './diagnosis';
 import type {
   ApplicationInfo,
@@ -324,6 +325,16 @@ export function assess(input: AssessInput): Assessment {
   }
   if (isAppLookupError(input.app)) {
     if (secretBased) notes.push('The app could not be read through Microsoft Graph.');
+    // In another configured tenant an Entra error is about the service's own token there (consent),
+    // not about the connection's app.
+    const aadsts = /AADSTS\d+/.exec(`${input.app.error.code ?? ''} ${input.app.error.message}`)?.[0];
+    if (
+      aadsts &&
+      connectionTenantId &&
+      !sameId(settings.tenantId, connectionTenantId) &&
+      isConfiguredTenant(connectionTenantId, settings.additionalTenantIds)
+    )
+      return done({ finding: 'error', diagnosis: tenantAccessDiagnosis(connectionTenantId, aadsts) });
     return done({ finding: 'error', diagnosis: diagnoseError(input.app.error) });
   }
   const app = input.app;

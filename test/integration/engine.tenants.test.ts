@@ -119,6 +119,9 @@ describe('connections of other tenants', () => {
     expect(entry.finding).not.toBe('app-missing');
     expect(entry.action).not.toBe('delete');
     expect(JSON.stringify(entry)).toMatch(/AADSTS700016/);
+    expect(entry.diagnosis).toMatchObject({ kind: 'tenant-access', code: 'AADSTS700016' });
+    expect(entry.diagnosis?.cause).toContain(northwind.tenantId);
+    expect(entry.diagnosis?.nextStep).toContain(`https://login.microsoftonline.com/${northwind.tenantId}/adminconsent`);
     expect(app.passwordCredentials).toEqual(passwords);
     expect(
       sandbox.state.organization('contoso')!.endpoints.get(connectionId('northwind-deploy'))!.authorization,
