@@ -121,7 +121,9 @@ describe('connections of other tenants', () => {
     expect(JSON.stringify(entry)).toMatch(/AADSTS700016/);
     expect(entry.diagnosis).toMatchObject({ kind: 'tenant-access', code: 'AADSTS700016' });
     expect(entry.diagnosis?.cause).toContain(northwind.tenantId);
-    expect(entry.diagnosis?.nextStep).toContain(`https://login.microsoftonline.com/${northwind.tenantId}/adminconsent`);
+    expect(entry.diagnosis?.nextStep).toContain(
+      `https://login.microsoftonline.com/${northwind.tenantId}/adminconsent`,
+    );
     expect(app.passwordCredentials).toEqual(passwords);
     expect(
       sandbox.state.organization('contoso')!.endpoints.get(connectionId('northwind-deploy'))!.authorization,
