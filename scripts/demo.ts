@@ -307,7 +307,7 @@ async function otherTenants(sandbox: Sandbox, storage: Azurite): Promise<void> {
       caller === 'remediator-multi-tenant';
     const rows = sandbox.state.requestLog
       .slice(logStart)
-      .filter((e) => related(e.path, e.caller))
+      .filter((e) => related(`${e.path} ${e.query['endpointId'] ?? ''}`, e.caller))
       .map(
         (e) =>
           `  ${e.method.padEnd(6)} ${e.status}  ${hosts[e.service] ?? e.service}${e.path}  (${e.caller ?? '-'})`,
