@@ -90,7 +90,7 @@ function referenceProblems(s: Scenario): string[] {
   for (const key of duplicates(s.identities.map((i) => i.key)))
     problems.push(`/identities: key '${key}' is used more than once`);
   for (const key of duplicates([...s.apps, ...otherApps].map((a) => a.key)))
-    problems.push(`/apps: key '${key}' is used more than once (in any tenant)`);
+    problems.push(`/apps: key '${key}' is used more than once`);
   (s.otherTenants ?? []).forEach((t, i) => {
     const at = `/otherTenants/${i} (${t.key})`;
     const consented = new Set((t.consents ?? []).map((c) => c.app));
