@@ -163,7 +163,7 @@ const ENTRIES: Record<DiagnosisKind, Entry> = {
       "The connection's app lives in another Microsoft Entra tenant than the one this service manages apps in (AZURE_TENANT_ID): its credentials cannot be read or changed from here.",
     fixableByService: false,
     nextStep:
-      'Rotate it in its own tenant (run a second sc-remediator there, or by hand: Entra admin center of that tenant > App registrations > the app > Certificates & secrets), or convert the connection to workload identity federation.',
+      'Add the tenant to ADDITIONAL_TENANT_IDS and have its administrator consent to the multi-tenant app (docs/deploy.md, "Other tenants"); or rotate it in its own tenant (by hand: Entra admin center of that tenant > App registrations > the app > Certificates & secrets), or convert the connection to workload identity federation.',
   },
   'tenant-access': {
     cause:
