@@ -15,7 +15,7 @@ import { type Check, gotValue } from './checks';
 import { type Config, type FunctionSettings, type Setting, SETTINGS } from './settings';
 
 /** One bad or missing setting. */
-export interface ConfigProblem {
+interface ConfigProblem {
   setting: string;
   /** What is wrong (never the value of a secret setting). */
   problem: string;

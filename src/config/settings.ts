@@ -376,7 +376,6 @@ export const SETTINGS = [
 ] as const;
 
 type Row = (typeof SETTINGS)[number];
-export type SettingName = Row['name'];
 type ValueOf<R> = R extends { parse(value: string | undefined, c: Check): infer T } ? T : never;
 
 /** The `key` → value properties of one app's rows whose key has the given `prefix` (and no other dot). */

@@ -5,7 +5,7 @@
  */
 import { FINDINGS, type RunReport } from '../remediation/report';
 
-export interface RunMetric {
+interface RunMetric {
   name: 'ConnectionsByFinding' | 'ConnectionsNeedingAttention' | 'DaysToNearestExpiry';
   value: number;
   properties: Record<string, string>;

@@ -14,7 +14,7 @@ import { STORAGE_CONNECTION, WORK_QUEUE } from './context';
 
 export const workQueueOutput = output.storageQueue({ queueName: WORK_QUEUE, connection: STORAGE_CONNECTION });
 
-export type ParsedWorkItem =
+type ParsedWorkItem =
   { ok: true; item: WorkItem } | { ok: false; problem: string; partial: Partial<WorkItem> };
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

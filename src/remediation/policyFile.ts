@@ -190,7 +190,7 @@ export function matchesPattern(pattern: string, value: string): boolean {
   return globToRegExp(pattern).test(value);
 }
 
-export interface PolicySubject {
+interface PolicySubject {
   organization: string;
   organizationUrl?: string;
   projects: string[];
