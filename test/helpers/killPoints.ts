@@ -85,7 +85,7 @@ const SCENARIO: Scenario = {
 
 const MARKER = /^sc-remediator (\S+) (\S+)$/;
 
-export type Kind = 'Manual' | 'Automatic';
+type Kind = 'Manual' | 'Automatic';
 
 /** The connection under test, as the sandbox holds it. */
 interface Target {
@@ -101,7 +101,7 @@ interface Target {
   expiredKeyId?: string;
 }
 
-export interface KillPoint {
+interface KillPoint {
   name: string;
   matches(e: RequestLogEntry, t: Target, state: TenantState): boolean;
   /** Killed before the run takes the connection's lock: no lease is left behind. */
