@@ -37,6 +37,7 @@ import { summarize, type ConnectionReport, type RunReport } from '../remediation
 import { BlobJsonStore } from './blobJsonStore';
 import { ConditionNotMetError, type JsonStore } from './jsonStore';
 import { MemoryJsonStore } from './memoryJsonStore';
+import { GUID } from '../guid';
 
 export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
 
@@ -44,8 +45,6 @@ interface FailingDocument {
   /** Connection id (lower case) → first time seen failing (ISO). */
   connections: Record<string, string>;
 }
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Run ids are GUIDs; anything else never reaches a blob name. */
 function isRunId(value: string): boolean {

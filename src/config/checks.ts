@@ -31,7 +31,6 @@ export function gotValue(value: string): string {
   return ` (got '${clip(value)}')`;
 }
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** `@azure/identity`'s own tenant id check. */
 export const TENANT_ID = /^[0-9a-zA-Z-.]+$/;
 

@@ -4,11 +4,11 @@
  * order problems are reported in, redaction and the table in docs/settings.md
  * (`npm run docs:settings`) are all derived from these rows.
  */
+import { GUID } from '../guid';
 import type { RemediationPolicy } from '../remediation/policyFile';
 import { type AzureCloudName, type CloudEndpoints, AZURE_CLOUDS, parseCloudName } from '../clients/cloud';
 import {
   type Check,
-  GUID,
   TENANT_ID,
   httpsUrl,
   integer,

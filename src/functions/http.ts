@@ -13,6 +13,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { errorMessage, redactor } from '../telemetry';
 import { services, withInvocation } from './context';
+import { GUID } from '../guid';
 
 /** App roles (app registration `appRoles`) a signed-in caller needs. */
 export const ROLES = { reader: 'Remediation.Reader', operator: 'Remediation.Operator' } as const;
@@ -230,7 +231,6 @@ export function parseRunBody(body: unknown): { dryRun?: boolean } {
   return dryRun === undefined ? {} : { dryRun };
 }
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ORGANIZATION = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 
 export function guidParam(request: HttpRequest, name: string, code: string, what: string): string {
