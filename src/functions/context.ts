@@ -205,6 +205,7 @@ class Services {
   async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
     const telemetry = await this.telemetry();
     const summary = report?.summary ?? run.summary;
+    const { workerMemory } = await import('./metrics');
     telemetry.trackEvent('RunCompleted', {
       runId: run.runId,
       status: run.status,
@@ -218,6 +219,7 @@ class Services {
       discoveryProblems: run.problems?.length ?? 0,
       summary: summary ? JSON.stringify(summary) : undefined,
       error: run.error,
+      ...workerMemory(),
     });
     if (report && (run.scope ?? 'full') === 'full') {
       const { runMetrics } = await import('./metrics');
