@@ -97,7 +97,7 @@ function innerDate(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, '');
 }
 
-export function graphErrorBody(
+function graphErrorBody(
   code: string,
   message: string,
   ids: { requestId: string; clientRequestId: string; date: Date },
@@ -125,7 +125,7 @@ function graphDate(iso: string): string {
 }
 
 /** ISO 8601 duration (`P90D`, `P1Y`, `P4DT12H30M5S`) in ms; calendar units approximated. */
-export function durationMs(duration: string): number | undefined {
+function durationMs(duration: string): number | undefined {
   const m =
     /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(
       duration,

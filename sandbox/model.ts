@@ -211,7 +211,7 @@ export interface VaultSecret {
   deleted?: { deletedDate: number; scheduledPurgeDate: number };
 }
 
-export interface VaultState {
+interface VaultState {
   /** Lower-cased secret name → secret. */
   secrets: Map<string, VaultSecret>;
   recoverableDays: number;

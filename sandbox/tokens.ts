@@ -31,7 +31,7 @@ export interface TokenClaims {
   sbx: string;
 }
 
-export type BearerCheck =
+type BearerCheck =
   | { ok: true; claims: TokenClaims }
   | {
       ok: false;

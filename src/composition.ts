@@ -23,7 +23,7 @@ import type { EngineDeps } from './remediation/engine';
 import type { RunSettings } from './remediation/run';
 import { redactor, type Logger } from './telemetry';
 
-export const systemClock: Clock = {
+const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
@@ -33,7 +33,7 @@ export const systemClock: Clock = {
  * user-assigned managed identity in Azure, otherwise whatever DefaultAzureCredential finds locally.
  * Wrapped so every client shares one token per resource (and concurrent requests wait for one).
  */
-export function createCredential(config: Config): TokenCredential {
+function createCredential(config: Config): TokenCredential {
   return new CachingTokenCredential(identityCredential(config));
 }
 
@@ -69,7 +69,7 @@ function blobServiceFor(storage: NonNullable<Config['storage']>, credential: Tok
 }
 
 /** The lease lock in the function's storage account, or an in-process lock when none is configured. */
-export function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
+function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
   const storage = config.storage;
   if (!storage) {
     log.warn('No storage configured (AzureWebJobsStorage): rotations are locked within this process only.');
@@ -141,7 +141,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
  * Graph in each of `ADDITIONAL_TENANT_IDS`, as the multi-tenant app (`MULTI_TENANT_APP_CLIENT_ID`)
  * whose client assertion is the service's own token (tenantCredential.ts): no secret anywhere.
  */
-export function buildTenantClients(
+function buildTenantClients(
   config: Config,
   home: TokenCredential,
   tenantPolicyTtlMs?: number,
@@ -173,7 +173,7 @@ export function buildTenantClients(
 }
 
 /** The run ledger in the function's storage account, when storage is configured. */
-export function createRunLedgerFor(
+function createRunLedgerFor(
   config: Config,
   credential: TokenCredential,
   clock: Clock,

@@ -25,11 +25,11 @@ const TOKEN_EXCHANGE_AUDIENCE: Record<AzureCloudName, string> = {
   AzureChinaCloud: 'api://AzureADTokenExchangeChina',
 };
 
-export function tokenExchangeScope(cloud: AzureCloudName): string {
+function tokenExchangeScope(cloud: AzureCloudName): string {
   return `${TOKEN_EXCHANGE_AUDIENCE[cloud]}/.default`;
 }
 
-export interface TenantCredentialOptions {
+interface TenantCredentialOptions {
   /** The service's own identity in its home tenant (the managed identity in Azure). */
   home: TokenCredential;
   /** The tenant to get tokens in. */

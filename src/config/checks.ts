@@ -14,7 +14,7 @@ export interface Check {
 }
 
 /** One Azure DevOps organization to scan. */
-export interface OrganizationSetting {
+interface OrganizationSetting {
   /** Normalised organization URL, no trailing slash, e.g. `https://dev.azure.com/contoso`. */
   url: string;
   /** Organization name, e.g. `contoso` (from the path, or the `*.visualstudio.com` subdomain). */
@@ -22,7 +22,7 @@ export interface OrganizationSetting {
 }
 
 /** Shows a value in an error, shortened. */
-export function clip(value: string): string {
+function clip(value: string): string {
   return value.length > 80 ? `${value.slice(0, 77)}...` : value;
 }
 
@@ -31,11 +31,10 @@ export function gotValue(value: string): string {
   return ` (got '${clip(value)}')`;
 }
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** `@azure/identity`'s own tenant id check. */
 export const TENANT_ID = /^[0-9a-zA-Z-.]+$/;
 
-export function parseUrl(value: string): URL | undefined {
+function parseUrl(value: string): URL | undefined {
   try {
     return new URL(value);
   } catch {
@@ -118,7 +117,7 @@ function commaList(value: string | undefined): string[] {
     .filter((s) => s !== '');
 }
 
-export const ORG_EXPECTED =
+const ORG_EXPECTED =
   'comma-separated https Azure DevOps organization URLs, e.g. https://dev.azure.com/contoso,https://fabrikam.visualstudio.com';
 
 /**

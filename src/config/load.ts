@@ -11,11 +11,12 @@ import {
   cloudOfKeyVaultUrl,
   resolveCloudEndpoints,
 } from '../clients/cloud';
-import { type Check, GUID as GUID_PATTERN, gotValue } from './checks';
+import { GUID } from '../guid';
+import { type Check, gotValue } from './checks';
 import { type Config, type FunctionSettings, type Setting, SETTINGS } from './settings';
 
 /** One bad or missing setting. */
-export interface ConfigProblem {
+interface ConfigProblem {
   setting: string;
   /** What is wrong (never the value of a secret setting). */
   problem: string;
@@ -138,7 +139,7 @@ function engineRules(s: Values, add: AddProblem): void {
     );
   // The home tenant tells configured tenants from unknown ones (assess) and is the issuer the
   // multi-tenant app trusts; a domain would not compare with the GUIDs connections carry.
-  if (tenants.length > 0 && !(str(s.AZURE_TENANT_ID) && GUID_PATTERN.test(s.AZURE_TENANT_ID)))
+  if (tenants.length > 0 && !(str(s.AZURE_TENANT_ID) && GUID.test(s.AZURE_TENANT_ID)))
     add(
       'AZURE_TENANT_ID',
       `is ${s.AZURE_TENANT_ID === undefined ? 'missing' : 'not a GUID'} while ADDITIONAL_TENANT_IDS is set`,

@@ -4,11 +4,11 @@
  * order problems are reported in, redaction and the table in docs/settings.md
  * (`npm run docs:settings`) are all derived from these rows.
  */
+import { GUID } from '../guid';
 import type { RemediationPolicy } from '../remediation/policyFile';
 import { type AzureCloudName, type CloudEndpoints, AZURE_CLOUDS, parseCloudName } from '../clients/cloud';
 import {
   type Check,
-  GUID,
   TENANT_ID,
   httpsUrl,
   integer,
@@ -407,7 +407,6 @@ export const SETTINGS = [
 ] as const;
 
 type Row = (typeof SETTINGS)[number];
-export type SettingName = Row['name'];
 type ValueOf<R> = R extends { parse(value: string | undefined, c: Check): infer T } ? T : never;
 
 /** The `key` → value properties of one app's rows whose key has the given `prefix` (and no other dot). */

@@ -32,6 +32,7 @@ import type {
 import type { CredentialSource, Diagnosis, Finding } from './report';
 import { isConfiguredTenant } from './tenants';
 import { connectionDataField, connectionParam } from './transform';
+import { GUID } from '../guid';
 
 /** The app could not be read (permission, throttling, outage): distinct from "does not exist". */
 export interface AppLookupError {
@@ -201,8 +202,6 @@ export function organizationName(organizationUrl: string): string {
     return raw;
   }
 }
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Assesses one connection. `healthy` only with evidence of a credential lasting past the window.

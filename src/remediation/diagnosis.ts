@@ -11,8 +11,6 @@
 import type { Diagnosis, DiagnosisKind } from './report';
 import type { ServiceConnection, TestConnectionResult, TokenProbeResult } from './ports';
 
-export type { Diagnosis, DiagnosisKind } from './report';
-
 type Entry = Omit<Diagnosis, 'kind' | 'code'>;
 
 const ROTATE_BY_HAND =
@@ -359,7 +357,7 @@ export function diagnoseTokenProbe(result: TokenProbeResult): Diagnosis | undefi
 }
 
 /** The error shape adapters throw (`ServiceError`): only the fields diagnosis reads. */
-export interface ErrorLike {
+interface ErrorLike {
   message?: string;
   status?: number;
   code?: string;

@@ -112,7 +112,7 @@ export interface ConnectionTarget {
   entitlement?: { appId: string; how: BindingHow; toRecord?: Binding };
 }
 
-export type EngineErrorCode =
+type EngineErrorCode =
   | 'lock-held'
   | 'lock-lost'
   | 'state-changed'
@@ -329,7 +329,7 @@ export async function assertLeaseHeld(before: string): Promise<void> {
 }
 
 /** How `pollUntil` waits between probes: doubling from `initialDelayMs` up to `maxDelayMs`. */
-export interface Backoff {
+interface Backoff {
   initialDelayMs: number;
   maxDelayMs: number;
   /** At most this many probes (none when below 1). */
@@ -339,9 +339,9 @@ export interface Backoff {
 }
 
 /** A probe's answer: done with a value, or not yet and why. */
-export type PollAnswer<T> = { done: true; value: T } | { done: false; problem: string };
+type PollAnswer<T> = { done: true; value: T } | { done: false; problem: string };
 
-export type PollOutcome<T> =
+type PollOutcome<T> =
   | { done: true; value: T; attempt: number; waitedMs: number }
   | { done: false; problem: string; attempts: number; waitedMs: number };
 

@@ -22,7 +22,7 @@ export interface PreflightTenant {
 const CONSENT = { area: 'entra-id', name: 'tenant consent' } as const;
 
 /** The admin consent URL of the multi-tenant app in a tenant (Learn, "Grant tenant-wide admin consent to an application"). */
-export function adminConsentUrl(tenantId: string, appClientId: string): string {
+function adminConsentUrl(tenantId: string, appClientId: string): string {
   return `https://login.microsoftonline.com/${tenantId}/adminconsent?client_id=${appClientId}`;
 }
 

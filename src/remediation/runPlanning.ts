@@ -43,7 +43,7 @@ export interface Prepared {
   entitlement?: Entitlement;
 }
 
-export interface PrepareContext {
+interface PrepareContext {
   policy: PolicyDecision;
   intent?: Intent;
   failingSince?: string;

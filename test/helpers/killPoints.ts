@@ -130,7 +130,7 @@ function withOtherTenant(scenario: Scenario): Scenario {
 const MARKER = /^sc-remediator (\S+) (\S+)$/;
 
 /** `OtherTenant`: a Manual connection whose app lives in another configured tenant. */
-export type Kind = 'Manual' | 'Automatic' | 'OtherTenant';
+type Kind = 'Manual' | 'Automatic' | 'OtherTenant';
 
 /** The connection under test, as the sandbox holds it. */
 interface Target {
@@ -148,7 +148,7 @@ interface Target {
   expiredKeyId?: string;
 }
 
-export interface KillPoint {
+interface KillPoint {
   name: string;
   matches(e: RequestLogEntry, t: Target, state: TenantState): boolean;
   /** Killed before the run takes the connection's lock: no lease is left behind. */
