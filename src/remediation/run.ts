@@ -17,7 +17,14 @@ import type { PolicyDecision } from './policyFile';
 import type { ServiceConnection } from './ports';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
 import { applyResult, execute } from './runExecution';
-import { appsUsedTwice, readAppAhead, RecordListing, trackFailing, type RunSettings } from './runInputs';
+import {
+  appCacheKey,
+  appsUsedTwice,
+  readAppAhead,
+  RecordListing,
+  trackFailing,
+  type RunSettings,
+} from './runInputs';
 import { prepare } from './runPlanning';
 import { configuredOrganization, selectConnections, type ExcludedConnection } from './runSelection';
 import { OffHeapTexts } from './offHeapTexts';
@@ -268,7 +275,8 @@ export async function runRemediation(
       decisionAt[index] = undefined;
       // An app only this connection uses is not needed again this run.
       const appId = discovered.connection.authorization.parameters['serviceprincipalid'];
-      if (appId && !sharedApps.has(appId.toLowerCase())) apps.delete(appId);
+      const appKey = appCacheKey(discovered.connection);
+      if (appId && appKey && !sharedApps.has(appId.toLowerCase())) apps.delete(appKey);
     }
   }
 

@@ -24,7 +24,14 @@ import { decide, type Intent } from './policy';
 import type { PolicyDecision } from './policyFile';
 import type { ApplicationInfo, ConversionRecord, RecordState, PasswordPolicy, RotationRecord } from './ports';
 import type { ConnectionReport } from './report';
-import { appReadAt, lookupApp, readRecord, type RecordListing, type RunSettings } from './runInputs';
+import {
+  appCacheKey,
+  appReadAt,
+  lookupApp,
+  readRecord,
+  type RecordListing,
+  type RunSettings,
+} from './runInputs';
 import { isMarkedFor } from './transform';
 
 export interface Prepared {
@@ -74,7 +81,7 @@ export async function prepare(
   let app: AppLookup;
   // Apps shared by several connections are read once per run.
   if (connection.authorization.scheme === 'ServicePrincipal' && appId)
-    app = await lookupApp(apps, appId, deps);
+    app = await lookupApp(apps, appCacheKey(connection) ?? appId, appId, deps);
   const read = await recordRead;
   let record = read.record;
   let recordError = read.error;
