@@ -3,6 +3,7 @@
  * (undefined when unset or blank) and a `Check`: it reports problems through `fail` and quotes a
  * value only through `got`, which shows nothing for a secret setting.
  */
+import { GUID } from '../guid';
 import { readFileSync } from 'node:fs';
 import { parsePolicy, type RemediationPolicy } from '../remediation/policyFile';
 
@@ -297,4 +298,29 @@ export function keyOnlyAccess(raw: string | undefined, c: Check, def: boolean): 
   if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v))
     c.fail(`is not a boolean (got '${v.slice(0, 20)}')`, 'true or false (default false)');
   return ['true', '1', 'yes'].includes(v);
+}
+
+/** A parser of an optional GUID setting. */
+export function guid(expected: string) {
+  return (v: string | undefined, c: Check): string | undefined => {
+    if (v !== undefined && !GUID.test(v)) c.fail(`is not a GUID${c.got(v)}`, expected);
+    return v;
+  };
+}
+
+/** Comma-separated tenant GUIDs, each once (case-insensitive); undefined when none. */
+export function parseTenantIds(v: string | undefined, c: Check): string[] | undefined {
+  if (v === undefined) return undefined;
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (!GUID.test(id))
+      c.fail(`names '${id}', which is not a tenant GUID`, 'comma-separated directory (tenant) GUIDs');
+    else if (seen.has(id.toLowerCase())) c.fail(`lists ${id} twice`, 'each tenant once');
+    seen.add(id.toLowerCase());
+  }
+  return ids.length > 0 ? ids.map((id) => id.toLowerCase()) : undefined;
 }

@@ -13,7 +13,8 @@ import {
 } from '../clients/cloud';
 import { GUID } from '../guid';
 import { type Check, gotValue } from './checks';
-import { type Config, type FunctionSettings, type Setting, SETTINGS } from './settings';
+import type { Setting } from './row';
+import { type Config, type FunctionSettings, SETTINGS } from './settings';
 
 /** One bad or missing setting. */
 interface ConfigProblem {
