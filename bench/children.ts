@@ -52,7 +52,7 @@ function nextMessage<T>(child: ChildProcess, type: string, timeoutMs: number): P
   });
 }
 
-export interface SandboxProcess {
+interface SandboxProcess {
   ready: ReadyMessage;
   pid: number;
   stats(): Promise<SandboxStats>;

@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Every heavy dependency of the app: what an eager app loads before it can answer anything. */
-export const SDKS = [
+const SDKS = [
   '@azure/identity',
   '@azure/keyvault-secrets',
   '@azure/storage-blob',

@@ -46,7 +46,7 @@ export interface CampaignOptions {
   log?: (line: string) => void;
 }
 
-export interface CampaignResult {
+interface CampaignResult {
   rounds: number;
   runs: number;
   faultsInjected: number;

@@ -19,8 +19,8 @@ import { recordToTags, ROTATION_CONTENT_TYPE } from '../src/clients/keyVaultRota
 import { credentialMarker } from '../src/remediation/transform';
 import { generateTenant, type ConnectionKind, type TenantShape } from './tenant';
 
-export type StartMessage = { type: 'start'; shape: TenantShape; faults: FaultRule[]; seed: string };
-export type ParentMessage = StartMessage | { type: 'stats' } | { type: 'stop' };
+type StartMessage = { type: 'start'; shape: TenantShape; faults: FaultRule[]; seed: string };
+type ParentMessage = StartMessage | { type: 'stats' } | { type: 'stop' };
 
 export interface ReadyMessage {
   type: 'ready';

@@ -51,7 +51,7 @@ export type ConnectionKind =
   | 'app-disabled'
   | 'workload-identity';
 
-export interface GeneratedTenant {
+interface GeneratedTenant {
   scenario: Scenario;
   /** Connections by kind, in the order generated (shared ones once). */
   kinds: Record<ConnectionKind, number>;

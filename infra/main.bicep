@@ -65,6 +65,12 @@ param maxConcurrency int = 8
 @description('GRAPH_ENDPOINT: Microsoft Graph root; empty: the default of the cloud this is deployed to.')
 param graphEndpoint string = ''
 
+@description('Other Entra tenants (comma-separated GUIDs) whose service connections the service rotates, through a multi-tenant app that trusts the managed identity (ADDITIONAL_TENANT_IDS). Empty: the home tenant only, and no multi-tenant app is created.')
+param additionalTenantIds string = ''
+
+@description('Client id of an existing multi-tenant app that trusts the managed identity, for additionalTenantIds when manageEntraObjects is false (docs/deploy.md, "Other tenants").')
+param multiTenantAppClientId string = ''
+
 @description('REMEDIATION_POLICY: JSON policy (rotate, convert-to-wif, report-only, exclude per organization, project and connection pattern); kept in Key Vault. Empty: rotate everything, convert nothing.')
 param remediationPolicy string = ''
 
@@ -240,6 +246,8 @@ module functionApp 'modules/functionapp.bicep' = {
     remediationJitterSeconds: remediationJitterSeconds
     maxConcurrency: maxConcurrency
     graphEndpoint: graphEndpoint
+    additionalTenantIds: additionalTenantIds
+    multiTenantAppClientId: empty(additionalTenantIds) ? '' : (manageEntraObjects ? multiTenantApp!.outputs.appClientId : multiTenantAppClientId)
     policySecretName: empty(remediationPolicy) ? '' : vault.outputs.policySecretName
     enableRetirement: enableRetirement
     retireFailedAfterDays: retireFailedAfterDays
@@ -251,6 +259,17 @@ module functionApp 'modules/functionapp.bicep' = {
   dependsOn: [
     rbac
   ]
+}
+
+// The app through which the service acts in other tenants, only when there are any.
+module multiTenantApp 'modules/multitenantapp.bicep' = if (manageEntraObjects && !empty(additionalTenantIds)) {
+  name: 'multitenantapp'
+  scope: rg
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+    appUniqueName: 'sc-remediator-multi-tenant-${resourceToken}'
+    appDisplayName: 'sc-remediator multi-tenant (${environmentName})'
+  }
 }
 
 module entra 'modules/entra.bicep' = if (manageEntraObjects) {
@@ -325,3 +344,6 @@ output SC_REMEDIATOR_IDENTITY_NAME string = identity.outputs.name
 
 @description('Client id of the API app registration (callers request <client id>/.default); empty when App Service Authentication is off.')
 output API_APP_CLIENT_ID string = manageEntraObjects ? entra!.outputs.apiAppClientId : apiAppClientId
+
+@description('Client id of the multi-tenant app (MULTI_TENANT_APP_CLIENT_ID): an administrator of each of additionalTenantIds grants it admin consent; empty without other tenants.')
+output MULTI_TENANT_APP_CLIENT_ID string = empty(additionalTenantIds) ? '' : (manageEntraObjects ? multiTenantApp!.outputs.appClientId : multiTenantAppClientId)

@@ -40,9 +40,9 @@ export interface Azurite {
   stop(): Promise<void>;
 }
 
-export const AZURITE_ACCOUNT_NAME = 'devstoreaccount1';
+const AZURITE_ACCOUNT_NAME = 'devstoreaccount1';
 /** Azurite's fixed, public development key (not a secret). */
-export const AZURITE_ACCOUNT_KEY =
+const AZURITE_ACCOUNT_KEY =
   'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /**

@@ -200,7 +200,7 @@ export function checkFederatedCredential(
  * application. [Reason - The key was not found.…" (public Q&A threads quote it). Audience and
  * lifetime claims are not checked here (no public source says which mismatch gives which code).
  */
-export function checkClientAssertion(
+export function checkCertificateAssertion(
   state: TenantState,
   clientId: string,
   assertion: string | undefined,
@@ -271,5 +271,5 @@ export function checkClientCertificate(
   const signature = sign('sha256', Buffer.from(`${header}.${payload}`), createPrivateKey(pem)).toString(
     'base64url',
   );
-  return checkClientAssertion(state, clientId, `${header}.${payload}.${signature}`);
+  return checkCertificateAssertion(state, clientId, `${header}.${payload}.${signature}`);
 }

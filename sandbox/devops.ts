@@ -34,8 +34,6 @@ import { mountProjectRoutes } from './devops/projects';
 import { computeStatus } from './devops/status';
 import { mountEndpointProxy } from './devops/testConnection';
 
-export { ACCESS_TOKEN_INVALID_MESSAGE, computeStatus, JWT_FAILURE_PREFIX } from './devops/status';
-
 export function devopsService(ctx: SandboxContext): ServiceDefinition {
   const state: TenantState = ctx.state;
 

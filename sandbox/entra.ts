@@ -11,7 +11,14 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { SandboxContext } from './index';
-import { checkClientAssertion, checkClientSecret, entraError } from './credentials';
+import {
+  checkCertificateAssertion,
+  checkClientSecret,
+  checkFederatedCredential,
+  entraError,
+  type CredentialCheck,
+} from './credentials';
+import { decodeJwt } from './certificates';
 import type { TenantState } from './model';
 import { stableGuid } from './scenario';
 import type { ServiceDefinition } from './server';
@@ -23,12 +30,14 @@ const MULTI_TENANT = new Set(['organizations', 'common']);
 /** Scopes MSAL may add; they name no resource. */
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 
-type TenantMatch = { kind: 'tenant'; segment: string } | { kind: 'multi'; segment: string };
+type TenantMatch =
+  { kind: 'tenant'; segment: string; tenant: TenantState } | { kind: 'multi'; segment: string };
 
+/** The home tenant or one of the other tenants (`TenantState.otherTenants`), each at its own authority. */
 function resolveTenant(state: TenantState, segment: string): TenantMatch | undefined {
   const lower = segment.toLowerCase();
-  if (lower === state.tenantId.toLowerCase() || lower === state.tenantDomain.toLowerCase())
-    return { kind: 'tenant', segment };
+  const tenant = state.tenant(lower);
+  if (tenant) return { kind: 'tenant', segment, tenant };
   if (MULTI_TENANT.has(lower)) return { kind: 'multi', segment: lower };
   return undefined;
 }
@@ -80,8 +89,8 @@ function openIdConfigurationV2(
   state: TenantState,
   match: TenantMatch,
 ): Record<string, unknown> {
-  const t = match.kind === 'tenant' ? state.tenantId : match.segment;
-  const issuerTenant = match.kind === 'tenant' ? state.tenantId : '{tenantid}';
+  const t = match.kind === 'tenant' ? match.tenant.tenantId : match.segment;
+  const issuerTenant = match.kind === 'tenant' ? match.tenant.tenantId : '{tenantid}';
   return {
     token_endpoint: `${base}/${t}/oauth2/v2.0/token`,
     token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -121,7 +130,7 @@ function openIdConfigurationV1(
   state: TenantState,
   match: TenantMatch,
 ): Record<string, unknown> {
-  const t = match.kind === 'tenant' ? state.tenantId : match.segment;
+  const t = match.kind === 'tenant' ? match.tenant.tenantId : match.segment;
   return {
     token_endpoint: `${base}/${t}/oauth2/token`,
     token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -131,7 +140,7 @@ function openIdConfigurationV1(
     id_token_signing_alg_values_supported: ['RS256'],
     response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
     scopes_supported: ['openid'],
-    issuer: `https://sts.windows.net/${match.kind === 'tenant' ? state.tenantId : '{tenantid}'}/`,
+    issuer: `https://sts.windows.net/${match.kind === 'tenant' ? match.tenant.tenantId : '{tenantid}'}/`,
     microsoft_multi_refresh_token: true,
     authorization_endpoint: `${base}/${t}/oauth2/authorize`,
     device_authorization_endpoint: `${base}/${t}/oauth2/devicecode`,
@@ -169,6 +178,8 @@ interface TokenParams {
   /** The resource, from `scope` (v2) or `resource` (v1). */
   resource?: string;
   scope?: string;
+  clientAssertionType?: string;
+  clientAssertion?: string;
 }
 
 function form(req: Request): Record<string, string> {
@@ -194,6 +205,65 @@ function clientAuth(req: Request, body: Record<string, string>): { id?: string; 
   return { id: body['client_id'], secret: body['client_secret'] };
 }
 
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/**
+ * A client-credentials grant whose client assertion is a token of the home tenant (workload identity
+ * federation with a managed identity as the credential; Learn, "Configure an application to trust a
+ * managed identity"). The app is found where it is registered (the home tenant here: a multi-tenant
+ * app), its federated identity credential must match the assertion's issuer, subject and audience
+ * (AADSTS700211 / 700213 / 700212, `checkFederatedCredential`), and it must have a service principal
+ * in the tenant asked for, i.e. be consented there, else AADSTS700016 "Application with identifier
+ * '…' was not found in the directory '…'. This can happen if the application has not been installed
+ * by the administrator of the tenant or consented to by any user in the tenant." (Azure SDK
+ * TROUBLESHOOTING, Azure/azure-sdk-for-net #26716: "For multi-tenant apps, ensure the application has
+ * been added to the desired tenant by a tenant admin"). A single-tenant app is found only in its own
+ * tenant (the same 700016). An assertion that is no valid sandbox token: AADSTS50027 (invalid JWT;
+ * the code from Entra's published list, its use here inferred).
+ */
+function checkClientAssertion(
+  ctx: SandboxContext,
+  tenant: TenantState,
+  clientId: string,
+  assertionType: string | undefined,
+  assertion: string,
+): CredentialCheck {
+  const { state, tokens } = ctx;
+  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
+    ok: false,
+    status,
+    aadsts: code,
+    body: entraError(tenant, error, code, description),
+  });
+  if (assertionType !== JWT_BEARER)
+    return fail(
+      400,
+      'invalid_request',
+      50027,
+      `Invalid client_assertion_type '${assertionType ?? ''}'; expected '${JWT_BEARER}'.`,
+    );
+  const verified = tokens.verifyBearer(`Bearer ${assertion}`, AUDIENCES.tokenExchange);
+  if (!verified.ok)
+    return fail(401, 'invalid_client', 50027, `JWT token is invalid or malformed (${verified.message})`);
+  const claims = verified.claims;
+  const app = state.appByAppId(clientId);
+  const notFound = (): CredentialCheck =>
+    fail(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
+  if (!app) return notFound();
+  const federated = checkFederatedCredential(state, clientId, claims.iss, claims.sub, claims.aud);
+  if (!federated.ok) return { ...federated, body: { ...federated.body } };
+  if (tenant === state) return { ok: true, app, principalKey: `app:${app.appId}`, appId: app.appId };
+  const servicePrincipal =
+    app.signInAudience === 'AzureADMyOrg' ? undefined : tenant.identityByAppId(clientId);
+  if (!servicePrincipal) return notFound();
+  return { ok: true, identity: servicePrincipal, principalKey: servicePrincipal.key, appId: clientId };
+}
+
 function handleToken(ctx: SandboxContext, version: 'v1' | 'v2', req: Request, res: Response): void {
   const { state, tokens } = ctx;
   const segment = String(req.params['tenant']);
@@ -207,6 +277,8 @@ function handleToken(ctx: SandboxContext, version: 'v1' | 'v2', req: Request, re
     clientId: auth.id,
     clientSecret: auth.secret,
     scope: body['scope'],
+    clientAssertionType: body['client_assertion_type'],
+    clientAssertion: body['client_assertion'],
   };
   const missing = (name: string): void =>
     sendEntraError(
@@ -257,19 +329,23 @@ function handleToken(ctx: SandboxContext, version: 'v1' | 'v2', req: Request, re
     if (!p.resource) return missing('resource');
   }
 
-  // A certificate signs in with a client assertion instead of a secret (RFC 7523; Learn, "Microsoft
+  const tenant = match.tenant;
+  // A client assertion is a federated token (workload identity) or, when its header names a
+  // certificate (`x5t`/`x5t#S256`), signed by a certificate of the app (RFC 7523; Learn, "Microsoft
   // identity platform certificate credentials").
-  const assertionType = body['client_assertion_type'];
+  const header = p.clientAssertion !== undefined ? decodeJwt(p.clientAssertion)?.header : undefined;
   const check =
-    assertionType === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' && !p.clientSecret
-      ? checkClientAssertion(state, p.clientId, body['client_assertion'])
-      : checkClientSecret(state, p.clientId, p.clientSecret);
+    p.clientAssertion === undefined
+      ? checkClientSecret(tenant, p.clientId, p.clientSecret)
+      : header && (header['x5t'] !== undefined || header['x5t#S256'] !== undefined)
+        ? checkCertificateAssertion(tenant, p.clientId, p.clientAssertion)
+        : checkClientAssertion(ctx, tenant, p.clientId, p.clientAssertionType, p.clientAssertion);
   if (!check.ok) {
     res.status(check.status).set('Cache-Control', 'no-store, no-cache').json(check.body);
     return;
   }
 
-  const aud = audienceFor(state, p.resource);
+  const aud = audienceFor(tenant, p.resource);
   if (!aud)
     return sendEntraError(
       res,
@@ -277,7 +353,7 @@ function handleToken(ctx: SandboxContext, version: 'v1' | 'v2', req: Request, re
       400,
       'invalid_resource',
       500011,
-      `The resource principal named ${p.resource} was not found in the tenant named ${state.tenantDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      `The resource principal named ${p.resource} was not found in the tenant named ${tenant.tenantDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
     );
 
   // App roles exist only in Graph tokens: the identity's granted application permissions.
@@ -285,7 +361,7 @@ function handleToken(ctx: SandboxContext, version: 'v1' | 'v2', req: Request, re
   const oid = check.identity?.objectId ?? stableGuid('spn-object', check.appId);
   const lifetime = 3599;
   const accessToken = tokens.issue(
-    { aud, appid: check.appId, oid, idtyp: 'app', roles, sbx: check.principalKey },
+    { aud, appid: check.appId, oid, idtyp: 'app', roles, sbx: check.principalKey, tid: tenant.tenantId },
     lifetime,
   );
   res.locals['caller'] = check.principalKey;

@@ -72,7 +72,7 @@ export interface FaultDecision {
   };
 }
 
-export interface FaultStats {
+interface FaultStats {
   injected: number;
   byKind: Record<FaultKind, number>;
 }

@@ -15,7 +15,7 @@
 import type { EndpointRecord, OrganizationRecord, TenantState } from './model';
 
 /** Azure DevOps' first-party application id (the token exchange is done as this app). */
-export const AZURE_DEVOPS_APP_ID = '499b84ac-1321-427f-aa17-267ca6975798';
+const AZURE_DEVOPS_APP_ID = '499b84ac-1321-427f-aa17-267ca6975798';
 /** The audience every Azure DevOps federated credential carries. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 

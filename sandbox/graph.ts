@@ -97,7 +97,7 @@ function innerDate(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, '');
 }
 
-export function graphErrorBody(
+function graphErrorBody(
   code: string,
   message: string,
   ids: { requestId: string; clientRequestId: string; date: Date },
@@ -125,7 +125,7 @@ function graphDate(iso: string): string {
 }
 
 /** ISO 8601 duration (`P90D`, `P1Y`, `P4DT12H30M5S`) in ms; calendar units approximated. */
-export function durationMs(duration: string): number | undefined {
+function durationMs(duration: string): number | undefined {
   const m =
     /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(
       duration,
@@ -839,7 +839,7 @@ export function graphService(ctx: SandboxContext): ServiceDefinition {
             );
         };
 
-        const check = tokens.verifyBearer(req.headers.authorization, AUDIENCES.graph);
+        const check = tokens.verifyBearer(req.headers.authorization, AUDIENCES.graph, true);
         if (!check.ok) {
           res.set(
             'WWW-Authenticate',
@@ -862,7 +862,9 @@ export function graphService(ctx: SandboxContext): ServiceDefinition {
           base: req.headers.host ? `https://${req.headers.host}` : ctx.urls.graph,
         };
         try {
-          route(call, state, safeDecode(req.path.slice(version[0].length)).replace(/^\/+/, ''));
+          // Graph answers in the tenant the token was issued in: another tenant's apps are not there.
+          const tenant = state.tenant(check.claims.tid) ?? state;
+          route(call, tenant, safeDecode(req.path.slice(version[0].length)).replace(/^\/+/, ''));
         } catch (err) {
           if (err instanceof GraphHttpError) return fail(err);
           return fail(new GraphHttpError(500, 'generalException', 'An unexpected error occurred.'));

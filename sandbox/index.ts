@@ -12,7 +12,7 @@ import { FaultInjector, type FaultRule } from './faults';
 import { graphService } from './graph';
 import { keyVaultService } from './keyvault';
 import type { TenantState } from './model';
-import { loadScenario, readScenario, type Scenario } from './scenario';
+import { loadScenario, readScenario, stableGuid, type Scenario } from './scenario';
 import { startService, type ServiceHost } from './server';
 import { ensureDevCa, issueServerCertificate } from './tls';
 import { TokenIssuer } from './tokens';
@@ -106,6 +106,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     AZURE_CLIENT_SECRET: product?.clientSecret ?? '',
     NODE_EXTRA_CA_CERTS: ca.certPath,
   };
+  // Other tenants: the product acts in each through the home app that trusts its identity
+  // (a multi-tenant app with a federated identity credential), as deployed by infra/modules/entra.bicep.
+  const multiTenantApp = scenario.apps.find(
+    (a) =>
+      a.signInAudience === 'AzureADMultipleOrgs' && a.trustsIdentities?.includes(scenario.productIdentity),
+  );
+  const multiTenantAppId = multiTenantApp
+    ? (multiTenantApp.appId ?? stableGuid('app', multiTenantApp.key))
+    : undefined;
+  if (state.otherTenants.size > 0 && multiTenantAppId) {
+    env['ADDITIONAL_TENANT_IDS'] = [...state.otherTenants.values()].map((t) => t.tenantId).join(',');
+    env['MULTI_TENANT_APP_CLIENT_ID'] = multiTenantAppId;
+  }
 
   return {
     state,

@@ -35,7 +35,7 @@ import type { ServiceDefinition } from './server';
 import { AUDIENCES } from './tokens';
 
 /** Limits from "About Azure Key Vault secrets" (learn.microsoft.com). */
-export const KEY_VAULT_LIMITS = {
+const KEY_VAULT_LIMITS = {
   nameMaxLength: 127,
   /** "maximum size of 25 KB each"; `az keyvault secret set` refuses past 25,600. */
   valueMaxBytes: 25_600,

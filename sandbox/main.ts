@@ -24,7 +24,7 @@ import { startAzurite, type Azurite } from './azurite';
 import { startSandbox, type Sandbox } from './index';
 import type { AppRecord, EndpointRecord, TenantState } from './model';
 
-export interface MainOptions {
+interface MainOptions {
   scenario: string;
   writeEnv: string;
   seed?: string;
@@ -33,15 +33,15 @@ export interface MainOptions {
 }
 
 /** Exit codes. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Same default as the product's ROTATE_DAYS_BEFORE_EXPIRY, for the summary only. */
 const EXPIRING_WITHIN_DAYS = 30;
 
-export function availableScenarios(): string[] {
+function availableScenarios(): string[] {
   return readdirSync(join(__dirname, 'scenarios'))
     .filter((f) => f.endsWith('.json'))
     .map((f) => basename(f, '.json'))
@@ -95,7 +95,7 @@ function buildProgram(): Command {
     .exitOverride();
 }
 
-export class UsageError extends Error {
+class UsageError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
@@ -105,7 +105,7 @@ export class UsageError extends Error {
 }
 
 /** Parses the command line (without node and script). Throws UsageError (help: exit code 0). */
-export function parseArguments(
+function parseArguments(
   argv: string[],
   errorOutput: (s: string) => void = (s) => process.stderr.write(s),
 ): MainOptions {
@@ -140,7 +140,7 @@ export function parseArguments(
 }
 
 /** One `KEY='value'` line per setting; single quotes read the same in dotenv and in a POSIX shell. */
-export function formatEnvFile(env: Record<string, string>, header: string[]): string {
+function formatEnvFile(env: Record<string, string>, header: string[]): string {
   const lines = header.map((h) => `# ${h}`);
   for (const [key, value] of Object.entries(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
@@ -152,7 +152,7 @@ export function formatEnvFile(env: Record<string, string>, header: string[]): st
 }
 
 /** Writes the file atomically with mode 0600 (a new file, renamed over any old one). */
-export function writePrivateFile(path: string, content: string): void {
+function writePrivateFile(path: string, content: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
   writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
@@ -186,7 +186,7 @@ function plural(n: number, word: string): string {
 }
 
 /** The sandbox's own reading of a connection, for the summary (the product decides for itself). */
-export function describeConnection(
+function describeConnection(
   state: TenantState,
   org: string,
   ep: EndpointRecord,
@@ -274,7 +274,7 @@ function pad(s: string, n: number): string {
 }
 
 /** The readable summary: services, organizations, connections by state, how to use the env file. No secrets. */
-export function formatSummary(
+function formatSummary(
   sandbox: Sandbox,
   options: MainOptions,
   timings: { sandboxMs: number; storageMs?: number },
@@ -346,7 +346,7 @@ function removeIfOurs(path: string, content: string): void {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   let options: MainOptions;
   try {
     options = parseArguments(argv);

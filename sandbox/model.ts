@@ -236,7 +236,7 @@ export interface VaultCertificate {
   operation?: { requestId: string; status: 'inProgress' | 'completed'; version: string; issuer: string };
 }
 
-export interface VaultState {
+interface VaultState {
   /** Lower-cased secret name → secret. */
   secrets: Map<string, VaultSecret>;
   /** Lower-cased certificate name → certificate (its key and secret share the name). */
@@ -317,13 +317,40 @@ export class TenantState {
    */
   onRequestHandled?: (entry: RequestLogEntry) => void;
 
+  /**
+   * Other Entra tenants (lower-cased id → tenant): their own apps, and as `identities` the service
+   * principals of home apps consented there. Entra's token endpoint serves each at its own
+   * authority; Graph shows a caller only the apps of the tenant its token was issued in. Azure
+   * DevOps and Key Vault stay the home tenant's.
+   */
+  readonly otherTenants = new Map<string, TenantState>();
+  /** For another tenant: the home tenant, whose clock it shares. */
+  private home?: TenantState;
+
   constructor(tenantId: string = randomUUID(), tenantDomain = 'contoso.onmicrosoft.com') {
     this.tenantId = tenantId;
     this.tenantDomain = tenantDomain;
   }
 
+  /** Adds another tenant that shares this tenant's clock. */
+  addOtherTenant(tenantId: string, tenantDomain: string): TenantState {
+    const other = new TenantState(tenantId, tenantDomain);
+    other.home = this;
+    this.otherTenants.set(tenantId.toLowerCase(), other);
+    return other;
+  }
+
+  /** This tenant or one of the other tenants, by id or domain (case-insensitive). */
+  tenant(idOrDomain: string | null | undefined): TenantState | undefined {
+    if (!idOrDomain) return undefined;
+    const wanted = idOrDomain.toLowerCase();
+    for (const t of [this, ...this.otherTenants.values()])
+      if (t.tenantId.toLowerCase() === wanted || t.tenantDomain.toLowerCase() === wanted) return t;
+    return undefined;
+  }
+
   now(): Date {
-    return new Date(Date.now() + this.clockOffsetMs);
+    return this.home ? this.home.now() : new Date(Date.now() + this.clockOffsetMs);
   }
 
   advanceClock(ms: number): void {
@@ -397,6 +424,7 @@ export class TenantState {
         if (stashed) values.add(stashed);
       }
     for (const secret of this.vault.secrets.values()) for (const v of secret.versions) values.add(v.value);
+    for (const other of this.otherTenants.values()) for (const v of other.allSecretValues()) values.add(v);
     return [...values].filter((v) => v.length >= 8);
   }
 }

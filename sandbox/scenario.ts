@@ -60,6 +60,26 @@ export interface ScenarioApp {
   policy?: AppManagementRestrictions;
   /** Default true: the app's service principal can read the connections' subscriptions. */
   hasSubscriptionRole?: boolean;
+  /**
+   * Identities (keys) the app trusts through a federated identity credential: issuer the home
+   * tenant's `https://login.microsoftonline.com/{tenant}/v2.0`, subject the identity's object id,
+   * audience `api://AzureADTokenExchange` (a managed identity as the app's credential).
+   */
+  trustsIdentities?: string[];
+}
+
+/** Another Entra tenant: its own apps, and the home apps consented in it. */
+export interface ScenarioOtherTenant {
+  key: string;
+  tenantId?: string;
+  tenantDomain?: string;
+  /**
+   * Home apps (keys) with a service principal here (admin consent), with the Graph application
+   * permissions granted to it here. Owners of this tenant's apps name these app keys.
+   */
+  consents?: { app: string; graphPermissions?: GraphPermission[] }[];
+  /** Apps registered in this tenant; connections name them by key like home apps. */
+  apps: ScenarioApp[];
 }
 
 export interface ScenarioIdentity {
@@ -148,6 +168,8 @@ export interface Scenario {
   organizations: ScenarioOrganization[];
   /** Seconds before a new password works at the token endpoint (Graph replication lag). */
   passwordReplicationDelaySeconds?: number;
+  /** Other tenants (a connection of one of their apps carries that tenant's id). */
+  otherTenants?: ScenarioOtherTenant[];
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -211,7 +233,9 @@ export function loadScenario(scenario: Scenario): TenantState {
   const appsByKey = new Map<string, AppRecord>();
   const secretsByKey = new Map<string, string>();
   const certificatesByKey = new Map<string, string>();
-  for (const app of scenario.apps) {
+  /** The tenant of each app key that is not the home tenant's. */
+  const tenantOfApp = new Map<string, TenantState>();
+  const addApp = (target: TenantState, app: ScenarioApp): void => {
     const record: AppRecord = {
       id: app.objectId ?? stableGuid('app-object', app.key),
       appId: app.appId ?? stableGuid('app', app.key),
@@ -256,8 +280,44 @@ export function loadScenario(scenario: Scenario): TenantState {
         };
       }),
     };
+    for (const key of app.trustsIdentities ?? []) {
+      const identity = state.identities.get(key);
+      if (!identity) throw new Error(`App '${app.key}': unknown identity '${key}'.`);
+      record.federatedIdentityCredentials.push({
+        id: stableGuid('federated-credential', app.key, key),
+        name: `managed-identity-${key}`,
+        issuer: `https://login.microsoftonline.com/${state.tenantId}/v2.0`,
+        subject: identity.objectId,
+        audiences: [TOKEN_EXCHANGE_AUDIENCE],
+        description: null,
+      });
+    }
     appsByKey.set(app.key, record);
-    state.apps.set(record.id, record);
+    target.apps.set(record.id, record);
+    if (target !== state) tenantOfApp.set(app.key, target);
+  };
+  for (const app of scenario.apps) addApp(state, app);
+  for (const t of scenario.otherTenants ?? []) {
+    const other = state.addOtherTenant(
+      t.tenantId ?? stableGuid('tenant', scenario.name, t.key),
+      t.tenantDomain ?? `${t.key}.onmicrosoft.com`,
+    );
+    // A consented home app is a service principal of the other tenant: an identity there, keyed
+    // by the app's key, with the permissions granted there (no secret: it signs in by assertion).
+    for (const consent of t.consents ?? []) {
+      const home = appsByKey.get(consent.app);
+      if (!home) throw new Error(`Tenant '${t.key}': unknown consented app '${consent.app}'.`);
+      other.identities.set(consent.app, {
+        key: consent.app,
+        displayName: home.displayName,
+        kind: 'servicePrincipal',
+        appId: home.appId,
+        graphPermissions: consent.graphPermissions ?? [],
+        pats: [],
+        objectId: stableGuid('service-principal', other.tenantId, home.appId),
+      });
+    }
+    for (const app of t.apps) addApp(other, app);
   }
 
   for (const org of scenario.organizations) {
@@ -300,7 +360,10 @@ export function loadScenario(scenario: Scenario): TenantState {
           },
         ]);
       }
-      const parameters: Record<string, string | null> = { tenantid: c.tenantId ?? state.tenantId };
+      const appTenant = c.app ? tenantOfApp.get(c.app) : undefined;
+      const parameters: Record<string, string | null> = {
+        tenantid: c.tenantId ?? appTenant?.tenantId ?? state.tenantId,
+      };
       if (c.scheme === 'ServicePrincipal' && c.authenticationType === 'spnCertificate') {
         // A certificate connection stores the PEM (servicePrincipalCertificate), never returned.
         parameters['serviceprincipalid'] = app?.appId ?? stableGuid('missing-app', c.key);

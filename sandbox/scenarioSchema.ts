@@ -84,12 +84,24 @@ function duplicates(values: string[]): string[] {
 function referenceProblems(s: Scenario): string[] {
   const problems: string[] = [];
   const identities = new Map(s.identities.map((i) => [i.key, i]));
-  const apps = new Map(s.apps.map((a) => [a.key, a]));
+  const otherApps = (s.otherTenants ?? []).flatMap((t) => t.apps);
+  const apps = new Map([...s.apps, ...otherApps].map((a) => [a.key, a]));
 
   for (const key of duplicates(s.identities.map((i) => i.key)))
     problems.push(`/identities: key '${key}' is used more than once`);
-  for (const key of duplicates(s.apps.map((a) => a.key)))
+  for (const key of duplicates([...s.apps, ...otherApps].map((a) => a.key)))
     problems.push(`/apps: key '${key}' is used more than once`);
+  (s.otherTenants ?? []).forEach((t, i) => {
+    const at = `/otherTenants/${i} (${t.key})`;
+    const consented = new Set((t.consents ?? []).map((c) => c.app));
+    for (const c of t.consents ?? [])
+      if (!s.apps.some((a) => a.key === c.app))
+        problems.push(`${at}/consents: '${c.app}' is not one of the home apps`);
+    for (const app of t.apps)
+      for (const owner of app.owners ?? [])
+        if (!consented.has(owner))
+          problems.push(`${at}/apps (${app.key})/owners: '${owner}' is not an app consented in this tenant`);
+  });
   for (const name of duplicates(s.organizations.map((o) => o.name.toLowerCase())))
     problems.push(`/organizations: organization '${name}' appears more than once`);
 
@@ -102,6 +114,9 @@ function referenceProblems(s: Scenario): string[] {
 
   s.apps.forEach((app, i) => {
     const at = `/apps/${i} (${app.key})`;
+    for (const key of app.trustsIdentities ?? [])
+      if (!identities.has(key))
+        problems.push(`${at}/trustsIdentities: '${key}' is not one of the identities`);
     for (const owner of app.owners ?? [])
       if (!identities.has(owner)) problems.push(`${at}/owners: '${owner}' is not one of the identities`);
     for (const key of duplicates((app.passwords ?? []).map((p) => p.key)))

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import selfsigned from 'selfsigned';
 
-export interface DevCa {
+interface DevCa {
   certPath: string;
   cert: string;
   key: string;
@@ -19,7 +19,7 @@ export interface ServerCertificate {
 }
 
 /** Default folder of the development CA: `.sandbox/ca` at the project root (git-ignored). */
-export function defaultCaDir(): string {
+function defaultCaDir(): string {
   return resolve(__dirname, '..', '.sandbox', 'ca');
 }
 

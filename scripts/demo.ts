@@ -50,16 +50,18 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
   const { state } = sandbox;
   const appId = ep.authorization.parameters['serviceprincipalid'] ?? '';
   const key = ep.authorization.parameters['serviceprincipalkey'] ?? undefined;
-  const app = appId ? state.appByAppId(appId) : undefined;
+  // The connection's app lives in its own tenant (another tenant's, in the multi-tenant scenario).
+  const tenant = state.tenant(ep.authorization.parameters['tenantid']) ?? state;
+  const app = appId ? tenant.appByAppId(appId) : undefined;
   const credential = key && app ? app.passwordCredentials.find((p) => p.secretText === key) : undefined;
   let works = 'n/a';
   const pem = ep.authorization.parameters['servicePrincipalCertificate'] ?? undefined;
   const certificateBased = ep.authorization.parameters['authenticationType'] === 'spnCertificate';
   if (certificateBased) {
-    const check = checkClientCertificate(state, appId, pem);
+    const check = checkClientCertificate(tenant, appId, pem);
     works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
   } else if (ep.authorization.scheme === 'ServicePrincipal') {
-    const check = checkClientSecret(state, appId, key);
+    const check = checkClientSecret(tenant, appId, key);
     works = check.ok ? 'yes' : `no (AADSTS${check.aadsts})`;
   } else if (ep.authorization.scheme === 'WorkloadIdentityFederation') {
     const check = checkFederatedCredential(
@@ -73,7 +75,13 @@ function describe(sandbox: Sandbox, org: string, ep: EndpointRecord): Connection
   return {
     key: ep.id,
     name: ep.name,
-    where: `${org}/${ep.serviceEndpointProjectReferences.map((r) => r.projectReference.name).join('+')}`,
+    where:
+      `${org}/${ep.serviceEndpointProjectReferences.map((r) => r.projectReference.name).join('+')}` +
+      (tenant === state
+        ? state.tenant(ep.authorization.parameters['tenantid'])
+          ? ''
+          : ' (unknown tenant)'
+        : ` (tenant ${tenant.tenantDomain})`),
     isReady: ep.isReady,
     creationMode: ep.data['creationMode'] ?? '',
     scheme: certificateBased ? 'certificate' : (SCHEMES[ep.authorization.scheme] ?? ep.authorization.scheme),
@@ -272,9 +280,91 @@ async function main(): Promise<void> {
       `\nRequests the run made: ${[...calls].map(([s, n]) => `${s} ${n}`).join(', ')}; ` +
         `the CLI exited ${exitCode} (${exitCode === 0 ? 'all healthy or fixed' : 'some connections need a person'}).\n`,
     );
+    await sandbox.stop();
+    sandbox = undefined;
+    sandbox = await startSandbox({ scenario: 'multi-tenant' });
+    await otherTenants(sandbox, storage);
   } finally {
     await Promise.allSettled([storage?.stop(), sandbox?.stop()]);
   }
+}
+
+/**
+ * The `multi-tenant` scenario: connections whose apps live in other tenants (ADDITIONAL_TENANT_IDS),
+ * reached through the multi-tenant app that trusts the product's identity; then the request log of
+ * the other-tenant rotation (method, host, path, status, caller).
+ */
+async function otherTenants(sandbox: Sandbox, storage: Azurite): Promise<void> {
+  const tenants = [...sandbox.state.otherTenants.values()];
+  process.stdout.write(
+    `\n\nOther tenants (scenario 'multi-tenant'): home tenant ${sandbox.state.tenantDomain}; ` +
+      `ADDITIONAL_TENANT_IDS lists ${tenants.map((t) => t.tenantDomain).join(' and ')}. ` +
+      `The multi-tenant app (MULTI_TENANT_APP_CLIENT_ID ${sandbox.env['MULTI_TENANT_APP_CLIENT_ID'] ?? ''}) has no secret: ` +
+      `it signs in with the identity's token as its client assertion. fabrikam consented to it; northwind did not; ` +
+      `a third tenant is not configured.\n\n$ sc-remediator remediate\n`,
+  );
+  const before = snapshot(sandbox);
+  const logStart = sandbox.state.requestLog.length;
+  const exitCode = await runCli(['remediate'], {
+    ...process.env,
+    ...sandbox.env,
+    AzureWebJobsStorage: storage.connectionString,
+    OLD_SECRET_RETENTION_HOURS: '0',
+  });
+  const after = new Map(snapshot(sandbox).map((s) => [s.key, s]));
+  const table = new Table({
+    head: ['Connection', 'Where', 'isReady', 'Secret ends', 'Gets a token', 'App passwords'],
+    style: { head: [], border: [] },
+  });
+  for (const b of before) {
+    const a = after.get(b.key) ?? b;
+    table.push([
+      b.name,
+      b.where,
+      arrow(b.isReady, a.isReady),
+      arrow(b.secretEnds, a.secretEnds),
+      arrow(b.works, a.works),
+      arrow(b.passwords, a.passwords),
+    ]);
+  }
+  process.stdout.write(`\nBefore → after:\n${table.toString()}\n`);
+
+  // The rotation of fabrikam's connection, request by request (no secret: paths and statuses only).
+  const fabrikam = tenants.find((t) => t.tenantDomain.startsWith('fabrikam'));
+  const endpoint = [...sandbox.state.organizations.values()]
+    .flatMap((o) => [...o.endpoints.values()])
+    .find((e) => e.name === 'fabrikam-deploy');
+  const app =
+    fabrikam && endpoint
+      ? fabrikam.appByAppId(endpoint.authorization.parameters['serviceprincipalid'] ?? '')
+      : undefined;
+  if (fabrikam && endpoint && app) {
+    const hosts: Record<string, string> = {
+      entra: new URL(sandbox.urls.authority).host,
+      graph: new URL(sandbox.urls.graph).host,
+      devops: new URL(sandbox.urls.devops).host,
+      keyvault: new URL(sandbox.urls.keyVault).host,
+    };
+    const related = (path: string, caller?: string) =>
+      path.toLowerCase().includes(endpoint.id.toLowerCase()) ||
+      path.includes(app.id) ||
+      path.includes(app.appId) ||
+      path.toLowerCase().startsWith(`/${fabrikam.tenantId}/`) ||
+      caller === 'remediator-multi-tenant';
+    const rows = sandbox.state.requestLog
+      .slice(logStart)
+      .filter((e) => related(`${e.path} ${e.query['endpointId'] ?? ''}`, e.caller))
+      .map(
+        (e) =>
+          `  ${e.method.padEnd(6)} ${e.status}  ${hosts[e.service] ?? e.service}${e.path}  (${e.caller ?? '-'})`,
+      );
+    process.stdout.write(
+      `\nRequests of the fabrikam-deploy rotation (token in fabrikam, Graph in fabrikam, Key Vault and Azure DevOps at home):\n${rows.join('\n')}\n`,
+    );
+  }
+  process.stdout.write(
+    `\nThe CLI exited ${exitCode} (northwind's missing consent is a failure a person fixes).\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -15,6 +15,7 @@ import { KeyVaultStateStore } from './clients/keyVaultStateStore';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from './clients/runLedger';
 import type { RunLedger } from './remediation/ports';
 import { MemoryLockProvider } from './clients/memoryLock';
+import { createTenantCredential } from './clients/tenantCredential';
 import { EntraTokenProbe } from './clients/tokenProbe';
 import type { Config } from './config';
 import type { Clock, LockProvider } from './remediation/ports';
@@ -23,7 +24,7 @@ import type { EngineDeps } from './remediation/engine';
 import type { RunSettings } from './remediation/run';
 import { redactor, type Logger } from './telemetry';
 
-export const systemClock: Clock = {
+const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
@@ -33,7 +34,7 @@ export const systemClock: Clock = {
  * user-assigned managed identity in Azure, otherwise whatever DefaultAzureCredential finds locally.
  * Wrapped so every client shares one token per resource (and concurrent requests wait for one).
  */
-export function createCredential(config: Config): TokenCredential {
+function createCredential(config: Config): TokenCredential {
   return new CachingTokenCredential(identityCredential(config));
 }
 
@@ -69,7 +70,7 @@ function blobServiceFor(storage: NonNullable<Config['storage']>, credential: Tok
 }
 
 /** The lease lock in the function's storage account, or an in-process lock when none is configured. */
-export function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
+function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
   const storage = config.storage;
   if (!storage) {
     log.warn('No storage configured (AzureWebJobsStorage): rotations are locked within this process only.');
@@ -113,6 +114,9 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
   // The Graph adapter also manages federated credentials; conversions keep their state in Key Vault;
   // retirements need the run ledger (the storage account), so without storage nothing is retired.
   if (deps.graph instanceof GraphApplicationsAdapter) deps.federation = deps.graph;
+  const tenants = buildTenantClients(config, credential, TENANT_POLICY_TTL_MS);
+  if (tenants.size > 0)
+    deps.tenants = new Map([...tenants].map(([id, graph]) => [id, { graph, federation: graph }]));
   deps.conversions = new KeyVaultConversionStore({ vaultUrl: config.keyVaultUrl, credential });
   deps.bindings = new KeyVaultBindingStore({ client: store.client });
   // Certificate connections get their new certificate from Key Vault's certificates.
@@ -130,6 +134,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     secretLifetimeDays: config.secretLifetimeDays,
     oldSecretRetentionHours: config.oldSecretRetentionHours,
     tenantId: config.tenantId,
+    ...(config.additionalTenantIds ? { additionalTenantIds: config.additionalTenantIds } : {}),
     maxConcurrency: config.maxConcurrency,
     lockSeconds: config.lockSeconds,
     dryRun: config.dryRun,
@@ -139,8 +144,43 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
   return { deps, settings, credential };
 }
 
+/**
+ * Graph in each of `ADDITIONAL_TENANT_IDS`, as the multi-tenant app (`MULTI_TENANT_APP_CLIENT_ID`)
+ * whose client assertion is the service's own token (tenantCredential.ts): no secret anywhere.
+ */
+function buildTenantClients(
+  config: Config,
+  home: TokenCredential,
+  tenantPolicyTtlMs?: number,
+): Map<string, GraphApplicationsAdapter> {
+  const tenants = new Map<string, GraphApplicationsAdapter>();
+  const appClientId = config.multiTenantAppClientId;
+  if (!appClientId) return tenants;
+  for (const tenantId of config.additionalTenantIds ?? []) {
+    const credential = createTenantCredential({
+      home,
+      tenantId,
+      appClientId,
+      cloud: config.cloud,
+      authorityHost: config.endpoints.authorityHost,
+      disableInstanceDiscovery: config.endpoints.disableInstanceDiscovery,
+    });
+    tenants.set(
+      tenantId.toLowerCase(),
+      new GraphApplicationsAdapter({
+        credential,
+        endpoint: config.endpoints.graphEndpoint,
+        scope: config.endpoints.graphScope,
+        ...(tenantPolicyTtlMs === undefined ? {} : { tenantPolicyTtlMs }),
+        maxConcurrency: config.maxConcurrency,
+      }),
+    );
+  }
+  return tenants;
+}
+
 /** The run ledger in the function's storage account, when storage is configured. */
-export function createRunLedgerFor(
+function createRunLedgerFor(
   config: Config,
   credential: TokenCredential,
   clock: Clock,
@@ -180,11 +220,17 @@ export function buildPreflight(config: Config): { deps: PreflightDeps; settings:
     },
     concurrency: config.maxConcurrency,
   };
+  const tenants = buildTenantClients(config, credential);
+  if (tenants.size > 0 && config.multiTenantAppClientId) {
+    const appClientId = config.multiTenantAppClientId;
+    deps.tenants = [...tenants].map(([tenantId, graph]) => ({ tenantId, appClientId, graph }));
+  }
   return {
     deps,
     settings: {
       organizations: config.organizations.map((o) => ({ url: o.url, name: o.name })),
       projects: config.projects,
+      ...(config.additionalTenantIds ? { additionalTenantIds: config.additionalTenantIds } : {}),
     },
   };
 }

@@ -4,9 +4,9 @@
  * Messages never carry secret values; adapters build them from status, code and service text only.
  */
 
-export type ServiceName = 'azure-devops' | 'graph' | 'key-vault' | 'entra-id' | 'storage';
+type ServiceName = 'azure-devops' | 'graph' | 'key-vault' | 'entra-id' | 'storage';
 
-export interface ServiceErrorDetails {
+interface ServiceErrorDetails {
   status?: number;
   /** The service's own error code (Graph `error.code`, Key Vault `error.code`, Azure DevOps `typeKey`, `AADSTS…`). */
   code?: string;

@@ -70,6 +70,12 @@ param maxConcurrency int
 @description('GRAPH_ENDPOINT: Microsoft Graph root; empty: the cloud default (AZURE_CLOUD decides).')
 param graphEndpoint string = ''
 
+@description('ADDITIONAL_TENANT_IDS: other tenants whose connections are rotated (empty: none).')
+param additionalTenantIds string = ''
+
+@description('MULTI_TENANT_APP_CLIENT_ID: the multi-tenant app that trusts the managed identity (empty without other tenants).')
+param multiTenantAppClientId string = ''
+
 @description('Key Vault secret holding the remediation policy (REMEDIATION_POLICY); empty: no policy.')
 param policySecretName string = ''
 
@@ -190,6 +196,8 @@ var contractSettings = {
   AZURE_AUTHORITY_HOST: environment().authentication.loginEndpoint
   AZURE_TENANT_ID: tenant().tenantId
   AZURE_CLIENT_ID: identityClientId
+  ADDITIONAL_TENANT_IDS: additionalTenantIds
+  MULTI_TENANT_APP_CLIENT_ID: multiTenantAppClientId
   ROTATE_DAYS_BEFORE_EXPIRY: string(rotateDaysBeforeExpiry)
   SECRET_LIFETIME_DAYS: string(secretLifetimeDays)
   OLD_SECRET_RETENTION_HOURS: string(oldSecretRetentionHours)

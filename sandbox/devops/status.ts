@@ -38,10 +38,13 @@ export function computeStatus(state: TenantState, ep: EndpointRecord): void {
     const pem = paramValue(parameters, 'servicePrincipalCertificate');
     if (authenticationType === 'spncertificate' && !pem) return set(true);
     if (authenticationType !== 'spnkey' && authenticationType !== 'spncertificate') return set(true);
+    // Signed in at the connection's own tenant (its `tenantid`), as Azure DevOps does; an unknown
+    // tenant is looked up in the home tenant, as before other tenants existed in the sandbox.
+    const tenant = state.tenant(paramValue(parameters, 'tenantid')) ?? state;
     const check =
       authenticationType === 'spncertificate'
-        ? checkClientCertificate(state, appId, pem ?? undefined)
-        : checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
+        ? checkClientCertificate(tenant, appId, pem ?? undefined)
+        : checkClientSecret(tenant, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
     return check.ok ? set(true) : set(false, JWT_FAILURE_PREFIX + aadstsFirstLine(check));
   }
   if (scheme === 'workloadidentityfederation') {

@@ -87,15 +87,18 @@ function testConnection(
   const appId = paramValue(parameters, 'serviceprincipalid') ?? '';
   let principal: { appId: string; objectId: string } | undefined;
   if (lower(scheme) === 'serviceprincipal') {
-    // A certificate connection signs in with the PEM it stores (certificate and private key).
+    // Signed in at the connection's own tenant (its `tenantid`), as Azure DevOps does; an unknown
+    // tenant is looked up in the home tenant, as before other tenants existed in the sandbox. A
+    // certificate connection signs in with the PEM it stores (certificate and private key).
+    const tenant = state.tenant(paramValue(parameters, 'tenantid')) ?? state;
     const check =
       lower(paramValue(parameters, 'authenticationType') ?? 'spnkey') === 'spncertificate'
         ? checkClientCertificate(
-            state,
+            tenant,
             appId,
             paramValue(parameters, 'servicePrincipalCertificate') ?? undefined,
           )
-        : checkClientSecret(state, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
+        : checkClientSecret(tenant, appId, paramValue(parameters, 'serviceprincipalkey') ?? undefined);
     if (!check.ok)
       return fail(
         check.status === 401 ? 'unauthorized' : 'badRequest',

@@ -31,10 +31,9 @@ import {
   restartWithCaBundleIfNeeded,
   SettingsFileError,
 } from './settingsFile';
+import { GUID } from '../guid';
 
 export const EXIT = { ok: 0, attention: 1, usage: 2 } as const;
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -148,12 +147,6 @@ async function checkCommand(
   return report.ok ? EXIT.ok : EXIT.attention;
 }
 
-/** Names as Azure DevOps holds them, without control characters (no terminal escapes). */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
-}
-
 function operatorName(env: NodeJS.ProcessEnv): string {
   try {
     return `cli:${userInfo().username}`;
@@ -193,13 +186,13 @@ async function approveCommandRun(
       (url, id) => findConnection(engine.deps, engine.settings, url, id),
     );
     const projects = connection.serviceEndpointProjectReferences.map((r) =>
-      printable(r.projectReference.name ?? r.projectReference.id),
+      withoutControls(r.projectReference.name ?? r.projectReference.id),
     );
     if (flags.json)
       io.stdout.write(`${JSON.stringify({ binding, connectionName: connection.name, projects }, null, 2)}\n`);
     else
       io.stdout.write(
-        `Bound connection '${printable(connection.name)}' (${connection.id}) in ${org.url}, projects ${projects.join(', ')},\n` +
+        `Bound connection '${withoutControls(connection.name)}' (${connection.id}) in ${org.url}, projects ${projects.join(', ')},\n` +
           `to app ${binding.appId}${binding.tenantId ? ` of tenant ${binding.tenantId}` : ''} (${binding.how}, ${binding.at}).\n` +
           'It may now receive new credentials of that app; a change to another app needs a new approval.\n',
       );

@@ -11,7 +11,7 @@ import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from 
 import type { RunProgress } from '../remediation/run';
 import { redactor } from '../telemetry';
 
-export interface ProgressReporter {
+interface ProgressReporter {
   update(progress: RunProgress): void;
   stop(): void;
 }

@@ -6,7 +6,7 @@
 import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { parseRetryAfter } from './retryAfter';
 
-export const rateLimitPacingPolicyName = 'azureDevOpsRateLimitPacingPolicy';
+const rateLimitPacingPolicyName = 'azureDevOpsRateLimitPacingPolicy';
 
 /** Time source of the pacing policy. */
 export interface PacingClock {

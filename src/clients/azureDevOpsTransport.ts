@@ -30,7 +30,7 @@ import { AuthenticationError, PreconditionError, ServiceError } from '../errors'
 import { rateLimitPacingPolicy, type PacingClock, type PacingStats } from './azureDevOpsPacing';
 import { AZURE_DEVOPS_SCOPE } from './cloud';
 
-export const AZURE_DEVOPS_API_VERSION = '7.1';
+const AZURE_DEVOPS_API_VERSION = '7.1';
 
 export interface AzureDevOpsClientOptions {
   /** Entra ID credential (managed identity, client secret, …). Used unless `pat` is given. */
@@ -60,7 +60,7 @@ interface WrappedException {
   typeKey?: string;
 }
 
-export interface Answer {
+interface Answer {
   status: number;
   headers: PipelineResponse['headers'];
   body: unknown;

@@ -98,7 +98,7 @@ export async function testConnection(
  * Azure DevOps then tests its stored secret or certificate. A secret-based connection whose GET
  * left `serviceprincipalkey` out gets it back as null, so the stored secret is still what is tested.
  */
-export function storedCredentialParameters(connection: ServiceConnection): Record<string, string | null> {
+function storedCredentialParameters(connection: ServiceConnection): Record<string, string | null> {
   const parameters: Record<string, string | null> = {};
   for (const [k, v] of Object.entries(connection.authorization?.parameters ?? {})) {
     if (CONFIDENTIAL_PARAMETERS.has(k.toLowerCase())) parameters[k] = null;

@@ -18,7 +18,7 @@ import type { Lease, LockProvider } from '../remediation/ports';
 import { containerCreator, storageError } from './blobContainer';
 
 /** The storage settings of the Functions host, as app settings name them. */
-export interface StorageSettings {
+interface StorageSettings {
   /** A connection string (Azurite's, or an account's). Takes precedence when set. */
   AzureWebJobsStorage?: string;
   /** Identity-based connection: the blob endpoint, e.g. `https://acct.blob.core.windows.net`. */
@@ -102,7 +102,7 @@ export interface BlobLeaseLockOptions {
 }
 
 /** A held lock. `signal` aborts when the lease is lost, so long work can stop early. */
-export interface BlobLease extends Lease {
+interface BlobLease extends Lease {
   readonly key: string;
   readonly leaseId: string;
   readonly durationSeconds: number;
@@ -113,8 +113,8 @@ export interface BlobLease extends Lease {
 }
 
 export const DEFAULT_LOCK_CONTAINER = 'sc-remediator-locks';
-export const MIN_LEASE_SECONDS = 15;
-export const MAX_LEASE_SECONDS = 60;
+const MIN_LEASE_SECONDS = 15;
+const MAX_LEASE_SECONDS = 60;
 
 function describe(err: unknown): string {
   const e = storageError(err);

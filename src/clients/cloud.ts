@@ -18,7 +18,7 @@ export type AzureCloudName = (typeof AZURE_CLOUDS)[number];
 export const AZURE_DEVOPS_SCOPE = '499b84ac-1321-427f-aa17-267ca6975798/.default';
 
 /** The fixed facts of one cloud. */
-export interface CloudProfile {
+interface CloudProfile {
   name: AzureCloudName;
   /** Entra ID authority host (`AzureAuthorityHosts`), no trailing slash. */
   authorityHost: string;
@@ -82,7 +82,7 @@ export interface CloudEndpoints extends CloudProfile {
 }
 
 /** The fixed endpoints of a cloud. */
-export function cloudProfile(cloud: AzureCloudName): CloudProfile {
+function cloudProfile(cloud: AzureCloudName): CloudProfile {
   return { ...PROFILES[cloud] };
 }
 

@@ -24,7 +24,7 @@ interface TenantAppManagementPolicyJson {
 }
 
 /** ISO 8601 duration in whole days (rounded down, so a derived end date never exceeds the cap). */
-export function isoDurationToDays(duration: string): number | undefined {
+function isoDurationToDays(duration: string): number | undefined {
   const m =
     /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(
       duration,

@@ -32,7 +32,7 @@ export function requestLine(request: unknown, options: unknown): { method: strin
   return { method: (field(request, 'method') ?? 'GET').toUpperCase(), url: field(request, 'url') ?? '' };
 }
 
-export interface ThrottleGateOptions {
+interface ThrottleGateOptions {
   /** Most requests of one kind in flight at once (the run's concurrency already bounds it). */
   maxConcurrency: number;
   /** Fewest requests of one kind in flight at once while throttled. */

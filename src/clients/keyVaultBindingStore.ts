@@ -12,12 +12,12 @@ import type { Binding, BindingStore } from '../remediation/ports';
 import { connectionSecretName, createSecretClient } from './keyVaultClient';
 import { readJsonSecret, writeJsonSecret } from './keyVaultJsonSecret';
 
-export const BINDING_SECRET_PREFIX = 'sc-remediator-binding-';
-export const BINDING_CONTENT_TYPE = 'application/json; sc-remediator binding';
+const BINDING_SECRET_PREFIX = 'sc-remediator-binding-';
+const BINDING_CONTENT_TYPE = 'application/json; sc-remediator binding';
 
 const HOW = /^(proof:test-connection-ok|proof:expired-secret-7000222|verified-rotation|approved:.{1,200})$/;
 
-export function bindingSecretName(connectionId: string): string {
+function bindingSecretName(connectionId: string): string {
   return connectionSecretName(BINDING_SECRET_PREFIX, connectionId);
 }
 

@@ -13,10 +13,10 @@ import type { ConversionRecord, ConversionStateStore } from '../remediation/port
 import { connectionSecretName, createSecretClient } from './keyVaultClient';
 import { readJsonSecret, writeJsonSecret } from './keyVaultJsonSecret';
 
-export const CONVERSION_SECRET_PREFIX = 'sc-remediator-wif-';
-export const CONVERSION_CONTENT_TYPE = 'application/json; sc-remediator conversion';
+const CONVERSION_SECRET_PREFIX = 'sc-remediator-wif-';
+const CONVERSION_CONTENT_TYPE = 'application/json; sc-remediator conversion';
 
-export function conversionSecretName(connectionId: string): string {
+function conversionSecretName(connectionId: string): string {
   return connectionSecretName(CONVERSION_SECRET_PREFIX, connectionId);
 }
 

@@ -31,7 +31,7 @@ import {
   secretNameFor,
 } from './keyVaultRotationRecord';
 
-export interface KeyVaultStateStoreOptions {
+interface KeyVaultStateStoreOptions {
   /** `KEY_VAULT_URL`, e.g. `https://myvault.vault.azure.net/`. */
   vaultUrl: string;
   credential: TokenCredential;

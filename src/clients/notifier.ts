@@ -178,7 +178,7 @@ export function webhookPayload(format: WebhookFormat, notification: Notification
   return redactor.redactValue(payload);
 }
 
-export interface WebhookNotifierOptions {
+interface WebhookNotifierOptions {
   /** Default 5 s. */
   timeoutMs?: number;
   /** Overrides the format chosen by host. */

@@ -37,6 +37,7 @@ import { summarize, type ConnectionReport, type RunReport } from '../remediation
 import { BlobJsonStore } from './blobJsonStore';
 import { ConditionNotMetError, type JsonStore } from './jsonStore';
 import { MemoryJsonStore } from './memoryJsonStore';
+import { GUID } from '../guid';
 
 export const DEFAULT_LEDGER_CONTAINER = 'sc-remediator-runs';
 
@@ -45,10 +46,8 @@ interface FailingDocument {
   connections: Record<string, string>;
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Run ids are GUIDs; anything else never reaches a blob name. */
-export function isRunId(value: string): boolean {
+function isRunId(value: string): boolean {
   return GUID.test(value);
 }
 
@@ -58,7 +57,7 @@ function checkRunId(runId: string): string {
 }
 
 /** Blob-safe key of one connection in a run. */
-export function connectionKey(organization: string, connectionId: string): string {
+function connectionKey(organization: string, connectionId: string): string {
   return `${encodeURIComponent(organization.toLowerCase())}~${encodeURIComponent(connectionId.toLowerCase())}`;
 }
 
@@ -89,14 +88,14 @@ function sameConnection(a: ConnectionReport, organization: string, connectionId:
   );
 }
 
-export interface RunLedgerOptions {
+interface RunLedgerOptions {
   now?: () => Date;
   /** Reads in flight at once when assembling a report. */
   concurrency?: number;
 }
 
 /** The ledger over any `JsonStore` (blobs: `createBlobRunLedger`; memory: `createMemoryRunLedger`). */
-export class JsonRunLedger implements RunLedger {
+class JsonRunLedger implements RunLedger {
   private readonly now: () => Date;
   private readonly concurrency: number;
 

@@ -29,7 +29,7 @@ const PUBLIC_ENTRA_HOSTS = new Set([
   'login.microsoftonline.de',
 ]);
 
-export interface TokenProbeOptions {
+interface TokenProbeOptions {
   /** AZURE_AUTHORITY_HOST; default the public cloud. */
   authorityHost?: string;
   /** Resource to ask a token for; default Azure Resource Manager, what a service connection uses. */

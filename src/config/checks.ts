@@ -3,6 +3,7 @@
  * (undefined when unset or blank) and a `Check`: it reports problems through `fail` and quotes a
  * value only through `got`, which shows nothing for a secret setting.
  */
+import { GUID } from '../guid';
 import { readFileSync } from 'node:fs';
 import { parsePolicy, type RemediationPolicy } from '../remediation/policyFile';
 
@@ -14,7 +15,7 @@ export interface Check {
 }
 
 /** One Azure DevOps organization to scan. */
-export interface OrganizationSetting {
+interface OrganizationSetting {
   /** Normalised organization URL, no trailing slash, e.g. `https://dev.azure.com/contoso`. */
   url: string;
   /** Organization name, e.g. `contoso` (from the path, or the `*.visualstudio.com` subdomain). */
@@ -22,7 +23,7 @@ export interface OrganizationSetting {
 }
 
 /** Shows a value in an error, shortened. */
-export function clip(value: string): string {
+function clip(value: string): string {
   return value.length > 80 ? `${value.slice(0, 77)}...` : value;
 }
 
@@ -31,11 +32,10 @@ export function gotValue(value: string): string {
   return ` (got '${clip(value)}')`;
 }
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** `@azure/identity`'s own tenant id check. */
 export const TENANT_ID = /^[0-9a-zA-Z-.]+$/;
 
-export function parseUrl(value: string): URL | undefined {
+function parseUrl(value: string): URL | undefined {
   try {
     return new URL(value);
   } catch {
@@ -118,7 +118,7 @@ function commaList(value: string | undefined): string[] {
     .filter((s) => s !== '');
 }
 
-export const ORG_EXPECTED =
+const ORG_EXPECTED =
   'comma-separated https Azure DevOps organization URLs, e.g. https://dev.azure.com/contoso,https://fabrikam.visualstudio.com';
 
 /**
@@ -298,4 +298,29 @@ export function keyOnlyAccess(raw: string | undefined, c: Check, def: boolean): 
   if (!['true', 'false', '1', '0', 'yes', 'no'].includes(v))
     c.fail(`is not a boolean (got '${v.slice(0, 20)}')`, 'true or false (default false)');
   return ['true', '1', 'yes'].includes(v);
+}
+
+/** A parser of an optional GUID setting. */
+export function guid(expected: string) {
+  return (v: string | undefined, c: Check): string | undefined => {
+    if (v !== undefined && !GUID.test(v)) c.fail(`is not a GUID${c.got(v)}`, expected);
+    return v;
+  };
+}
+
+/** Comma-separated tenant GUIDs, each once (case-insensitive); undefined when none. */
+export function parseTenantIds(v: string | undefined, c: Check): string[] | undefined {
+  if (v === undefined) return undefined;
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (!GUID.test(id))
+      c.fail(`names '${id}', which is not a tenant GUID`, 'comma-separated directory (tenant) GUIDs');
+    else if (seen.has(id.toLowerCase())) c.fail(`lists ${id} twice`, 'each tenant once');
+    seen.add(id.toLowerCase());
+  }
+  return ids.length > 0 ? ids.map((id) => id.toLowerCase()) : undefined;
 }

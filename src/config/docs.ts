@@ -5,9 +5,9 @@
  */
 import { SETTINGS } from './settings';
 
-export const TABLE_START =
+const TABLE_START =
   '<!-- settings-table:start (generated from src/config/settings.ts: npm run docs:settings) -->';
-export const TABLE_END = '<!-- settings-table:end -->';
+const TABLE_END = '<!-- settings-table:end -->';
 
 /** The table, one line per documented row (not yet aligned: prettier pads the columns). */
 export function settingsTable(): string {

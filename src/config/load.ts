@@ -11,11 +11,13 @@ import {
   cloudOfKeyVaultUrl,
   resolveCloudEndpoints,
 } from '../clients/cloud';
+import { GUID } from '../guid';
 import { type Check, gotValue } from './checks';
-import { type Config, type FunctionSettings, type Setting, SETTINGS } from './settings';
+import type { Setting } from './row';
+import { type Config, type FunctionSettings, SETTINGS } from './settings';
 
 /** One bad or missing setting. */
-export interface ConfigProblem {
+interface ConfigProblem {
   setting: string;
   /** What is wrong (never the value of a secret setting). */
   problem: string;
@@ -123,6 +125,27 @@ function engineRules(s: Values, add: AddProblem): void {
     if (s.AZURE_CLIENT_ID === undefined)
       add('AZURE_CLIENT_ID', 'is missing while AZURE_CLIENT_SECRET is set', 'the application (client) id');
   }
+  const tenants = Array.isArray(s.ADDITIONAL_TENANT_IDS) ? (s.ADDITIONAL_TENANT_IDS as string[]) : [];
+  if (tenants.length > 0 && s.MULTI_TENANT_APP_CLIENT_ID === undefined)
+    add(
+      'MULTI_TENANT_APP_CLIENT_ID',
+      'is missing while ADDITIONAL_TENANT_IDS is set',
+      'the client id of the multi-tenant app that trusts the managed identity (infra output MULTI_TENANT_APP_CLIENT_ID)',
+    );
+  if (str(s.AZURE_TENANT_ID) && tenants.includes(s.AZURE_TENANT_ID.toLowerCase()))
+    add(
+      'ADDITIONAL_TENANT_IDS',
+      `lists the home tenant ${s.AZURE_TENANT_ID} (AZURE_TENANT_ID)`,
+      'only tenants other than AZURE_TENANT_ID',
+    );
+  // The home tenant tells configured tenants from unknown ones (assess) and is the issuer the
+  // multi-tenant app trusts; a domain would not compare with the GUIDs connections carry.
+  if (tenants.length > 0 && !(str(s.AZURE_TENANT_ID) && GUID.test(s.AZURE_TENANT_ID)))
+    add(
+      'AZURE_TENANT_ID',
+      `is ${s.AZURE_TENANT_ID === undefined ? 'missing' : 'not a GUID'} while ADDITIONAL_TENANT_IDS is set`,
+      'the home directory (tenant) GUID',
+    );
   if (
     num(s.ROTATE_DAYS_BEFORE_EXPIRY) &&
     num(s.SECRET_LIFETIME_DAYS) &&

@@ -8,7 +8,7 @@ import type { RemediationPolicy } from '../remediation/policyFile';
 import { type AzureCloudName, type CloudEndpoints, AZURE_CLOUDS, parseCloudName } from '../clients/cloud';
 import {
   type Check,
-  GUID,
+  guid,
   TENANT_ID,
   httpsUrl,
   integer,
@@ -18,71 +18,13 @@ import {
   parseOrganizations,
   parseProjects,
   policyFromFile,
+  parseTenantIds,
   policyFromJson,
   storageConnectionString,
   webhookUrl,
 } from './checks';
+import { row } from './row';
 import { parseSchedule } from './schedule';
-
-/** Where a setting is described in docs/settings.md. */
-export type SettingDoc =
-  | string // its own row, with this text
-  | { inRowOf: string } // named in that setting's row, which describes it
-  | { describedBy: string }; // mentioned in that setting's text only
-
-export interface Setting<
-  Name extends string = string,
-  Key extends string | undefined = string | undefined,
-  T = unknown,
-  D extends T | undefined = T | undefined,
-  App extends 'engine' | 'functions' = 'engine' | 'functions',
-> {
-  name: Name;
-  /**
-   * Where the value goes: a property of `Config` (`storage.<property>` for the storage settings) or
-   * of `FunctionSettings`; none when it feeds a property the loader derives (endpoints, policy).
-   */
-  key: Key;
-  /** `engine`: the engine's `Config` (the CLI and the Functions app); `functions`: the Functions app only. */
-  app: App;
-  /** Never shown: not in errors (`got` shows nothing), `config show`, telemetry or logs. */
-  secret: boolean;
-  /** The value when unset. */
-  default: D;
-  /** docs/settings.md's Default column when it is not the default itself (`required`, `the cloud's`). */
-  docDefault?: string;
-  parse(value: string | undefined, c: Check): T;
-  doc: SettingDoc;
-}
-
-function row<
-  const Name extends string,
-  T,
-  const Key extends string | undefined = undefined,
-  D extends T | undefined = undefined,
-  const App extends 'engine' | 'functions' = 'engine',
->(r: {
-  name: Name;
-  key?: Key;
-  app?: App;
-  secret?: true;
-  default?: D;
-  docDefault?: string;
-  parse: (value: string | undefined, c: Check, def: D) => T;
-  doc: SettingDoc;
-}): Setting<Name, Key, T, D, App> {
-  const def = r.default as D;
-  return {
-    name: r.name,
-    key: r.key as Key,
-    app: r.app ?? ('engine' as App),
-    secret: r.secret ?? false,
-    default: def,
-    ...(r.docDefault === undefined ? {} : { docDefault: r.docDefault }),
-    parse: (value, c) => r.parse(value, c, def),
-    doc: r.doc,
-  };
-}
 
 const int =
   (min: number, max: number, unit: string) =>
@@ -90,13 +32,6 @@ const int =
     integer(v, c, def, min, max, unit);
 const bool = (v: string | undefined, c: Check, def: boolean): boolean => parseBoolean(v, c, def);
 const asIs = (v: string | undefined): string | undefined => v;
-
-function guid(expected: string) {
-  return (v: string | undefined, c: Check): string | undefined => {
-    if (v !== undefined && !GUID.test(v)) c.fail(`is not a GUID${c.got(v)}`, expected);
-    return v;
-  };
-}
 
 function optionalUrl(expected: string, allowPath: boolean, allowLoopbackHttp = false) {
   return (v: string | undefined, c: Check): string | undefined =>
@@ -190,6 +125,20 @@ export const SETTINGS = [
     secret: true,
     parse: asIs,
     doc: { inRowOf: 'AZURE_TENANT_ID' },
+  }),
+  row({
+    name: 'ADDITIONAL_TENANT_IDS',
+    key: 'additionalTenantIds',
+    docDefault: 'none',
+    parse: parseTenantIds,
+    doc: 'Comma-separated directory (tenant) GUIDs, besides `AZURE_TENANT_ID`, whose connections this service rotates, through the multi-tenant app `MULTI_TENANT_APP_CLIENT_ID` (consented in each; [deploy](deploy.md#other-tenants)). Connections of any other tenant stay `unsupported`.',
+  }),
+  row({
+    name: 'MULTI_TENANT_APP_CLIENT_ID',
+    key: 'multiTenantAppClientId',
+    docDefault: 'required with `ADDITIONAL_TENANT_IDS`',
+    parse: guid('the client id of the multi-tenant app that trusts the managed identity, a GUID'),
+    doc: "Client id of the multi-tenant app registration (home tenant) that trusts the service's identity through a federated identity credential; its tokens in each of `ADDITIONAL_TENANT_IDS` are obtained with the identity's own token as the assertion, so no secret exists.",
   }),
   row({
     name: 'AZDO_PAT',
@@ -376,7 +325,6 @@ export const SETTINGS = [
 ] as const;
 
 type Row = (typeof SETTINGS)[number];
-export type SettingName = Row['name'];
 type ValueOf<R> = R extends { parse(value: string | undefined, c: Check): infer T } ? T : never;
 
 /** The `key` → value properties of one app's rows whose key has the given `prefix` (and no other dot). */

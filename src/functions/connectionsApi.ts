@@ -9,6 +9,7 @@
  *   POST /api/connections/{organization}/{connectionId}/retire?confirm=true   delete it (unrecoverable only; definition kept)
  *   POST /api/connections/{organization}/{connectionId}/approve  body {"appId"}: entitle it to that app (the one it names)
  */
+import { GUID } from '../guid';
 import { app, type HttpRequest } from '@azure/functions';
 import type { Intent } from '../remediation/policy';
 import type { RunReport } from '../remediation/report';
@@ -17,7 +18,6 @@ import {
   apiHandler,
   booleanQuery,
   checkQuery,
-  GUID,
   guidParam,
   HttpError,
   json,

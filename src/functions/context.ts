@@ -31,9 +31,7 @@ export const STORAGE_CONNECTION = 'AzureWebJobsStorage';
 /** Must equal `extensions.queues.maxDequeueCount` in host.json (a test checks). */
 export const MAX_DEQUEUE_COUNT = 5;
 
-export type { FunctionSettings } from '../config';
-
-export interface ServicesOptions {
+interface ServicesOptions {
   /** Settings source (default `process.env`). */
   env?: Env;
   clock?: Clock;
@@ -50,11 +48,6 @@ export interface ServicesOptions {
 }
 
 const invocations = new AsyncLocalStorage<InvocationContext>();
-
-/** The invocation the current code runs for, if any. */
-export function currentInvocation(): InvocationContext | undefined {
-  return invocations.getStore();
-}
 
 /** Runs `fn` as the body of one invocation (logs and telemetry are attributed to it). */
 export function withInvocation<T>(context: InvocationContext, fn: () => Promise<T>): Promise<T> {
@@ -90,7 +83,7 @@ const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-export class Services {
+class Services {
   readonly env: Env;
   readonly clock: Clock;
   readonly random: () => number;
@@ -212,6 +205,7 @@ export class Services {
   async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
     const telemetry = await this.telemetry();
     const summary = report?.summary ?? run.summary;
+    const { workerMemory } = await import('./metrics');
     telemetry.trackEvent('RunCompleted', {
       runId: run.runId,
       status: run.status,
@@ -225,6 +219,7 @@ export class Services {
       discoveryProblems: run.problems?.length ?? 0,
       summary: summary ? JSON.stringify(summary) : undefined,
       error: run.error,
+      ...workerMemory(),
     });
     if (report && (run.scope ?? 'full') === 'full') {
       const { runMetrics } = await import('./metrics');

@@ -13,13 +13,14 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { errorMessage, redactor } from '../telemetry';
 import { services, withInvocation } from './context';
+import { GUID } from '../guid';
 
 /** App roles (app registration `appRoles`) a signed-in caller needs. */
 export const ROLES = { reader: 'Remediation.Reader', operator: 'Remediation.Operator' } as const;
-export type Role = (typeof ROLES)[keyof typeof ROLES];
+type Role = (typeof ROLES)[keyof typeof ROLES];
 
 /** Largest request body accepted (the API's bodies are a few bytes). */
-export const MAX_BODY_BYTES = 4096;
+const MAX_BODY_BYTES = 4096;
 const MAX_PRINCIPAL_CHARS = 16 * 1024;
 
 /**
@@ -56,7 +57,7 @@ export function json(status: number, body: unknown, headers: Record<string, stri
   return { status, jsonBody: redactor.redactValue(body), headers: { ...BASE_HEADERS, ...headers } };
 }
 
-export function errorResponse(
+function errorResponse(
   status: number,
   code: string,
   message: string,
@@ -72,7 +73,7 @@ export function errorResponse(
  * the values of its role claims (`ROLE_CLAIM_TYPES`). Undefined when the header is not such a
  * principal. Static Web Apps' `userRoles` are not app roles and are not read.
  */
-export function principalRoles(header: string): string[] | undefined {
+function principalRoles(header: string): string[] | undefined {
   if (header.length > MAX_PRINCIPAL_CHARS) return undefined;
   let data: unknown;
   try {
@@ -169,7 +170,7 @@ const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
  * `text/plain`) without asking; a JSON content type needs a CORS preflight, which this app never
  * grants, so no other site can make a signed-in browser act on the API.
  */
-export function requireJsonContentType(request: HttpRequest): void {
+function requireJsonContentType(request: HttpRequest): void {
   const type = request.headers.get('content-type');
   if (type === null || !JSON_CONTENT_TYPE.test(type.trim()))
     throw new HttpError(
@@ -230,7 +231,6 @@ export function parseRunBody(body: unknown): { dryRun?: boolean } {
   return dryRun === undefined ? {} : { dryRun };
 }
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ORGANIZATION = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 
 export function guidParam(request: HttpRequest, name: string, code: string, what: string): string {
@@ -261,7 +261,7 @@ export async function organizationParam(request: HttpRequest): Promise<{ url: st
   return match;
 }
 
-export type ApiHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+type ApiHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
 /**
  * Wraps an API handler: runs it as the invocation, enforces `role` (unless anonymous) and a JSON

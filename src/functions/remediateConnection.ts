@@ -24,7 +24,7 @@ import type { WorkItem } from '../remediation/fanOut';
 import { dequeueCountOf, parseWorkItem } from './workQueue';
 
 /** Thrown to have the host deliver the message again later. */
-export class RetryLaterError extends Error {
+class RetryLaterError extends Error {
   override readonly name = 'RetryLaterError';
 }
 

@@ -16,13 +16,13 @@ import { services, withInvocation } from './context';
 import { HttpError, ROLES, authorize, type ApiAccess } from './http';
 
 /** How many runs the page lists. */
-export const STATUS_RUN_LIMIT = 20;
+const STATUS_RUN_LIMIT = 20;
 
 /** The app role a signed-in caller needs (App Service Authentication); `Remediation.Operator` also reads. */
 export const STATUS_ROLE = ROLES.reader;
 
 /** Headers of every response: no script, no external resource, no sniffing, no caching. */
-export const STATUS_HEADERS: Readonly<Record<string, string>> = {
+const STATUS_HEADERS: Readonly<Record<string, string>> = {
   'Content-Type': 'text/html; charset=utf-8',
   'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
   'X-Content-Type-Options': 'nosniff',

@@ -11,13 +11,13 @@ import { output } from '@azure/functions';
 import { MAX_CARRIED_USERS } from '../remediation/census';
 import type { WorkItem } from '../remediation/fanOut';
 import { STORAGE_CONNECTION, WORK_QUEUE } from './context';
+import { GUID } from '../guid';
 
 export const workQueueOutput = output.storageQueue({ queueName: WORK_QUEUE, connection: STORAGE_CONNECTION });
 
-export type ParsedWorkItem =
+type ParsedWorkItem =
   { ok: true; item: WorkItem } | { ok: false; problem: string; partial: Partial<WorkItem> };
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_MESSAGE_CHARS = 8192;
 
 /**

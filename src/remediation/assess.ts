@@ -17,6 +17,7 @@ import {
   diagnosisOf,
   hasBrokenAccessToken,
   otherTenantDiagnosis,
+  tenantAccessDiagnosis,
 } from './diagnosis';
 import type {
   ApplicationInfo,
@@ -29,7 +30,9 @@ import type {
   TestConnectionResult,
 } from './ports';
 import type { CredentialSource, Diagnosis, Finding } from './report';
+import { isConfiguredTenant } from './tenants';
 import { connectionDataField, connectionParam } from './transform';
+import { GUID } from '../guid';
 
 /** The app could not be read (permission, throttling, outage): distinct from "does not exist". */
 export interface AppLookupError {
@@ -51,6 +54,11 @@ export interface AssessSettings {
   oldSecretRetentionHours: number;
   /** The tenant this service manages apps in (`AZURE_TENANT_ID`); connections of other tenants are unsupported. */
   tenantId?: string;
+  /**
+   * Other tenants this service manages apps in too (`ADDITIONAL_TENANT_IDS`, through the multi-tenant
+   * app): their connections are assessed like the home tenant's, their app read in their own tenant.
+   */
+  additionalTenantIds?: string[];
 }
 
 export interface AssessInput {
@@ -195,12 +203,11 @@ export function organizationName(organizationUrl: string): string {
   }
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Assesses one connection. `healthy` only with evidence of a credential lasting past the window.
  * Decides, in this order:
- * 1. the connection's tenant is not this service's tenant → `unsupported`, naming both tenants,
+ * 1. the connection's tenant is neither this service's tenant nor one of `additionalTenantIds` →
+ *    `unsupported`, naming both tenants,
  *    whatever its scheme or state (its app is out of reach; never app-missing, never retired);
  * 2. a certificate connection → judged by its app's certificates (`assessCertificate`); workload
  *    identity federation or managed identity → `healthy` when ready, else `unsupported`; any other
@@ -264,7 +271,8 @@ export function assess(input: AssessInput): Assessment {
     connectionTenantId !== undefined &&
     GUID.test(settings.tenantId) &&
     GUID.test(connectionTenantId) &&
-    !sameId(settings.tenantId, connectionTenantId)
+    !sameId(settings.tenantId, connectionTenantId) &&
+    !isConfiguredTenant(connectionTenantId, settings.additionalTenantIds)
   ) {
     notes.push(
       `The connection's app lives in tenant ${connectionTenantId}; this service manages apps in tenant ${settings.tenantId} only.`,
@@ -316,6 +324,16 @@ export function assess(input: AssessInput): Assessment {
   }
   if (isAppLookupError(input.app)) {
     if (secretBased) notes.push('The app could not be read through Microsoft Graph.');
+    // In another configured tenant an Entra error is about the service's own token there (consent),
+    // not about the connection's app.
+    const aadsts = /AADSTS\d+/.exec(`${input.app.error.code ?? ''} ${input.app.error.message}`)?.[0];
+    if (
+      aadsts &&
+      connectionTenantId &&
+      !sameId(settings.tenantId, connectionTenantId) &&
+      isConfiguredTenant(connectionTenantId, settings.additionalTenantIds)
+    )
+      return done({ finding: 'error', diagnosis: tenantAccessDiagnosis(connectionTenantId, aadsts) });
     return done({ finding: 'error', diagnosis: diagnoseError(input.app.error) });
   }
   const app = input.app;

@@ -31,7 +31,7 @@ export interface UsageCensus {
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /** Describes what discovery could not list, for the report ("org X unreadable"). */
-export function censusGaps(problems: DiscoveryProblem[]): string[] {
+function censusGaps(problems: DiscoveryProblem[]): string[] {
   return problems.map((p) =>
     p.project
       ? `project '${p.project}' of ${p.organizationUrl} unreadable (${p.message})`
@@ -87,7 +87,7 @@ export function carriedUsage(usage: AppUsage): AppUsage {
 }
 
 /** Decides, credential by credential, whether the census allows removing it (expired ones aside). */
-export interface RemovalJudge {
+interface RemovalJudge {
   /** Undefined when `keyId` may be removed; otherwise why it is kept. */
   keepReason(keyId: string): string | undefined;
   /** No census came with the operation (a one-connection run): nothing superseded is removed. */

@@ -101,7 +101,7 @@ function refusedForNonUser(err: unknown): boolean {
   );
 }
 
-export interface ConversionTarget extends ConnectionTarget {
+interface ConversionTarget extends ConnectionTarget {
   path: ConversionPath;
 }
 

@@ -11,8 +11,6 @@
 import type { Diagnosis, DiagnosisKind } from './report';
 import type { ServiceConnection, TestConnectionResult, TokenProbeResult } from './ports';
 
-export type { Diagnosis, DiagnosisKind } from './report';
-
 type Entry = Omit<Diagnosis, 'kind' | 'code'>;
 
 const ROTATE_BY_HAND =
@@ -163,7 +161,14 @@ const ENTRIES: Record<DiagnosisKind, Entry> = {
       "The connection's app lives in another Microsoft Entra tenant than the one this service manages apps in (AZURE_TENANT_ID): its credentials cannot be read or changed from here.",
     fixableByService: false,
     nextStep:
-      'Rotate it in its own tenant (run a second sc-remediator there, or by hand: Entra admin center of that tenant > App registrations > the app > Certificates & secrets), or convert the connection to workload identity federation.',
+      'Add the tenant to ADDITIONAL_TENANT_IDS and have its administrator consent to the multi-tenant app (docs/deploy.md, "Other tenants"); or rotate it in its own tenant (by hand: Entra admin center of that tenant > App registrations > the app > Certificates & secrets), or convert the connection to workload identity federation.',
+  },
+  'tenant-access': {
+    cause:
+      "The service could not get a token in the connection's tenant (one of ADDITIONAL_TENANT_IDS) as the multi-tenant app (MULTI_TENANT_APP_CLIENT_ID): the app is not consented there, or its federated credential does not trust the service's identity.",
+    fixableByService: false,
+    nextStep:
+      "An administrator of that tenant grants admin consent to the multi-tenant app (https://login.microsoftonline.com/{tenant}/adminconsent?client_id={MULTI_TENANT_APP_CLIENT_ID}) with Application.ReadWrite.OwnedBy, and makes its service principal an owner of the connection's app; 'sc-remediator check' shows a row per tenant.",
   },
   'certificate-expiring': {
     cause: 'The connection authenticates with a certificate of its app that ends within the rotation window.',
@@ -279,6 +284,20 @@ export function otherTenantDiagnosis(connectionTenantId: string, serviceTenantId
   };
 }
 
+/**
+ * The service's own token in a configured other tenant failed (AADSTS700016: the multi-tenant app is
+ * not consented there; 70021x: no federated credential matches): the diagnosis names the tenant.
+ * Never `app-not-found`: the connection's app was not even looked up.
+ */
+export function tenantAccessDiagnosis(tenantId: string, aadsts: string | undefined): Diagnosis {
+  const base = diagnosisOf('tenant-access', aadsts);
+  return {
+    ...base,
+    cause: `The service could not get a token in tenant ${tenantId} (ADDITIONAL_TENANT_IDS) as the multi-tenant app (MULTI_TENANT_APP_CLIENT_ID)${aadsts === 'AADSTS700016' ? ': the app is not consented in that tenant (no service principal there)' : ''}; the connection's app was not read.`,
+    nextStep: base.nextStep.replace('{tenant}', tenantId),
+  };
+}
+
 /** The diagnosis for a known case, by its kind (the engine uses it for failures it detects itself). */
 export function diagnosisOf(kind: DiagnosisKind, code?: string): Diagnosis {
   const entry = ENTRIES[kind];
@@ -336,7 +355,7 @@ export function diagnoseTokenProbe(result: TokenProbeResult): Diagnosis | undefi
 }
 
 /** The error shape adapters throw (`ServiceError`): only the fields diagnosis reads. */
-export interface ErrorLike {
+interface ErrorLike {
   message?: string;
   status?: number;
   code?: string;

@@ -25,7 +25,7 @@ export interface DiscoveryResult {
   projectsScanned: number;
 }
 
-export interface DiscoveryOptions {
+interface DiscoveryOptions {
   /** Only these projects (names or ids), when set (AZDO_PROJECTS). */
   projects?: string[];
   /** Requests in flight at once across organizations and projects. */

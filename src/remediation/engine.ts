@@ -31,6 +31,7 @@ import type {
   TokenProbe,
 } from './ports';
 import type { AppUsage } from './census';
+import type { TenantClients } from './tenants';
 
 export interface EngineDeps {
   devops: AzureDevOpsClient;
@@ -50,6 +51,8 @@ export interface EngineDeps {
   bindings?: BindingStore;
   /** Key Vault certificates; without it certificate connections are not rotated. */
   certificates?: CertificateVault;
+  /** Graph in each other tenant (`ADDITIONAL_TENANT_IDS`), by lower-cased tenant id (tenants.ts). */
+  tenants?: ReadonlyMap<string, TenantClients>;
 }
 
 export interface LockSettings {
@@ -112,7 +115,7 @@ export interface ConnectionTarget {
   entitlement?: { appId: string; how: BindingHow; toRecord?: Binding };
 }
 
-export type EngineErrorCode =
+type EngineErrorCode =
   | 'lock-held'
   | 'lock-lost'
   | 'state-changed'
@@ -329,7 +332,7 @@ export async function assertLeaseHeld(before: string): Promise<void> {
 }
 
 /** How `pollUntil` waits between probes: doubling from `initialDelayMs` up to `maxDelayMs`. */
-export interface Backoff {
+interface Backoff {
   initialDelayMs: number;
   maxDelayMs: number;
   /** At most this many probes (none when below 1). */
@@ -339,9 +342,9 @@ export interface Backoff {
 }
 
 /** A probe's answer: done with a value, or not yet and why. */
-export type PollAnswer<T> = { done: true; value: T } | { done: false; problem: string };
+type PollAnswer<T> = { done: true; value: T } | { done: false; problem: string };
 
-export type PollOutcome<T> =
+type PollOutcome<T> =
   | { done: true; value: T; attempt: number; waitedMs: number }
   | { done: false; problem: string; attempts: number; waitedMs: number };
 

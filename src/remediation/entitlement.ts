@@ -70,7 +70,7 @@ const sameId = (a: string | undefined, b: string | undefined): boolean =>
   a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
 /** Organization URLs compared without case and trailing slashes. */
-export function sameOrganization(a: string, b: string): boolean {
+function sameOrganization(a: string, b: string): boolean {
   return a.replace(/\/+$/, '').toLowerCase() === b.replace(/\/+$/, '').toLowerCase();
 }
 
@@ -172,7 +172,7 @@ export function gateEntitlement(plan: Plan, a: Assessment, entitlement: Entitlem
   };
 }
 
-export interface EntitlementSubject {
+interface EntitlementSubject {
   organization: string;
   organizationUrl: string;
   /** A project the connection is shared with (TestConnection goes through it). */
@@ -181,7 +181,7 @@ export interface EntitlementSubject {
   record: RotationRecord | undefined;
 }
 
-export interface EntitlementDeps {
+interface EntitlementDeps {
   devops: AzureDevOpsClient;
   bindings?: BindingStore;
   clock: Clock;
@@ -314,7 +314,7 @@ export class ApprovalError extends Error {
   }
 }
 
-export interface ApprovalRequest {
+interface ApprovalRequest {
   organizationUrl: string;
   connectionId: string;
   /** The app the operator means to approve; refused when the connection names another. */

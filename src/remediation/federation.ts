@@ -28,16 +28,16 @@ import {
 } from './transform';
 
 /** Azure DevOps' first-party application id. */
-export const AZURE_DEVOPS_APP_ID = '499b84ac-1321-427f-aa17-267ca6975798';
+const AZURE_DEVOPS_APP_ID = '499b84ac-1321-427f-aa17-267ca6975798';
 /** The audience of every Azure DevOps federated credential. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 /** `operation` of Azure DevOps' own conversion (and of its revert, with the scheme the other way). */
 export const CONVERT_OPERATION = 'ConvertAuthenticationScheme';
-export const WIF_SCHEME = 'WorkloadIdentityFederation';
-export const ISSUER_PARAMETER = 'workloadIdentityFederationIssuer';
-export const SUBJECT_PARAMETER = 'workloadIdentityFederationSubject';
+const WIF_SCHEME = 'WorkloadIdentityFederation';
+const ISSUER_PARAMETER = 'workloadIdentityFederationIssuer';
+const SUBJECT_PARAMETER = 'workloadIdentityFederationSubject';
 /** `data` field Azure DevOps sets on its own conversion: until then it can be reverted (seven days). */
-export const REVERT_DEADLINE_FIELD = 'revertSchemeDeadline';
+const REVERT_DEADLINE_FIELD = 'revertSchemeDeadline';
 
 /** A GUID as base64url of its .NET byte order (first three groups little-endian), without padding. */
 export function guidToBase64Url(guid: string): string {
@@ -106,7 +106,7 @@ export function federatedCredentialName(connectionId: string): string {
 }
 
 /** Whether and how a connection can be converted, from its assessment. */
-export type Eligibility = { path: ConversionPath } | { reason: string };
+type Eligibility = { path: ConversionPath } | { reason: string };
 
 const NOT_CONVERTIBLE_DIAGNOSES = new Set([
   'app-disabled',
@@ -208,7 +208,7 @@ export function toSecretBody(connection: ServiceConnection, secret: string): Ser
 }
 
 /** Parameters Azure DevOps treats as confidential (lower case). */
-export const CONFIDENTIAL_PARAMETERS: ReadonlySet<string> = new Set([
+const CONFIDENTIAL_PARAMETERS: ReadonlySet<string> = new Set([
   'serviceprincipalkey',
   'serviceprincipalcertificate',
   'accesstoken',

@@ -15,7 +15,7 @@ import type { EngineDeps } from './engine';
 import type { PasswordCredentialInfo, RecordState, RotationIntent, RotationRecord } from './ports';
 import { isMarkedFor, parseMarker } from './transform';
 
-export interface MarkedEvidence {
+interface MarkedEvidence {
   /** The connection's live record (any app), if Key Vault has one. */
   record: RotationRecord | undefined;
   /** The intent Key Vault holds without a record (first rotation), if any. */
@@ -25,7 +25,7 @@ export interface MarkedEvidence {
   now: Date;
 }
 
-export interface MarkedJudgement {
+interface MarkedJudgement {
   /** Marked credentials whose value provably never reached Key Vault: safe to remove. */
   orphans: PasswordCredentialInfo[];
   /** Live marked credentials with no record that accounts for them: state unknown. */

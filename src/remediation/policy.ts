@@ -37,7 +37,7 @@ export interface DecisionInput {
 }
 
 /** The plan after policy, plus what the report notes beside it. */
-export interface Decision {
+interface Decision {
   plan: Plan;
   convertible?: ConversionPath;
   retirable?: boolean;

@@ -29,6 +29,7 @@
  */
 import type { PolicyApproval } from './entitlement';
 import { POLICY_CHOICES, type PolicyChoice } from './ports';
+import { GUID } from '../guid';
 
 export interface PolicyRule {
   organization?: string;
@@ -106,7 +107,6 @@ export function parsePolicy(text: string): { policy: RemediationPolicy } | { pro
   return { policy: { default: def, rules, ...(approvals.length > 0 ? { approvals } : {}) } };
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const APPROVAL_FIELDS = ['connectionId', 'appId', 'organization', 'by', 'note'] as const;
 
 /**
@@ -190,7 +190,7 @@ export function matchesPattern(pattern: string, value: string): boolean {
   return globToRegExp(pattern).test(value);
 }
 
-export interface PolicySubject {
+interface PolicySubject {
   organization: string;
   organizationUrl?: string;
   projects: string[];

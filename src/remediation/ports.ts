@@ -453,11 +453,4 @@ export const POLICY_CHOICES = ['rotate', 'convert-to-wif', 'report-only', 'exclu
 export type PolicyChoice = (typeof POLICY_CHOICES)[number];
 
 // The run ledger's interface (runLedgerPort.ts; src/clients/runLedger.ts keeps it in blob storage or memory).
-export type {
-  RecordResult,
-  RunLedger,
-  RunRecord,
-  RunStatus,
-  RunTrigger,
-  StartRunMeta,
-} from './runLedgerPort';
+export type { RecordResult, RunLedger, RunRecord, RunTrigger, StartRunMeta } from './runLedgerPort';

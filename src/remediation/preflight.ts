@@ -21,6 +21,8 @@
  *   name up, so 404 proves data-plane read access and reachability, 403 a missing role. Write access
  *   cannot be proven without writing; the fix names the role that grants both.
  * - storage (lease locks): whether the lock container exists, a read of the account.
+ * - each other tenant (`ADDITIONAL_TENANT_IDS`): a token of the multi-tenant app there (consent) with
+ *   its Graph permission, and the apps of that tenant's connections owned by it (preflightTenants.ts).
  *
  * Here: the runner and the report. The checks by area: preflightIdentity.ts, preflightDevOps.ts,
  * preflightApps.ts, preflightStores.ts; the step that adds each missing prerequisite:
@@ -32,6 +34,7 @@ import { checkOrganization } from './preflightDevOps';
 import { checkIdentity } from './preflightIdentity';
 import type { Who } from './preflightFixes';
 import { checkStorage, checkVault } from './preflightStores';
+import { checkTenants, type PreflightTenant } from './preflightTenants';
 import type { ApplicationInfo, ProjectRef, ServiceConnection } from './ports';
 
 export type CheckStatus = 'ok' | 'missing' | 'warning' | 'skipped';
@@ -91,6 +94,8 @@ export interface PreflightDeps {
   vault: { url: string; checkAccess(): Promise<void> };
   /** Undefined when no storage is configured (the CLI then locks within its own process). */
   storage?: { checkAccess(): Promise<{ containerExists: boolean; url: string }> };
+  /** Graph in each other tenant (`ADDITIONAL_TENANT_IDS`), as the multi-tenant app. */
+  tenants?: PreflightTenant[];
   /** Requests in flight at once. */
   concurrency: number;
   now?: () => Date;
@@ -100,6 +105,8 @@ export interface PreflightSettings {
   organizations: { url: string; name: string }[];
   /** AZDO_PROJECTS: only these projects (names or ids). */
   projects?: string[];
+  /** ADDITIONAL_TENANT_IDS: their connections' apps are checked in their own tenant. */
+  additionalTenantIds?: string[];
 }
 
 /** Adds one row to the report. */
@@ -132,6 +139,7 @@ export async function runPreflight(
 
   const scans = await Promise.all(settings.organizations.map((org) => checkOrganization(run, org)));
   await checkApps(run, scans, identity);
+  if (deps.tenants?.length) await checkTenants(run, scans, deps.tenants);
   await checkVault(deps.vault, add, who);
   await checkStorage(deps.storage, add, who);
 

@@ -19,19 +19,13 @@ export async function checkApps(
   identity: CallerIdentity | undefined,
 ): Promise<void> {
   const { deps, settings, limit, add, who } = run;
-  const apps = new Map<string, { appId: string; connections: string[] }>();
-  for (const scan of scans) {
-    if (!scan) continue;
-    const orgName =
-      settings.organizations.find((o) => o.url === scan.organizationUrl)?.name ?? scan.organizationUrl;
-    for (const { connection } of scan.connections.values()) {
-      const appId = connection.authorization?.parameters?.['serviceprincipalid'];
-      if (connection.authorization?.scheme !== 'ServicePrincipal' || !appId) continue;
-      const entry = apps.get(appId.toLowerCase()) ?? { appId, connections: [] };
-      entry.connections.push(`${orgName}/${connection.name}`);
-      apps.set(appId.toLowerCase(), entry);
-    }
-  }
+  // Apps of the other configured tenants are checked in their own tenant (preflightTenants.ts).
+  const others = new Set((settings.additionalTenantIds ?? []).map((t) => t.toLowerCase()));
+  const apps = appsOfConnections(
+    settings,
+    scans,
+    (tenantId) => tenantId === undefined || !others.has(tenantId),
+  );
   const appChecks = await Promise.all(
     [...apps.values()].map(({ appId, connections }) =>
       limit(() => checkApp(deps.graph, appId, connections, identity, who)),
@@ -57,7 +51,30 @@ export async function checkApps(
     });
 }
 
-async function checkApp(
+/** The apps of the secret-based connections the scans found whose tenant (lower-cased `tenantid`) `inTenant` accepts. */
+export function appsOfConnections(
+  settings: PreflightRun['settings'],
+  scans: readonly (OrgScan | undefined)[],
+  inTenant: (tenantId: string | undefined) => boolean,
+): Map<string, { appId: string; connections: string[] }> {
+  const apps = new Map<string, { appId: string; connections: string[] }>();
+  for (const scan of scans) {
+    if (!scan) continue;
+    const orgName =
+      settings.organizations.find((o) => o.url === scan.organizationUrl)?.name ?? scan.organizationUrl;
+    for (const { connection } of scan.connections.values()) {
+      const appId = connection.authorization?.parameters?.['serviceprincipalid'];
+      if (connection.authorization?.scheme !== 'ServicePrincipal' || !appId) continue;
+      if (!inTenant(connection.authorization.parameters['tenantid']?.toLowerCase() ?? undefined)) continue;
+      const entry = apps.get(appId.toLowerCase()) ?? { appId, connections: [] };
+      entry.connections.push(`${orgName}/${connection.name}`);
+      apps.set(appId.toLowerCase(), entry);
+    }
+  }
+  return apps;
+}
+
+export async function checkApp(
   graph: PreflightGraph,
   appId: string,
   connections: string[],

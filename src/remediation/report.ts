@@ -55,6 +55,7 @@ export type DiagnosisKind =
   | 'password-limit'
   | 'password-lifetime'
   | 'other-tenant'
+  | 'tenant-access'
   | 'certificate-expiring'
   | 'certificate-expired'
   | 'certificate-missing'

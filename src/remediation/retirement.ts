@@ -19,7 +19,7 @@ import { assertLeaseHeld, classify, notConfigured, underConnectionLock, EngineFa
 import type { ConnectionTarget, EngineDeps, EngineResult, LockSettings } from './engine';
 import { readConnection } from './reads';
 
-export interface RetirementTarget extends ConnectionTarget {
+interface RetirementTarget extends ConnectionTarget {
   organization: string;
   projects: ProjectRef[];
   reason: string;

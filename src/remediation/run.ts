@@ -17,10 +17,18 @@ import type { PolicyDecision } from './policyFile';
 import type { ServiceConnection } from './ports';
 import { needsAttention, summarize, type ConnectionReport, type RunReport } from './report';
 import { applyResult, execute } from './runExecution';
-import { appsUsedTwice, readAppAhead, RecordListing, trackFailing, type RunSettings } from './runInputs';
+import {
+  appCacheKey,
+  appsUsedTwice,
+  readAppAhead,
+  RecordListing,
+  trackFailing,
+  type RunSettings,
+} from './runInputs';
 import { prepare } from './runPlanning';
 import { configuredOrganization, selectConnections, type ExcludedConnection } from './runSelection';
 import { OffHeapTexts } from './offHeapTexts';
+import { depsForConnection } from './tenants';
 import { takeTurns } from './turns';
 
 // Callers import the run's names from here.
@@ -204,13 +212,22 @@ export async function runRemediation(
     const text = queue.get(index);
     if (text === undefined) throw new Error('A connection was worked on twice.');
     const discovered = JSON.parse(text) as DiscoveredConnection;
+    // Graph in the connection's own tenant when it is a configured other tenant (tenants.ts).
+    let connectionDeps = deps;
+    let wiringError: Error | undefined;
     try {
-      await readAppAhead(discovered, apps, deps, appReads);
+      connectionDeps = depsForConnection(deps, discovered.connection, settings.additionalTenantIds);
+    } catch (err) {
+      wiringError = err instanceof Error ? err : new Error(String(err));
+    }
+    try {
+      if (wiringError === undefined) await readAppAhead(discovered, apps, connectionDeps, appReads);
       return await limit(async (): Promise<ConnectionReport> => {
         const orgName = orgNames.get(discovered.organizationUrl.toLowerCase()) ?? discovered.organizationUrl;
         let report: ConnectionReport;
         try {
-          const prepared = await prepare(discovered, deps, settings, apps, orgName, {
+          if (wiringError !== undefined) throw wiringError;
+          const prepared = await prepare(discovered, connectionDeps, settings, apps, orgName, {
             policy: decisionAt[index] ?? { choice: 'rotate', source: 'the default (no policy)' },
             intent,
             failingSince: failingSince.get(
@@ -223,7 +240,7 @@ export async function runRemediation(
           });
           report = prepared.report;
           if (!dryRun && report.outcome === 'planned') {
-            const result = await execute(prepared, deps, settings, usageOf(discovered));
+            const result = await execute(prepared, connectionDeps, settings, usageOf(discovered));
             if (result) applyResult(report, result);
           }
         } catch (err) {
@@ -258,7 +275,8 @@ export async function runRemediation(
       decisionAt[index] = undefined;
       // An app only this connection uses is not needed again this run.
       const appId = discovered.connection.authorization.parameters['serviceprincipalid'];
-      if (appId && !sharedApps.has(appId.toLowerCase())) apps.delete(appId);
+      const appKey = appCacheKey(discovered.connection);
+      if (appId && appKey && !sharedApps.has(appId.toLowerCase())) apps.delete(appKey);
     }
   }
 

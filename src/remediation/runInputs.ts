@@ -19,6 +19,8 @@ export interface RunSettings extends RotationSettings {
   projects?: string[];
   rotateDaysBeforeExpiry: number;
   tenantId?: string;
+  /** `ADDITIONAL_TENANT_IDS`: other tenants whose connections are worked on through their own Graph. */
+  additionalTenantIds?: string[];
   maxConcurrency: number;
   dryRun: boolean;
   /** `REMEDIATION_POLICY[_FILE]`; absent: rotate everything, convert nothing. */
@@ -116,16 +118,30 @@ function readAppForPlan(appId: string, deps: EngineDeps): Promise<AppLookup> {
   );
 }
 
-/** The app's lookup for this run: started once per app, shared by the connections that use it. */
+/**
+ * Where a connection's app lookup is kept for the run: its tenant and client id. A multi-tenant app
+ * has one client id in every tenant, but each tenant's Graph answers for its own directory (the app
+ * object in its home tenant, not found elsewhere): one tenant's answer must never stand for another's,
+ * or a connection could be judged, rotated or retired on the wrong tenant's app.
+ */
+export function appCacheKey(connection: DiscoveredConnection['connection']): string | undefined {
+  const appId = connection.authorization.parameters['serviceprincipalid'];
+  if (!appId) return undefined;
+  const tenantId = connection.authorization.parameters['tenantid'] ?? '';
+  return `${tenantId.toLowerCase()}/${appId.toLowerCase()}`;
+}
+
+/** The app's lookup for this run: started once per app and tenant, shared by the connections that use it. */
 export function lookupApp(
   apps: Map<string, Promise<AppLookup>>,
+  key: string,
   appId: string,
   deps: EngineDeps,
 ): Promise<AppLookup> {
-  let lookup = apps.get(appId);
+  let lookup = apps.get(key);
   if (!lookup) {
     lookup = readAppForPlan(appId, deps);
-    apps.set(appId, lookup);
+    apps.set(key, lookup);
   }
   return lookup;
 }
@@ -141,11 +157,12 @@ export function readAppAhead(
   reads: ReturnType<typeof pLimit>,
 ): Promise<unknown> {
   const appId = connection.authorization.parameters['serviceprincipalid'];
-  if (connection.authorization.scheme !== 'ServicePrincipal' || !appId) return Promise.resolve();
-  let lookup = apps.get(appId);
+  const key = appCacheKey(connection);
+  if (connection.authorization.scheme !== 'ServicePrincipal' || !appId || !key) return Promise.resolve();
+  let lookup = apps.get(key);
   if (!lookup) {
     lookup = reads(() => readAppForPlan(appId, deps));
-    apps.set(appId, lookup);
+    apps.set(key, lookup);
   }
   return lookup;
 }

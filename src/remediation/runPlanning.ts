@@ -24,7 +24,14 @@ import { decide, type Intent } from './policy';
 import type { PolicyDecision } from './policyFile';
 import type { ApplicationInfo, ConversionRecord, RecordState, PasswordPolicy, RotationRecord } from './ports';
 import type { ConnectionReport } from './report';
-import { appReadAt, lookupApp, readRecord, type RecordListing, type RunSettings } from './runInputs';
+import {
+  appCacheKey,
+  appReadAt,
+  lookupApp,
+  readRecord,
+  type RecordListing,
+  type RunSettings,
+} from './runInputs';
 import { isMarkedFor } from './transform';
 
 export interface Prepared {
@@ -43,7 +50,7 @@ export interface Prepared {
   entitlement?: Entitlement;
 }
 
-export interface PrepareContext {
+interface PrepareContext {
   policy: PolicyDecision;
   intent?: Intent;
   failingSince?: string;
@@ -74,7 +81,7 @@ export async function prepare(
   let app: AppLookup;
   // Apps shared by several connections are read once per run.
   if (connection.authorization.scheme === 'ServicePrincipal' && appId)
-    app = await lookupApp(apps, appId, deps);
+    app = await lookupApp(apps, appCacheKey(connection) ?? appId, appId, deps);
   const read = await recordRead;
   let record = read.record;
   let recordError = read.error;
@@ -110,6 +117,7 @@ export async function prepare(
       rotateDaysBeforeExpiry: settings.rotateDaysBeforeExpiry,
       oldSecretRetentionHours: settings.oldSecretRetentionHours,
       tenantId: settings.tenantId,
+      ...(settings.additionalTenantIds ? { additionalTenantIds: settings.additionalTenantIds } : {}),
     },
     now: deps.clock.now(),
   };

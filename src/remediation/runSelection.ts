@@ -25,7 +25,7 @@ export interface ExcludedConnection {
 }
 
 /** What a run remediates, out of what discovery found. */
-export interface Selection {
+interface Selection {
   /** In scope and not excluded by the policy, in discovery's order. */
   connections: DiscoveredConnection[];
   /** Discovery problems within the scope. */

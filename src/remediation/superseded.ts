@@ -12,7 +12,7 @@ import { isExpired } from './reads';
 import { isMarkedFor } from './transform';
 
 /** Why a credential is a candidate. */
-export interface Supersession {
+interface Supersession {
   ours: boolean;
   previous: boolean;
   expired: boolean;

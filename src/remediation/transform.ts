@@ -97,10 +97,10 @@ export function toManualCertificateUpdateBody(connection: ServiceConnection, pem
 }
 
 /** The prefix of every credential this service creates. */
-export const MARKER_PREFIX = 'sc-remediator';
+const MARKER_PREFIX = 'sc-remediator';
 
 /** What a marker says: which connection and which rotation created the credential. */
-export interface CredentialMarker {
+interface CredentialMarker {
   connectionId: string;
   rotationId: string;
 }

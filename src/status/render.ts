@@ -24,11 +24,11 @@ import {
 } from './sections';
 import { renderTimeline, timelineEntries } from './timeline';
 
-export type { DiscoveryProblemLike, RunListEntry, StatusPageInput } from './input';
+export type { RunListEntry } from './input';
 export { formatDuration, formatTime, relativeTime } from '../presentation';
 export { escapeHtml } from './html';
 export { TIMELINE_DAYS } from './timeline';
-export { FINDING_ORDER, FINDING_STYLE, STATE_TONES } from './tones';
+export { FINDING_STYLE, STATE_TONES } from './tones';
 
 /**
  * Renders the status page. Pure: the same input gives the same document. `runs` is shown newest

@@ -10,7 +10,7 @@
 import type { TelemetryClient } from 'applicationinsights';
 import { cleanProperties, type TelemetrySink } from './sink';
 
-export class AppInsightsTelemetrySink implements TelemetrySink {
+class AppInsightsTelemetrySink implements TelemetrySink {
   constructor(private readonly client: TelemetryClient) {}
 
   trackEvent(name: string, properties?: Record<string, string | number | boolean | undefined>): void {

@@ -14,7 +14,7 @@ const SECRET_PATTERNS: RegExp[] = [
   /("?(?:serviceprincipalkey|client_secret|secretText|clientSecret|accesstoken|password)"?\s*[:=]\s*")[^"]+(")/gi,
 ];
 
-export class Redactor {
+class Redactor {
   private readonly secrets = new Set<string>();
 
   /** Registers a value that must never be written anywhere. Short values are ignored (they would mask noise). */
@@ -61,7 +61,7 @@ export interface Logger {
   error(message: string, properties?: Record<string, unknown>): void;
 }
 
-export type LogSink = (level: LogLevel, line: string) => void;
+type LogSink = (level: LogLevel, line: string) => void;
 
 /** A logger that redacts, then hands one line per entry to `sink`. */
 export function createLogger(sink: LogSink, minLevel: LogLevel = 'info'): Logger {

@@ -15,7 +15,7 @@ export interface TelemetrySink {
 }
 
 /** One captured item (memory sink). */
-export type TelemetryItem =
+type TelemetryItem =
   | { kind: 'event'; name: string; properties: Record<string, string> }
   | { kind: 'metric'; name: string; value: number; properties: Record<string, string> };
 

@@ -166,6 +166,11 @@ test('telemetry: one RunStarted and one RunCompleted (with the summary), per-con
   });
   expect(JSON.parse(completed[0]!.properties['summary']!)).toEqual(referenceRun.summary);
   expect(completed[0]!.properties).toMatchObject({ runId, status: 'completed', succeeded: '6', failed: '2' });
+  // The finishing worker's memory, for checking in production what the bench assumes (docs/performance.md).
+  const memory = completed[0]!.properties;
+  expect(Number(memory['workerPeakRssMb'])).toBeGreaterThan(20);
+  expect(Number(memory['workerHeapLimitMb'])).toBeGreaterThan(100);
+  expect(Number.isInteger(Number(memory['workerMemoryLimitMb']))).toBe(true);
   expect(telemetry.events('ConnectionRemediated')).toHaveLength(6);
   expect(telemetry.events('RemediationFailed')).toHaveLength(2);
   expect(telemetry.events('ConnectionNeedsAttention').length).toBeGreaterThan(0);

@@ -303,7 +303,7 @@ function previousSignificant(tokens: Token[], k: number): Token | undefined {
 }
 
 /** The comment lines directly above token `k` (no blank line between). */
-export function commentsAbove(tokens: Token[], k: number): string[] {
+function commentsAbove(tokens: Token[], k: number): string[] {
   const out: string[] = [];
   let m = k - 1;
   if (tokens[m]?.type === 'newline') m -= 1;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Sandbox } from '../../sandbox/index';
 
-export const ROOT = resolve(__dirname, '..', '..');
+const ROOT = resolve(__dirname, '..', '..');
 
 export interface CliExit {
   code: number | null;
@@ -94,7 +94,7 @@ export function parseReport(run: CliChild, exit: CliExit): CliReport {
 }
 
 /** The parts of the report (DESIGN "Public contracts") these tests read. */
-export interface CliReport {
+interface CliReport {
   summary: { total: number; needsAttention: number };
   connections: {
     connectionId: string;

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { InvocationContext, type FunctionOutput } from '@azure/functions';
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 
-export interface LogLine {
+interface LogLine {
   invocationId: string;
   functionName: string;
   level: string;
@@ -74,7 +74,7 @@ function decode(messageText: string): unknown {
   }
 }
 
-export interface DrainStats {
+interface DrainStats {
   invocations: number;
   succeeded: number;
   /** Invocations that threw (message made visible again or moved to poison). */
@@ -82,7 +82,7 @@ export interface DrainStats {
   poisoned: number;
 }
 
-export type QueueHandler = (entry: unknown, context: InvocationContext) => Promise<void>;
+type QueueHandler = (entry: unknown, context: InvocationContext) => Promise<void>;
 
 /**
  * Runs `handler` for every message in `queue` until it is empty, as the host's queue trigger does.

@@ -83,15 +83,62 @@ const SCENARIO: Scenario = {
   ],
 };
 
+/**
+ * The scenario with a Manual connection whose app lives in another tenant (fabrikam), reached
+ * through the multi-tenant app that trusts the product's identity (ADDITIONAL_TENANT_IDS).
+ */
+function withOtherTenant(scenario: Scenario): Scenario {
+  scenario.apps.push({
+    key: 'remediator-multi-tenant',
+    displayName: 'sc-remediator multi-tenant',
+    signInAudience: 'AzureADMultipleOrgs',
+    owners: ['alice'],
+    trustsIdentities: ['remediator'],
+  });
+  scenario.otherTenants = [
+    {
+      key: 'fabrikam',
+      consents: [
+        {
+          app: 'remediator-multi-tenant',
+          graphPermissions: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
+        },
+      ],
+      apps: [
+        {
+          key: 'fabrikam-deploy',
+          displayName: 'sp-fabrikam-deploy',
+          owners: ['remediator-multi-tenant'],
+          passwords: [{ key: 'pipeline', displayName: 'azure-devops fabrikam-deploy', endInDays: 10 }],
+        },
+      ],
+    },
+  ];
+  scenario.organizations[0]!.connections.push({
+    key: 'fabrikam-deploy',
+    name: 'fabrikam-deploy',
+    projects: ['api'],
+    scheme: 'ServicePrincipal',
+    creationMode: 'Manual',
+    app: 'fabrikam-deploy',
+    secret: 'pipeline',
+    createdBy: 'alice',
+  });
+  return scenario;
+}
+
 const MARKER = /^sc-remediator (\S+) (\S+)$/;
 
-export type Kind = 'Manual' | 'Automatic';
+/** `OtherTenant`: a Manual connection whose app lives in another configured tenant. */
+type Kind = 'Manual' | 'Automatic' | 'OtherTenant';
 
 /** The connection under test, as the sandbox holds it. */
 interface Target {
   kind: Kind;
   connectionId: string;
   app: AppRecord;
+  /** The tenant the app lives in (where its secrets are checked). */
+  tenant: TenantState;
   /** Key Vault secret name (`sc-remediator-<connectionId>`), lower-cased. */
   secretName: string;
   /** The credential the connection used before. */
@@ -101,7 +148,7 @@ interface Target {
   expiredKeyId?: string;
 }
 
-export interface KillPoint {
+interface KillPoint {
   name: string;
   matches(e: RequestLogEntry, t: Target, state: TenantState): boolean;
   /** Killed before the run takes the connection's lock: no lease is left behind. */
@@ -197,8 +244,12 @@ function connectionKey(state: TenantState, connectionId: string): string | undef
 
 function targetOf(sandbox: Sandbox, kind: Kind): Target {
   const org = sandbox.state.organization('contoso')!;
-  const ep = [...org.endpoints.values()].find((e) => e.data['creationMode'] === kind)!;
-  const app = sandbox.state.appByAppId(ep.authorization.parameters['serviceprincipalid']!)!;
+  const home = (e: EndpointRecord) => e.authorization.parameters['tenantid'] === sandbox.state.tenantId;
+  const ep = [...org.endpoints.values()].find((e) =>
+    kind === 'OtherTenant' ? !home(e) : home(e) && e.data['creationMode'] === kind,
+  )!;
+  const tenant = sandbox.state.tenant(ep.authorization.parameters['tenantid'])!;
+  const app = tenant.appByAppId(ep.authorization.parameters['serviceprincipalid']!)!;
   const value = ep.authorization.parameters['serviceprincipalkey'];
   const original = app.passwordCredentials.find((p) => p.secretText === value)!;
   const byName = (name: string) =>
@@ -207,6 +258,7 @@ function targetOf(sandbox: Sandbox, kind: Kind): Target {
     kind,
     connectionId: ep.id,
     app,
+    tenant,
     secretName: `sc-remediator-${ep.id}`.toLowerCase(),
     originalKeyId: original.keyId,
     unrelatedKeyId: kind === 'Automatic' ? byName('adf-etl') : undefined,
@@ -271,7 +323,7 @@ class InvariantWatch {
       this.key = key;
     }
     // No secret lost: the connection can always get a token.
-    if (!checkClientSecret(this.state, this.t.app.appId, key).ok)
+    if (!checkClientSecret(this.t.tenant, this.t.app.appId, key).ok)
       this.violations.push(`the connection's secret gets no token after ${where}`);
   }
 }
@@ -332,12 +384,16 @@ export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', '
   test.each(CASES)('killed %s (%s connection): a re-run converges', async (_name, kind, point) => {
     const started = Date.now();
     // Fresh connection ids: lock keys (and Key Vault names) of one case never meet another's.
-    const scenario = structuredClone(SCENARIO);
+    const scenario =
+      kind === 'OtherTenant' ? withOtherTenant(structuredClone(SCENARIO)) : structuredClone(SCENARIO);
     for (const c of scenario.organizations[0]!.connections) c.id = randomUUID();
     const sandbox = await fixture.start({ scenario, seed: 'crash' });
     const { state } = sandbox;
     const t = targetOf(sandbox, kind);
-    const other = targetOf(sandbox, kind === 'Manual' ? 'Automatic' : 'Manual');
+    const other = targetOf(
+      sandbox,
+      kind === 'Automatic' ? 'Manual' : kind === 'Manual' ? 'Automatic' : 'Manual',
+    );
     const otherBefore = {
       key: connectionKey(state, other.connectionId),
       credentials: other.app.passwordCredentials.map((p) => p.keyId),
@@ -422,7 +478,7 @@ export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', '
     if (!current) throw new Error('The recorded credential is not on the app.');
     expectSameSecret(current.secretText, value, 'the recorded credential');
     expect(Date.parse(current.endDateTime)).toBeGreaterThan(Date.now() + 80 * 24 * 3600 * 1000);
-    expect(checkClientSecret(state, t.app.appId, value).ok).toBe(true);
+    expect(checkClientSecret(t.tenant, t.app.appId, value).ok).toBe(true);
     expect(ep.isReady).toBe(true);
     expect(ep.operationStatus.state).toBe('Ready');
     expect(ep.data['creationMode']).toBe('Manual');
@@ -438,7 +494,7 @@ export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', '
     const previous = (latest.tags['previousKeyIds'] ?? '').split(',').filter((k) => k !== '');
     const keyIds = t.app.passwordCredentials.map((p) => p.keyId);
     for (const keyId of previous) expect(keyIds).not.toContain(keyId);
-    if (kind === 'Manual') {
+    if (kind !== 'Automatic') {
       // The only credential of a working connection is known to be in use: recorded, then removed.
       expect(previous).toEqual([t.originalKeyId]);
       expect(keyIds).toEqual([current.keyId]);

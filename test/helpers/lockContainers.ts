@@ -15,7 +15,7 @@ import {
 } from '../../src/clients/blobLeaseLock';
 import { useSandbox } from './useSandbox';
 
-export interface LockContainers {
+interface LockContainers {
   readonly azurite: Azurite;
   /** A provider as one instance of the app would build it: its own client, same container. */
   instance(container: string, options?: BlobLeaseLockOptions): BlobLeaseLockProvider;

@@ -18,7 +18,7 @@ export function identityCredential(sandbox: Sandbox, identityKey: string): Clien
   });
 }
 
-export interface TokenRequest {
+interface TokenRequest {
   scopes: string[];
   tenantId?: string;
   enableCae?: boolean;

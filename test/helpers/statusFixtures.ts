@@ -176,7 +176,7 @@ export function reportOf(
   };
 }
 
-export interface FixtureRun {
+interface FixtureRun {
   record: RunRecord;
   /** The run's report (completed runs). */
   report?: RunReport;
@@ -186,7 +186,7 @@ export interface FixtureRun {
  * The run that produced `report` (a nightly timer run), plus earlier runs, newest first: the
  * evening's dry run over HTTP, a timer run that failed before it had a report, and a CLI run.
  */
-export function historyFor(report: RunReport, now: Date = STATUS_NOW): FixtureRun[] {
+function historyFor(report: RunReport, now: Date = STATUS_NOW): FixtureRun[] {
   const ago = (hours: number): string => new Date(now.getTime() - hours * 3600 * 1000).toISOString();
   const rerun = (runId: string, startedAt: string, seconds: number, dryRun: boolean): RunReport => {
     const connections = report.connections.map((c) =>

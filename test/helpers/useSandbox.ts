@@ -15,7 +15,7 @@ import { startAzurite, type Azurite, type AzuriteOptions } from '../../sandbox/a
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/index';
 import { killRunningClis } from './cliChild';
 
-export interface UseSandboxOptions extends SandboxOptions {
+interface UseSandboxOptions extends SandboxOptions {
   /** Start Azurite as well: `true` is blob only (what the lock and the ledger use). */
   azurite?: boolean | AzuriteOptions;
   /**

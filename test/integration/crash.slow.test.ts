@@ -1,6 +1,7 @@
 /**
  * Real process kills at every rotation phase but the one `npm test` runs (crash.test.ts: after
- * addPassword, Manual connection): see test/helpers/killPoints.ts.
+ * addPassword, Manual connection), and at every phase for a connection whose app lives in another
+ * configured tenant: see test/helpers/killPoints.ts.
  */
 import { KILL_POINTS, killPointTests } from '../helpers/killPoints';
 
@@ -12,4 +13,8 @@ describe('after Graph addPassword, Automatic connection', () => {
 
 describe('every other phase', () => {
   killPointTests(KILL_POINTS.slice(1));
+});
+
+describe('every phase, connection of another tenant (ADDITIONAL_TENANT_IDS)', () => {
+  killPointTests(KILL_POINTS, ['OtherTenant']);
 });

@@ -133,6 +133,59 @@ describe('assess: tenant, app lookup', () => {
     expect(a.needsNewSecret).toBe(false);
   });
 
+  describe('a configured other tenant (ADDITIONAL_TENANT_IDS)', () => {
+    const inOther = (c: ServiceConnection): ServiceConnection => ({
+      ...c,
+      authorization: { ...c.authorization, parameters: { ...c.authorization.parameters, tenantid: OTHER } },
+    });
+    const settings = { ...SETTINGS, tenantId: TENANT_ID, additionalTenantIds: [OTHER.toUpperCase()] };
+
+    it('is assessed like the home tenant: an expiring secret is expiring and needs a new one', () => {
+      const a = assess(input({ connection: inOther(connection()), app: app([password('k1', 5)]), settings }));
+      expect(a.finding).toBe('expiring');
+      expect(a.needsNewSecret).toBe(true);
+      expect(a.foreignTenant).toBeUndefined();
+    });
+
+    it('its app not found in its own tenant is app-missing (that tenant is the one that knows)', () => {
+      const a = assess(
+        input({ connection: inOther(connection({ isReady: false })), app: undefined, settings }),
+      );
+      expect(a.finding).toBe('app-missing');
+    });
+
+    it("the service's own token failing there → error naming the tenant (tenant-access), never app-not-found", () => {
+      const a = assess(
+        input({
+          connection: inOther(connection()),
+          app: {
+            error: {
+              message:
+                "AADSTS700016: Application with identifier 'x' was not found in the directory 'fabrikam'.",
+              service: 'graph',
+            },
+          },
+          settings,
+        }),
+      );
+      expect(a.finding).toBe('error');
+      expect(a.diagnosis).toMatchObject({ kind: 'tenant-access', code: 'AADSTS700016' });
+      expect(a.diagnosis?.cause).toContain(OTHER);
+      expect(a.diagnosis?.nextStep).toContain(`https://login.microsoftonline.com/${OTHER}/adminconsent`);
+    });
+
+    it('a tenant not in the list stays unsupported', () => {
+      const a = assess(
+        input({
+          connection: inOther(connection()),
+          settings: { ...settings, additionalTenantIds: ['11111111-1111-4111-8111-111111111111'] },
+        }),
+      );
+      expect(a.finding).toBe('unsupported');
+      expect(a.diagnosis?.kind).toBe('other-tenant');
+    });
+  });
+
   it('app lookup failure → error with a Graph diagnosis', () => {
     const a = assess(
       input({

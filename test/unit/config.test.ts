@@ -408,6 +408,55 @@ describe('loadConfig: rules across settings', () => {
   });
 });
 
+describe('loadConfig: other tenants', () => {
+  const HOME = '11111111-1111-4111-8111-111111111111';
+  const OTHER = '22222222-2222-4222-8222-222222222222';
+  const THIRD = '33333333-3333-4333-8333-333333333333';
+  const APP = '44444444-4444-4444-8444-444444444444';
+
+  it('are none unless listed', () => {
+    const c = load({ AZURE_TENANT_ID: HOME });
+    expect(c.additionalTenantIds).toBeUndefined();
+    expect(c.multiTenantAppClientId).toBeUndefined();
+  });
+
+  it('parses the list (trimmed, lower-cased) with the multi-tenant app', () => {
+    const c = load({
+      AZURE_TENANT_ID: HOME,
+      ADDITIONAL_TENANT_IDS: ` ${OTHER.toUpperCase()} , ${THIRD}`,
+      MULTI_TENANT_APP_CLIENT_ID: APP,
+    });
+    expect(c.additionalTenantIds).toEqual([OTHER, THIRD]);
+    expect(c.multiTenantAppClientId).toBe(APP);
+  });
+
+  it.each([
+    ['not a GUID', 'contoso.onmicrosoft.com', 'ADDITIONAL_TENANT_IDS', /not a tenant GUID/],
+    ['a duplicate', `${OTHER},${OTHER.toUpperCase()}`, 'ADDITIONAL_TENANT_IDS', /twice/],
+    ['the home tenant', `${OTHER},${HOME}`, 'ADDITIONAL_TENANT_IDS', /home tenant/],
+  ])('refuses %s', (_what, value, setting, problem) => {
+    const err = problemsOf({
+      ...BASE,
+      AZURE_TENANT_ID: HOME,
+      ADDITIONAL_TENANT_IDS: value,
+      MULTI_TENANT_APP_CLIENT_ID: APP,
+    });
+    expect(err.problems).toEqual([
+      expect.objectContaining({ setting, problem: expect.stringMatching(problem) }),
+    ]);
+  });
+
+  it('needs the multi-tenant app when tenants are listed', () => {
+    const err = problemsOf({ ...BASE, AZURE_TENANT_ID: HOME, ADDITIONAL_TENANT_IDS: OTHER });
+    expect(err.problems).toEqual([
+      expect.objectContaining({
+        setting: 'MULTI_TENANT_APP_CLIENT_ID',
+        problem: 'is missing while ADDITIONAL_TENANT_IDS is set',
+      }),
+    ]);
+  });
+});
+
 describe('redactedConfig', () => {
   it('hides secret settings but shows they are set', () => {
     const c = load({

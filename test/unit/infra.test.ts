@@ -162,6 +162,7 @@ const FROM_PARAMETERS: Record<string, [string, string | number | boolean | undef
   AZDO_ORGANIZATION_URLS: ['azdoOrganizationUrls', undefined],
   AZDO_PROJECTS: ['azdoProjects', ''],
   GRAPH_ENDPOINT: ['graphEndpoint', ''],
+  ADDITIONAL_TENANT_IDS: ['additionalTenantIds', ''],
   ROTATE_DAYS_BEFORE_EXPIRY: ['rotateDaysBeforeExpiry', DEFAULTS.rotateDaysBeforeExpiry],
   SECRET_LIFETIME_DAYS: ['secretLifetimeDays', DEFAULTS.secretLifetimeDays],
   OLD_SECRET_RETENTION_HOURS: ['oldSecretRetentionHours', DEFAULTS.oldSecretRetentionHours],
@@ -318,6 +319,7 @@ describe('the Bicep reader itself', () => {
         'modules/identity.bicep',
         'modules/keyvault.bicep',
         'modules/monitoring.bicep',
+        'modules/multitenantapp.bicep',
         'modules/rbac.bicep',
         'modules/storage.bicep',
       ].sort(),
@@ -434,6 +436,25 @@ describe('app settings: everything the code reads is set', () => {
       'environment ( ) . authentication . loginEndpoint',
     );
     expect(valueText(appSettings.get('KEY_VAULT_URL'))).toBe('keyVaultUri');
+  });
+
+  test('MULTI_TENANT_APP_CLIENT_ID is the multi-tenant app created with other tenants (or the one given), empty without them', () => {
+    expect(valueText(appSettings.get('MULTI_TENANT_APP_CLIENT_ID'))).toBe('multiTenantAppClientId');
+    const moduleDecl = decl(main, 'module', 'functionApp');
+    const open = moduleDecl.tokens.findIndex((t) => t.value === '{');
+    const params = objectProperties(moduleDecl.tokens, open).get('params') ?? [];
+    expect(valueText(objectProperties(params, 0).get('multiTenantAppClientId'))).toBe(
+      "empty ( additionalTenantIds ) ? '' : ( manageEntraObjects ? multiTenantApp !. outputs . appClientId : multiTenantAppClientId )",
+    );
+    const app = text(decl(main, 'module', 'multiTenantApp').tokens);
+    expect(app).toContain('if ( manageEntraObjects && ! empty ( additionalTenantIds ) )');
+    const module = read('infra', 'modules', 'multitenantapp.bicep');
+    expect(module).toContain("signInAudience: 'AzureADMultipleOrgs'");
+    expect(module).toContain(
+      "issuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'",
+    );
+    expect(module).toContain('subject: identityPrincipalId');
+    expect(module).toContain('audiences: [tokenExchangeAudience]');
   });
 
   test.each(Object.entries(FROM_PARAMETERS))(

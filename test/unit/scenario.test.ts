@@ -291,3 +291,43 @@ describe('default scenario: one connection per background situation', () => {
       }
   });
 });
+
+describe('other tenants', () => {
+  it('loads each tenant with its own apps, consents as service principals there, and the trust on the home app', () => {
+    const scenario = readScenario('multi-tenant');
+    const state = loadScenario(scenario);
+    const fabrikam = state.tenant('fabrikam.onmicrosoft.com')!;
+    const northwind = state.tenant('northwind.onmicrosoft.com')!;
+    expect(fabrikam).not.toBe(state);
+    const multiTenant = [...state.apps.values()].find((a) => a.signInAudience === 'AzureADMultipleOrgs')!;
+    expect(multiTenant.federatedIdentityCredentials).toEqual([
+      expect.objectContaining({
+        issuer: `https://login.microsoftonline.com/${state.tenantId}/v2.0`,
+        subject: state.identities.get('remediator')!.objectId,
+        audiences: ['api://AzureADTokenExchange'],
+      }),
+    ]);
+    expect(fabrikam.identityByAppId(multiTenant.appId)?.graphPermissions).toEqual([
+      'Application.ReadWrite.OwnedBy',
+    ]);
+    expect(northwind.identityByAppId(multiTenant.appId)).toBeUndefined();
+    const fabrikamApp = [...fabrikam.apps.values()][0]!;
+    expect(state.appByAppId(fabrikamApp.appId)).toBeUndefined();
+    const endpoint = [...state.organization('contoso')!.endpoints.values()].find(
+      (e) => e.name === 'fabrikam-deploy',
+    )!;
+    expect(endpoint.authorization.parameters['tenantid']).toBe(fabrikam.tenantId);
+    // The other tenant shares the home clock.
+    state.advanceClock(3_600_000);
+    expect(Math.abs(fabrikam.now().getTime() - state.now().getTime())).toBeLessThan(50);
+  });
+
+  it('lists consents of unknown apps and owners that are not consented there', () => {
+    const bad: Scenario = structuredClone(readScenario('multi-tenant'));
+    bad.otherTenants![0]!.consents = [{ app: 'no-such-app' }];
+    expect(problemsOf(bad)).toEqual([
+      "/otherTenants/0 (fabrikam)/consents: 'no-such-app' is not one of the home apps",
+      "/otherTenants/0 (fabrikam)/apps (fabrikam-deploy)/owners: 'remediator-multi-tenant' is not an app consented in this tenant",
+    ]);
+  });
+});
