@@ -158,31 +158,6 @@ export interface GraphApplicationsClient {
   removeCertificate?(applicationObjectId: string, keyId: string): Promise<void>;
 }
 
-/** A certificate version Key Vault created (public facts only; the PEM is read separately). */
-export interface VaultCertificateInfo {
-  name: string;
-  version: string;
-  /** SHA-1 thumbprint, upper-case hex. */
-  thumbprint: string;
-  /** The certificate's DER, base64. */
-  derBase64: string;
-  expiresAt: string;
-}
-
-/**
- * Key Vault certificates: self-signed certificates whose key is exportable, kept as PEM (the
- * connection needs the private key). Requires Key Vault Certificates Officer (create, get) and
- * secrets/get for the PEM.
- */
-export interface CertificateVault {
-  createCertificate(
-    name: string,
-    options: { subject: string; validityMonths: number; tags: Record<string, string> },
-  ): Promise<VaultCertificateInfo>;
-  /** The PEM (private key and certificate) of one version; undefined when it does not exist. */
-  getCertificatePem(name: string, version: string): Promise<string | undefined>;
-}
-
 /** Rotation phases, persisted as Key Vault tags (DESIGN: created → applied → verified → completed). */
 export type RotationPhase = 'created' | 'applied' | 'verified' | 'completed';
 
@@ -454,3 +429,6 @@ export type PolicyChoice = (typeof POLICY_CHOICES)[number];
 
 // The run ledger's interface (runLedgerPort.ts; src/clients/runLedger.ts keeps it in blob storage or memory).
 export type { RecordResult, RunLedger, RunRecord, RunTrigger, StartRunMeta } from './runLedgerPort';
+
+// Key Vault certificates (certificateVaultPort.ts; src/clients/keyVaultCertificates.ts implements it).
+export type { CertificateVault, VaultCertificateInfo } from './certificateVaultPort';

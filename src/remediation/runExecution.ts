@@ -6,7 +6,7 @@ import type { AppUsage } from './census';
 import { convertConnection, revertConversion } from './conversion';
 import { addPasswordRefusal, diagnoseError, diagnosisOf } from './diagnosis';
 import type { ConnectionTarget, EngineDeps, EngineResult } from './engine';
-import type { Operation, PlanStep } from './plan';
+import type { Operation, PlanStep } from './planSteps';
 import { recoverRotationRecord, removeOrphanCredentials, repairConnection } from './repair';
 import type { ConnectionReport } from './report';
 import { retireConnection } from './retirement';

@@ -19,7 +19,8 @@ import {
 } from './entitlement';
 import { isWorkloadIdentity } from './federation';
 import { resolveMissingRecord } from './orphans';
-import { plan, plannedReport, planSteps, type Plan, type PlanStep } from './plan';
+import { plan, plannedReport, type Plan } from './plan';
+import { planSteps, type PlanStep } from './planSteps';
 import { decide, type Intent } from './policy';
 import type { PolicyDecision } from './policyFile';
 import type { ApplicationInfo, ConversionRecord, RecordState, PasswordPolicy, RotationRecord } from './ports';

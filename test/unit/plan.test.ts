@@ -1,7 +1,8 @@
 import type { AssessInput, Assessment } from '../../src/remediation/assess';
 import { assess } from '../../src/remediation/assess';
 import type { Plan, PlanSettings } from '../../src/remediation/plan';
-import { plan, plannedReport, planSteps } from '../../src/remediation/plan';
+import { plan, plannedReport } from '../../src/remediation/plan';
+import { planSteps } from '../../src/remediation/planSteps';
 import type { ServiceConnection } from '../../src/remediation/ports';
 import { credentialMarker } from '../../src/remediation/transform';
 import {
