@@ -3,9 +3,9 @@
  * app's certificates; expiring or expired ones are rotated (rotationCertificate.ts).
  */
 import { diagnosisOf } from './diagnosis';
-import type { AppFound, Assessment, PendingRotation } from './assess';
+import type { AppFound, Assessment } from './assess';
 import type { ApplicationInfo, CertificateCredentialInfo } from './ports';
-import { credentialState, earliestUnexpired, sameId } from './credentialInUse';
+import { credentialState, earliestUnexpired, pendingRotation, sameId } from './credentialInUse';
 
 /** Certificates an app signs its client assertions with (Graph keyCredential `type`/`usage`). */
 function signingCertificates(app: ApplicationInfo): CertificateCredentialInfo[] {
@@ -36,20 +36,7 @@ export function assessCertificate(found: AppFound): Assessment {
     sameId(record.appId, app.appId) &&
     (app.keyCredentials ?? []).some((k) => sameId(k.keyId, record.keyId))
   ) {
-    const dueMs =
-      Date.parse(record.verifiedAt ?? record.appliedAt ?? record.createdAt) +
-      settings.oldSecretRetentionHours * 3600 * 1000;
-    const pending: PendingRotation = {
-      phase: record.phase,
-      rotationId: record.rotationId,
-      keyId: record.keyId,
-      expiresAt: record.expiresAt,
-      cleanupDue: record.phase === 'verified' && !(now.getTime() < dueMs),
-      ...(record.phase === 'verified' && !Number.isNaN(dueMs)
-        ? { cleanupDueAt: new Date(dueMs).toISOString() }
-        : {}),
-    };
-    base.pending = pending;
+    base.pending = pendingRotation(record, settings.oldSecretRetentionHours, now);
     base.record = record;
     base.previousKeyIds = record.previousKeyIds;
   }

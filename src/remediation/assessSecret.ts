@@ -13,12 +13,11 @@ import {
   earliestUnexpired,
   inUse,
   latestEnding,
+  pendingRotation,
   sameId,
   type CredentialInUse,
 } from './credentialInUse';
 import { isMarkedFor, parseMarker } from './transform';
-
-const HOUR_MS = 3600 * 1000;
 
 const SECRET_PROBLEMS: readonly DiagnosisKind[] = ['invalid-secret', 'expired-secret', 'missing-secret'];
 
@@ -46,18 +45,7 @@ export function assessSecret(found: AppFound): Assessment {
   let pending: PendingRotation | undefined;
   if (record && record.phase !== 'completed') {
     if (byKey(record.keyId)) {
-      const verifiedAt = record.verifiedAt ?? record.appliedAt ?? record.createdAt;
-      const dueMs = Date.parse(verifiedAt) + settings.oldSecretRetentionHours * HOUR_MS;
-      pending = {
-        phase: record.phase,
-        rotationId: record.rotationId,
-        keyId: record.keyId,
-        expiresAt: record.expiresAt,
-        cleanupDue: record.phase === 'verified' && !(now.getTime() < dueMs),
-        ...(record.phase === 'verified' && !Number.isNaN(dueMs)
-          ? { cleanupDueAt: new Date(dueMs).toISOString() }
-          : {}),
-      };
+      pending = pendingRotation(record, settings.oldSecretRetentionHours, now);
     } else {
       notes.push(
         `Rotation ${record.rotationId} stopped in phase '${record.phase}', but its credential ${record.keyId} no longer exists on the app: it cannot be resumed.`,

@@ -5,6 +5,8 @@
  */
 import type { PasswordCredentialInfo } from './ports';
 import type { CredentialSource } from './report';
+import type { PendingRotation } from './assess';
+import type { RotationRecord } from './ports';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -110,3 +112,23 @@ export function inUse(
 /** Ids (key, connection, app, tenant) compare case-insensitively; an absent id matches nothing. */
 export const sameId = (a: string | undefined, b: string | undefined) =>
   a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+
+/**
+ * A rotation of this service not yet completed, as the plan resumes it: when its superseded
+ * credentials may go (the retention period after verification, or after the latest phase it reached).
+ */
+export function pendingRotation(record: RotationRecord, retentionHours: number, now: Date): PendingRotation {
+  const phase = record.phase;
+  if (phase === 'completed')
+    throw new Error(`Rotation ${record.rotationId} is completed: nothing to resume.`);
+  const dueMs =
+    Date.parse(record.verifiedAt ?? record.appliedAt ?? record.createdAt) + retentionHours * 3600 * 1000;
+  return {
+    phase,
+    rotationId: record.rotationId,
+    keyId: record.keyId,
+    expiresAt: record.expiresAt,
+    cleanupDue: phase === 'verified' && !(now.getTime() < dueMs),
+    ...(phase === 'verified' && !Number.isNaN(dueMs) ? { cleanupDueAt: new Date(dueMs).toISOString() } : {}),
+  };
+}

@@ -21,7 +21,7 @@ import { assertLeaseHeld, classify, EngineFailure } from './engine';
 import { CERTIFICATE_KIND } from './credentialKind';
 import type { ApplicationInfo, RotationIntent, RotationRecord, ServiceConnection } from './ports';
 import type { RotationContext } from './rotation';
-import { startRotation } from './rotationCreate';
+import { abandonUnrecorded, startRotation } from './rotationCreate';
 import { credentialMarker } from './transform';
 
 /** Prefix of the Key Vault certificate of a connection: `sc-remediator-cert-<connectionId>`. */
@@ -133,29 +133,14 @@ export async function createCertificateCredential(
     result.steps.push('stored the rotation state (naming the certificate version) in Key Vault');
     return { record: stored, value: pem };
   } catch (err) {
-    const lockLost = err instanceof EngineFailure && err.code === 'lock-lost';
-    // Compensate: a certificate no record names must not stay on the app (its marker would let the
-    // next run remove it anyway, invariant 4).
-    await CERTIFICATE_KIND.remove(deps, app.id, keyId).then(
-      () =>
-        result.steps.push(
-          `removed certificate ${keyId} again: ${lockLost ? 'the lock was lost before Key Vault got the record' : 'Key Vault refused the record'}`,
-        ),
-      (removeErr: unknown) =>
-        deps.log.error(
-          'Could not remove a certificate after Key Vault refused its record; the next run removes it by marker',
-          {
-            keyId,
-            error: errorMessage(removeErr),
-          },
-        ),
-    );
-    if (lockLost) throw err;
-    throw new EngineFailure(
-      'key-vault-write-failed',
-      `Key Vault refused the rotation record: ${errorMessage(err)}`,
-      true,
-      err,
-    );
+    // A certificate no record names must not stay on the app.
+    return abandonUnrecorded(ctx, err, {
+      keyId,
+      remove: () => CERTIFICATE_KIND.remove(deps, app.id, keyId),
+      noun: 'certificate',
+      kept: 'the record',
+      refused: 'the record',
+      failure: 'the rotation record',
+    });
   }
 }

@@ -222,29 +222,52 @@ export async function createCredential(
     result.steps.push('stored the new secret and rotation state in Key Vault');
     return { record: stored, value: created.secretText };
   } catch (err) {
-    // The lock lost before Key Vault got the value (`lock-lost`): not written over another holder's record.
-    const lockLost = err instanceof EngineFailure && err.code === 'lock-lost';
-    // Compensate: a credential whose value we could not keep must not stay on the app.
-    await deps.graph.removePassword(app.id, created.keyId).then(
-      () =>
-        result.steps.push(
-          `removed credential ${created.keyId} again: ${lockLost ? 'the lock was lost before Key Vault got its value' : 'Key Vault refused the write'}`,
-        ),
-      (removeErr: unknown) =>
-        deps.log.error(
-          'Could not remove a credential after Key Vault refused its value; the next run removes it by marker',
-          {
-            keyId: created.keyId,
-            error: errorMessage(removeErr),
-          },
-        ),
-    );
-    if (lockLost) throw err;
-    throw new EngineFailure(
-      'key-vault-write-failed',
-      `Key Vault refused the new secret: ${errorMessage(err)}`,
-      true,
-      err,
-    );
+    return abandonUnrecorded(ctx, err, {
+      keyId: created.keyId,
+      remove: () => deps.graph.removePassword(app.id, created.keyId),
+      noun: 'credential',
+      kept: 'its value',
+      refused: 'the write',
+      failure: 'the new secret',
+    });
   }
+}
+
+/**
+ * Key Vault did not take what names a credential just added to the app: the credential is removed
+ * again (no record would name it; if the removal fails too, the next run removes it by its marker,
+ * invariant 4), then the rotation fails. A lost lock (`lock-lost`) is rethrown as is: nothing was
+ * written over another holder's record.
+ */
+export async function abandonUnrecorded(
+  { deps, result }: RotationContext,
+  err: unknown,
+  undo: {
+    keyId: string;
+    remove: () => Promise<void>;
+    noun: string;
+    kept: string;
+    refused: string;
+    failure: string;
+  },
+): Promise<never> {
+  const lockLost = err instanceof EngineFailure && err.code === 'lock-lost';
+  await undo.remove().then(
+    () =>
+      result.steps.push(
+        `removed ${undo.noun} ${undo.keyId} again: ${lockLost ? `the lock was lost before Key Vault got ${undo.kept}` : `Key Vault refused ${undo.refused}`}`,
+      ),
+    (removeErr: unknown) =>
+      deps.log.error(
+        `Could not remove a ${undo.noun} after Key Vault refused ${undo.kept}; the next run removes it by marker`,
+        { keyId: undo.keyId, error: errorMessage(removeErr) },
+      ),
+  );
+  if (lockLost) throw err;
+  throw new EngineFailure(
+    'key-vault-write-failed',
+    `Key Vault refused ${undo.failure}: ${errorMessage(err)}`,
+    true,
+    err,
+  );
 }
