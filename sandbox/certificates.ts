@@ -33,7 +33,7 @@ import {
 const SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 const COMMON_NAME = '2.5.4.3';
 
-export interface MintedCertificate {
+interface MintedCertificate {
   /** The certificate, PEM. */
   certPem: string;
   /** The private key, PKCS#8 PEM. */

@@ -23,7 +23,7 @@ import type { CertificateVault, VaultCertificateInfo } from '../remediation/port
 import { isLoopbackUrl } from './keyVaultClient';
 import { mapKeyVaultError } from './keyVaultErrors';
 
-export interface KeyVaultCertificatesOptions {
+interface KeyVaultCertificatesOptions {
   vaultUrl: string;
   credential: TokenCredential;
   /** The vault's secret client (shared with the state store): the PEM is the certificate's secret. */

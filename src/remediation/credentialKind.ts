@@ -55,7 +55,7 @@ export const CERTIFICATE_KIND: CredentialKind = {
 };
 
 /** Whether the connection signs in with a certificate (`authenticationType: spnCertificate`). */
-export function isCertificateConnection(connection: ServiceConnection): boolean {
+function isCertificateConnection(connection: ServiceConnection): boolean {
   return connectionParam(connection, 'authenticationType')?.toLowerCase() === 'spncertificate';
 }
 

@@ -25,10 +25,10 @@ import { abandonUnrecorded, startRotation } from './rotationCreate';
 import { credentialMarker } from './transform';
 
 /** Prefix of the Key Vault certificate of a connection: `sc-remediator-cert-<connectionId>`. */
-export const CERTIFICATE_NAME_PREFIX = 'sc-remediator-cert-';
+const CERTIFICATE_NAME_PREFIX = 'sc-remediator-cert-';
 
 /** The Key Vault certificate name for a connection (one certificate, a version per rotation). */
-export function certificateNameFor(connectionId: string): string {
+function certificateNameFor(connectionId: string): string {
   const name = `${CERTIFICATE_NAME_PREFIX}${connectionId}`;
   // Key Vault's object names (learn.microsoft.com, "About Azure Key Vault certificates").
   if (!/^[0-9a-zA-Z-]{1,127}$/.test(name))
