@@ -46,18 +46,54 @@ export function entraError(
   };
 }
 
+/** A refusal as Entra ID answers it (`entraError` body), for the checks below. */
+function failure(state: TenantState) {
+  return (status: number, error: string, code: number, description: string): CredentialCheck => ({
+    ok: false,
+    status,
+    aadsts: code,
+    body: entraError(state, error, code, description),
+  });
+}
+
+/**
+ * The app a grant signs in, or what every grant for an app refuses first: an app this tenant does not
+ * know (AADSTS700016, also an app not consented here) or a disabled one (AADSTS7000112).
+ */
+function appThatMaySignIn(
+  state: TenantState,
+  clientId: string,
+): { app: AppRecord } | { refused: CredentialCheck } {
+  const fail = failure(state);
+  const app = state.appByAppId(clientId);
+  if (!app)
+    return {
+      refused: fail(
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      ),
+    };
+  if (app.disabled)
+    return {
+      refused: fail(
+        400,
+        'unauthorized_client',
+        7000112,
+        `Application '${app.appId}'(${app.displayName}) is disabled.`,
+      ),
+    };
+  return { app };
+}
+
 /** Decides whether `secret` is a current password credential of the app `clientId` in this tenant. */
 export function checkClientSecret(
   state: TenantState,
   clientId: string,
   secret: string | undefined,
 ): CredentialCheck {
-  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
-    ok: false,
-    status,
-    aadsts: code,
-    body: entraError(state, error, code, description),
-  });
+  const fail = failure(state);
 
   // The product's own identity (and other scenario service principals) authenticate with their secret.
   const identity = state.identityByAppId(clientId);
@@ -79,21 +115,9 @@ export function checkClientSecret(
     );
   }
 
-  const app = state.appByAppId(clientId);
-  if (!app)
-    return fail(
-      400,
-      'unauthorized_client',
-      700016,
-      `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
-    );
-  if (app.disabled)
-    return fail(
-      400,
-      'unauthorized_client',
-      7000112,
-      `Application '${app.appId}'(${app.displayName}) is disabled.`,
-    );
+  const found = appThatMaySignIn(state, clientId);
+  if ('refused' in found) return found.refused;
+  const { app } = found;
   if (!secret)
     return fail(
       401,
@@ -140,27 +164,10 @@ export function checkFederatedCredential(
   subject: string | undefined,
   audience = 'api://AzureADTokenExchange',
 ): CredentialCheck {
-  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
-    ok: false,
-    status,
-    aadsts: code,
-    body: entraError(state, error, code, description),
-  });
-  const app = state.appByAppId(clientId);
-  if (!app)
-    return fail(
-      400,
-      'unauthorized_client',
-      700016,
-      `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
-    );
-  if (app.disabled)
-    return fail(
-      400,
-      'unauthorized_client',
-      7000112,
-      `Application '${app.appId}'(${app.displayName}) is disabled.`,
-    );
+  const fail = failure(state);
+  const found = appThatMaySignIn(state, clientId);
+  if ('refused' in found) return found.refused;
+  const { app } = found;
   const hint =
     'Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation';
   const byIssuer = app.federatedIdentityCredentials.filter((f) => f.issuer === issuer);
@@ -205,27 +212,10 @@ export function checkCertificateAssertion(
   clientId: string,
   assertion: string | undefined,
 ): CredentialCheck {
-  const fail = (status: number, error: string, code: number, description: string): CredentialCheck => ({
-    ok: false,
-    status,
-    aadsts: code,
-    body: entraError(state, error, code, description),
-  });
-  const app = state.appByAppId(clientId);
-  if (!app)
-    return fail(
-      400,
-      'unauthorized_client',
-      700016,
-      `Application with identifier '${clientId}' was not found in the directory '${state.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
-    );
-  if (app.disabled)
-    return fail(
-      400,
-      'unauthorized_client',
-      7000112,
-      `Application '${app.appId}'(${app.displayName}) is disabled.`,
-    );
+  const fail = failure(state);
+  const found = appThatMaySignIn(state, clientId);
+  if ('refused' in found) return found.refused;
+  const { app } = found;
   const jwt = assertion ? decodeJwt(assertion) : undefined;
   if (!jwt) return fail(401, 'invalid_client', 50027, 'JWT token is invalid or malformed.');
   const { header, payload } = jwt;
