@@ -177,6 +177,24 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   });
 }
 
+/**
+ * `sc-remediator remediate` against the sandbox (clean-up in the same run), with every connection's
+ * state before and after it and where its requests start in the sandbox's log.
+ */
+async function remediate(sandbox: Sandbox, storage: Azurite, settings: NodeJS.ProcessEnv = {}) {
+  const before = snapshot(sandbox);
+  const logStart = sandbox.state.requestLog.length;
+  const exitCode = await runCli(['remediate'], {
+    ...process.env,
+    ...sandbox.env,
+    AzureWebJobsStorage: storage.connectionString,
+    OLD_SECRET_RETENTION_HOURS: '0',
+    ...settings,
+  });
+  const after = new Map(snapshot(sandbox).map((s) => [s.key, s]));
+  return { before, after, logStart, exitCode };
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
@@ -197,17 +215,10 @@ async function main(): Promise<void> {
           : 'No policy: secrets are rotated; nothing is converted to workload identity federation or retired (npm run demo -- --with-policy for both).\n') +
         '\n$ sc-remediator remediate\n',
     );
-    const before = snapshot(sandbox);
-    const logStart = sandbox.state.requestLog.length;
-    const exitCode = await runCli(['remediate'], {
-      ...process.env,
-      ...sandbox.env,
-      AzureWebJobsStorage: storage.connectionString,
-      OLD_SECRET_RETENTION_HOURS: '0',
+    const { before, after, logStart, exitCode } = await remediate(sandbox, storage, {
       ...(options.policyFile ? { REMEDIATION_POLICY_FILE: options.policyFile } : {}),
       ...(options.retirement ? { ENABLE_RETIREMENT: 'true' } : {}),
     });
-    const after = new Map(snapshot(sandbox).map((s) => [s.key, s]));
 
     const table = new Table({
       head: [
@@ -303,15 +314,7 @@ async function otherTenants(sandbox: Sandbox, storage: Azurite): Promise<void> {
       `it signs in with the identity's token as its client assertion. fabrikam consented to it; northwind did not; ` +
       `a third tenant is not configured.\n\n$ sc-remediator remediate\n`,
   );
-  const before = snapshot(sandbox);
-  const logStart = sandbox.state.requestLog.length;
-  const exitCode = await runCli(['remediate'], {
-    ...process.env,
-    ...sandbox.env,
-    AzureWebJobsStorage: storage.connectionString,
-    OLD_SECRET_RETENTION_HOURS: '0',
-  });
-  const after = new Map(snapshot(sandbox).map((s) => [s.key, s]));
+  const { before, after, logStart, exitCode } = await remediate(sandbox, storage);
   const table = new Table({
     head: ['Connection', 'Where', 'isReady', 'Secret ends', 'Gets a token', 'App passwords'],
     style: { head: [], border: [] },
