@@ -45,3 +45,44 @@ export const API_DEPLOY_CONNECTION: Organization['connections'][number] = {
   secret: 'pipeline',
   createdBy: 'alice',
 };
+
+/**
+ * Alice's certificate connection `api-cert-deploy` (spnCertificate, Manual) in project `api`, on app
+ * `deploy` (`sp-contoso-cert-deploy`) whose certificate `current` ends in 10 days, plus these
+ * other certificates of the app.
+ */
+export function certificateScenario(name: string, otherCertificates: App['certificates'] = []): Scenario {
+  return {
+    name,
+    ...CAST,
+    apps: [
+      {
+        key: 'deploy',
+        displayName: 'sp-contoso-cert-deploy',
+        owners: ['remediator', 'alice'],
+        certificates: [{ key: 'current', startInDays: -355, endInDays: 10 }, ...(otherCertificates ?? [])],
+      },
+    ],
+    organizations: [
+      {
+        name: 'contoso',
+        projects: [{ name: 'api' }],
+        members: CAST_MEMBERS,
+        connections: [
+          {
+            key: 'cert-deploy',
+            case: 'certificate',
+            name: 'api-cert-deploy',
+            projects: ['api'],
+            scheme: 'ServicePrincipal',
+            authenticationType: 'spnCertificate',
+            creationMode: 'Manual',
+            app: 'deploy',
+            certificate: 'current',
+            createdBy: 'alice',
+          },
+        ],
+      },
+    ],
+  };
+}

@@ -19,45 +19,13 @@ import {
 } from '../../src/clients/blobLeaseLock';
 import { cliEnv, parseReport, spawnCli, type CliChild } from '../helpers/cliChild';
 import { breakBlobLease } from '../helpers/lockContainers';
-import { CAST, CAST_MEMBERS } from '../helpers/scenarios';
+import { certificateScenario } from '../helpers/scenarios';
 import { useSandbox } from '../helpers/useSandbox';
 
-const SCENARIO: Scenario = {
-  name: 'crash-certificate',
-  ...CAST,
-  apps: [
-    {
-      key: 'deploy',
-      displayName: 'sp-contoso-cert-deploy',
-      owners: ['remediator', 'alice'],
-      certificates: [
-        { key: 'current', startInDays: -355, endInDays: 10 },
-        // Another consumer's certificate: never touched.
-        { key: 'other', displayName: 'CN=batch-job (do not delete)', startInDays: -30, endInDays: 300 },
-      ],
-    },
-  ],
-  organizations: [
-    {
-      name: 'contoso',
-      projects: [{ name: 'api' }],
-      members: CAST_MEMBERS,
-      connections: [
-        {
-          key: 'cert-deploy',
-          name: 'api-cert-deploy',
-          projects: ['api'],
-          scheme: 'ServicePrincipal',
-          authenticationType: 'spnCertificate',
-          creationMode: 'Manual',
-          app: 'deploy',
-          certificate: 'current',
-          createdBy: 'alice',
-        },
-      ],
-    },
-  ],
-};
+const SCENARIO: Scenario = certificateScenario('crash-certificate', [
+  // Another consumer's certificate: never touched.
+  { key: 'other', displayName: 'CN=batch-job (do not delete)', startInDays: -30, endInDays: 300 },
+]);
 
 const fixture = useSandbox({ azurite: true });
 

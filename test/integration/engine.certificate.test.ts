@@ -19,45 +19,13 @@ import {
   type ScenarioCase,
 } from '../helpers/engineSandbox';
 import { afterCall, once } from '../helpers/intercept';
-import { CAST, CAST_MEMBERS } from '../helpers/scenarios';
+import { certificateScenario } from '../helpers/scenarios';
 import { useSandbox } from '../helpers/useSandbox';
 
 const DAY_MS = 24 * 3600 * 1000;
 const SETTINGS = { OLD_SECRET_RETENTION_HOURS: '24', SECRET_LIFETIME_DAYS: '90' };
 
-const SCENARIO: Scenario = {
-  name: 'certificate-rotation',
-  ...CAST,
-  apps: [
-    {
-      key: 'deploy',
-      displayName: 'sp-contoso-cert-deploy',
-      owners: ['remediator', 'alice'],
-      certificates: [{ key: 'current', startInDays: -355, endInDays: 10 }],
-    },
-  ],
-  organizations: [
-    {
-      name: 'contoso',
-      projects: [{ name: 'api' }],
-      members: CAST_MEMBERS,
-      connections: [
-        {
-          key: 'cert-deploy',
-          case: 'certificate',
-          name: 'api-cert-deploy',
-          projects: ['api'],
-          scheme: 'ServicePrincipal',
-          authenticationType: 'spnCertificate',
-          creationMode: 'Manual',
-          app: 'deploy',
-          certificate: 'current',
-          createdBy: 'alice',
-        },
-      ],
-    },
-  ],
-};
+const SCENARIO: Scenario = certificateScenario('certificate-rotation');
 
 const certificateName = (c: ScenarioCase) => `sc-remediator-cert-${c.connectionId}`;
 const ours = (k: { displayName: string | null }) => k.displayName?.startsWith('sc-remediator ') === true;
