@@ -9,11 +9,12 @@
  * in this one process (one instance taking every message: the most memory a single instance holds).
  */
 import { readFileSync } from 'node:fs';
-import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
 import { createMemoryRunLedger } from '../src/clients/runLedger';
 import { buildEngine } from '../src/composition';
 import { loadConfig } from '../src/config';
+import { workerMemory } from '../src/functions/metrics';
 import { planRun, processWorkItem } from '../src/remediation/fanOut';
 import type { ConnectionReport } from '../src/remediation/report';
 import { runRemediation } from '../src/remediation/run';
@@ -51,12 +52,6 @@ function kernelPeakRssMb(): number {
   } catch {
     return 0;
   }
-}
-
-/** `process.constrainedMemory()`, 0 without a limit (it answers a huge number for "no limit" on cgroup v1). */
-function constrainedMemoryMb(): number {
-  const bytes = process.constrainedMemory();
-  return bytes > 0 && bytes < 2 ** 50 ? Math.round(bytes / 2 ** 20) : 0;
 }
 
 async function main(): Promise<void> {
@@ -143,6 +138,8 @@ async function main(): Promise<void> {
     return out;
   };
   const cpu = process.cpuUsage();
+  // The memory limit and heap limit as the deployed app reports them in RunCompleted.
+  const memory = workerMemory();
   const result: ProductResult = {
     type: 'result',
     wallSeconds: Math.round(wall / 10) / 100,
@@ -152,8 +149,8 @@ async function main(): Promise<void> {
     peakHeapMb: Math.round(heapPeak / 2 ** 20),
     peakExternalMb: Math.round(externalPeak / 2 ** 20),
     idleRssMb,
-    constrainedMemoryMb: constrainedMemoryMb(),
-    heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
+    constrainedMemoryMb: memory.workerMemoryLimitMb,
+    heapLimitMb: memory.workerHeapLimitMb,
     connections: connections.length,
     byOutcome: count('outcome'),
     byAction: count('action'),
