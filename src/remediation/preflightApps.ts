@@ -26,22 +26,10 @@ export async function checkApps(
     scans,
     (tenantId) => tenantId === undefined || !others.has(tenantId),
   );
-  const appChecks = await Promise.all(
-    [...apps.values()].map(({ appId, connections }) =>
-      limit(() => checkApp(deps.graph, appId, connections, identity, who)),
-    ),
-  );
-  // Problems one row each; the apps that are fine in one row, so 10,000 connections stay readable.
-  const fine = appChecks.filter((c) => c.status === 'ok');
-  if (fine.length)
-    add({
-      ...APP_OWNED,
-      target: count(fine.length, 'app'),
-      status: 'ok',
-      detail: 'readable, and the identity is an owner',
-    });
-  for (const c of appChecks.filter((c) => c.status !== 'ok').sort((a, b) => a.target.localeCompare(b.target)))
-    add(c);
+  await addAppChecks({ limit, add }, deps.graph, apps, identity, who, {
+    fineDetail: 'readable, and the identity is an owner',
+    sortProblems: true,
+  });
   if (apps.size === 0 && identity)
     add({
       ...APP_OWNED,
@@ -49,6 +37,38 @@ export async function checkApps(
       status: 'skipped',
       detail: 'no app to check',
     });
+}
+
+/**
+ * Checks `apps` through `graph` (at most `limit` at once) and adds the rows: the apps that are fine in
+ * one row, so 10,000 connections stay readable; each problem in a row of its own. `where` is appended
+ * to every target (`in tenant …` for another tenant's apps).
+ */
+export async function addAppChecks(
+  { limit, add }: Pick<PreflightRun, 'limit' | 'add'>,
+  graph: PreflightGraph,
+  apps: ReadonlyMap<string, { appId: string; connections: string[] }>,
+  identity: { objectId?: string } | undefined,
+  who: Who,
+  rows: { fineDetail: string; where?: string; sortProblems?: boolean },
+): Promise<void> {
+  const checks = await Promise.all(
+    [...apps.values()].map(({ appId, connections }) =>
+      limit(() => checkApp(graph, appId, connections, identity, who)),
+    ),
+  );
+  const where = rows.where ? ` ${rows.where}` : '';
+  const fine = checks.filter((c) => c.status === 'ok');
+  if (fine.length)
+    add({
+      ...APP_OWNED,
+      target: `${count(fine.length, 'app')}${where}`,
+      status: 'ok',
+      detail: rows.fineDetail,
+    });
+  const problems = checks.filter((c) => c.status !== 'ok');
+  if (rows.sortProblems) problems.sort((a, b) => a.target.localeCompare(b.target));
+  for (const c of problems) add({ ...c, target: `${c.target}${where}` });
 }
 
 /** The apps of the secret-based connections the scans found whose tenant (lower-cased `tenantid`) `inTenant` accepts. */
@@ -74,7 +94,7 @@ export function appsOfConnections(
   return apps;
 }
 
-export async function checkApp(
+async function checkApp(
   graph: PreflightGraph,
   appId: string,
   connections: string[],

@@ -7,9 +7,9 @@
  */
 import { errorMessage } from '../telemetry';
 import type { PreflightGraph, PreflightRun } from './preflight';
-import { checkApp, appsOfConnections } from './preflightApps';
+import { addAppChecks, appsOfConnections } from './preflightApps';
 import type { OrgScan } from './preflightDevOps';
-import { count, OWNED_BY, READ_WRITE_ALL } from './preflightFixes';
+import { OWNED_BY, READ_WRITE_ALL } from './preflightFixes';
 
 /** Graph in one other tenant, as the multi-tenant app. */
 export interface PreflightTenant {
@@ -67,21 +67,9 @@ export async function checkTenants(
       objectId: identity.objectId ?? '<object id of the multi-tenant app in this tenant>',
       appId: tenant.appClientId,
     };
-    const checks = await Promise.all(
-      [...apps.values()].map(({ appId, connections }) =>
-        limit(() => checkApp(tenant.graph, appId, connections, identity, who)),
-      ),
-    );
-    const fine = checks.filter((c) => c.status === 'ok');
-    if (fine.length)
-      add({
-        area: 'entra-id',
-        name: 'app owned by identity',
-        target: `${count(fine.length, 'app')} in tenant ${tenant.tenantId}`,
-        status: 'ok',
-        detail: 'readable there, and the multi-tenant app is an owner',
-      });
-    for (const c of checks.filter((c) => c.status !== 'ok'))
-      add({ ...c, target: `${c.target} in tenant ${tenant.tenantId}` });
+    await addAppChecks({ limit, add }, tenant.graph, apps, identity, who, {
+      fineDetail: 'readable there, and the multi-tenant app is an owner',
+      where: `in tenant ${tenant.tenantId}`,
+    });
   }
 }
