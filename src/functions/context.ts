@@ -205,7 +205,7 @@ class Services {
   async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
     const telemetry = await this.telemetry();
     const summary = report?.summary ?? run.summary;
-    const { workerMemory } = await import('./metrics');
+    const { runMetrics, workerMemory } = await import('./metrics');
     telemetry.trackEvent('RunCompleted', {
       runId: run.runId,
       status: run.status,
@@ -222,7 +222,6 @@ class Services {
       ...workerMemory(),
     });
     if (report && (run.scope ?? 'full') === 'full') {
-      const { runMetrics } = await import('./metrics');
       for (const m of runMetrics(report, this.clock.now()))
         telemetry.trackMetric(m.name, m.value, { runId: run.runId, ...m.properties });
     }
