@@ -52,6 +52,17 @@ function commonName(cn: string): Name {
   return new Name([new RelativeDistinguishedName([attr])]);
 }
 
+/**
+ * A serial number from random bytes that DER encodes as given: a positive INTEGER (first bit 0) in its
+ * shortest form (first byte not 0, X.690 §8.3.2). A leading 0x00 byte is illegal padding that
+ * OpenSSL, and so Node's X509Certificate, refuses: about one certificate in 256 would not parse.
+ */
+export function positiveSerial(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
+  return serial;
+}
+
 /** A self-signed certificate for `subject` (a common name) valid from `notBefore` to `notAfter`. */
 export function mintCertificate(subject: string, from: Date, to: Date): MintedCertificate {
   // X.509 times have whole seconds.
@@ -59,8 +70,7 @@ export function mintCertificate(subject: string, from: Date, to: Date): MintedCe
   const notAfter = new Date(Math.floor(to.getTime() / 1000) * 1000);
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const algorithm = new AlgorithmIdentifier({ algorithm: SHA256_WITH_RSA, parameters: null });
-  const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
+  const serial = positiveSerial(randomBytes(16));
   const name = commonName(subject);
   const tbs = new TBSCertificate({
     version: Version.v3,
