@@ -14,6 +14,7 @@ import { nightlyRemediation } from '../../src/functions/nightlyRemediation';
 import { remediateConnection } from '../../src/functions/remediateConnection';
 import { workQueueOutput } from '../../src/functions/workQueue';
 import type { WorkItem } from '../../src/remediation/fanOut';
+import { stopOneSettingsPolling } from '../helpers/appInsights';
 import { invocation, logLines, outputMessages } from '../helpers/functionsHost';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhookServer';
 
@@ -66,6 +67,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  stopOneSettingsPolling();
   await Promise.all([sandbox?.stop(), azurite?.stop(), ingestion?.close()]);
 });
 

@@ -1,4 +1,7 @@
 import { createAppInsightsSink, ingestionIdentity } from '../../src/telemetry/appInsights';
+import { stopOneSettingsPolling } from '../helpers/appInsights';
+
+afterAll(stopOneSettingsPolling);
 
 const CONNECTION_STRING =
   'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/';
@@ -27,5 +30,18 @@ describe('Application Insights ingestion with Entra ID (local auth off)', () => 
     const sink = await createAppInsightsSink(CONNECTION_STRING, undefined);
     const client = (sink as unknown as { client: { config: { aadTokenCredential?: unknown } } }).client;
     expect(client.config.aadTokenCredential).toBeUndefined();
+  });
+
+  it("a client starts the SDK's OneSettings poller, which the test helper stops (it would leak into later files)", async () => {
+    const sink = await createAppInsightsSink(CONNECTION_STRING, undefined);
+    sink.trackEvent('PollerProbe'); // the client builds its exporters on the first item
+    const entry = require.resolve('@azure/monitor-opentelemetry-exporter');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ConfigurationManager } = require(
+      `${entry.slice(0, entry.lastIndexOf('/'))}/_configuration/configurationManager.js`,
+    ) as { ConfigurationManager: { getInstance(): { worker?: unknown } } };
+    expect(ConfigurationManager.getInstance().worker).toBeDefined();
+    stopOneSettingsPolling();
+    expect(ConfigurationManager.getInstance().worker).toBeUndefined();
   });
 });
