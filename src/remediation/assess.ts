@@ -142,6 +142,11 @@ export interface Assessment {
    * exists on the app and is valid: a connection that lost it can get it back without a new one.
    */
   verifiedSecret?: { rotationId: string; keyId: string; expiresAt: string };
+  /**
+   * For a certificate connection: Key Vault holds a certificate (with its key) this service verified
+   * for it whose keyCredential still exists on the app and is valid — what a conversion falls back on.
+   */
+  verifiedCertificate?: { rotationId: string; keyId: string; expiresAt: string };
   /** Credentials marked for this connection that no rotation record accounts for (crash between Graph and Key Vault). */
   orphanKeyIds: string[];
   /**

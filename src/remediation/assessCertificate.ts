@@ -49,7 +49,16 @@ export function assessCertificate(found: AppFound): Assessment {
     sameId(record.appId, app.appId)
       ? record.keyId
       : undefined;
-  return judgeCertificates(found, recorded);
+  const judged = judgeCertificates(found, recorded);
+  // The certificate a conversion can fall back on (as `verifiedSecret` for secrets): recorded,
+  // verified, on the app, and not due for rotation.
+  if (record && recorded && judged.certificate?.keyId === recorded && judged.certificate.state === 'valid')
+    judged.verifiedCertificate = {
+      rotationId: record.rotationId,
+      keyId: recorded,
+      expiresAt: record.expiresAt,
+    };
+  return judged;
 }
 
 function judgeCertificates(found: AppFound, recordedKeyId: string | undefined): Assessment {

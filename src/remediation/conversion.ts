@@ -1,6 +1,6 @@
 /**
- * Conversion of a client-secret connection to workload identity federation, its revert, and the
- * removal of the secret it left behind. Phases live in Key Vault (`ConversionStateStore`), so a
+ * Conversion of a client-secret or certificate connection to workload identity federation, its
+ * revert, and the removal of the secret (or certificate) it left behind. Phases live in Key Vault (`ConversionStateStore`), so a
  * run that dies anywhere resumes where it stopped:
  *
  *   started   recorded before the connection is changed
@@ -28,6 +28,11 @@
  *   issuer and subject it expects, and the federated credential with exactly those is added to the
  *   app through Graph. The old secret stays in Key Vault and on the app: a failed verification puts
  *   it back into the connection and removes the federated credential.
+ *   A certificate connection (`spnCertificate`) always takes this path (federation.ts says why): its
+ *   fallback is the Key Vault certificate of a verified certificate rotation (PEM with its key, the
+ *   certificate still on the app's keyCredentials), put back with `spnCertificate`; the record
+ *   notes `credential: certificate`, so the way back never puts a secret into it (nor a certificate
+ *   into a secret connection), and the clean-up removes superseded keyCredentials, not passwords.
  *
  * Invariants kept: a failed conversion leaves the connection working on its secret; no old
  * credential is removed before the conversion is verified, and only credentials this service
@@ -62,13 +67,15 @@ import {
   toWorkloadIdentityBody,
   CONVERT_OPERATION,
 } from './federation';
+import { CERTIFICATE_KIND, credentialKindOf } from './credentialKind';
 import {
   backToSecret,
   cleanUp,
   ensureFederatedCredential,
   fail,
-  fallbackSecret,
+  fallbackCredential,
   readConnectionApp,
+  recordedKind,
   requireEntitled,
   save,
   verify,
@@ -190,6 +197,12 @@ export async function convertConnection(
           'not-convertible',
           `The connection authenticates with ${connection.authorization.scheme}.`,
         );
+      const kind = credentialKindOf(connection);
+      if (kind === CERTIFICATE_KIND && target.path !== 'federated-credential')
+        throw fail(
+          'not-convertible',
+          "Azure DevOps' own conversion is not used for a certificate connection (it is documented for connections it created with a secret); convert it through the federated-credential path.",
+        );
       // Invariant 8: either path gives the connection a federated credential of its app.
       await requireEntitled(ctx, connection, app.appId);
       const inFlight =
@@ -203,14 +216,14 @@ export async function convertConnection(
         result.steps.push('resumed: Azure DevOps is still converting the connection');
         connection = await awaitConversion(ctx, connection, record);
       } else if (target.path === 'federated-credential') {
-        // The secret to fall back on must be known: Azure DevOps never returns the stored one.
-        const secret = await fallbackSecret(ctx, app);
-        if (!secret)
+        // The credential to fall back on must be known: Azure DevOps never returns the stored one.
+        const fallback = await fallbackCredential(ctx, app, kind);
+        if (!fallback)
           throw fail(
             'conversion-failed',
-            'Key Vault holds no verified secret of this connection to fall back on; the connection is rotated first.',
+            `Key Vault holds no verified ${kind.noun} of this connection to fall back on; the connection is rotated first.`,
           );
-        previousKeyIds = [...new Set([...secret.keyIds, ...previousKeyIds])];
+        previousKeyIds = [...new Set([...fallback.keyIds, ...previousKeyIds])];
       }
       if (!inFlight) {
         const started = await save(ctx, {
@@ -220,6 +233,7 @@ export async function convertConnection(
           path: target.path,
           phase: 'started',
           originalCreationMode: connection.data['creationMode'] ?? 'Manual',
+          ...(kind === CERTIFICATE_KIND ? { credential: 'certificate' as const } : {}),
           previousKeyIds,
           federatedCredentialIds: [],
           startedAt: now(),
@@ -320,7 +334,7 @@ export async function convertConnection(
         const failed = await backToSecret(ctx, connection, app, record, problem);
         throw new EngineFailure(
           'conversion-failed',
-          `The conversion did not verify (${problem}); the connection was put back on its secret${failed ? ` (phase ${failed.phase})` : ''}.`,
+          `The conversion did not verify (${problem}); the connection was put back on its ${recordedKind(record).noun}${failed ? ` (phase ${failed.phase})` : ''}.`,
         );
       }
       record = await save(ctx, { ...record, phase: 'verified', verifiedAt: now() });

@@ -1,7 +1,7 @@
 /**
  * The steps a conversion and its revert share (see conversion.ts for the state machine): the
  * conversion state written to Key Vault, verification, the federated credential added through
- * Graph, the way back to the secret, and the removal of the superseded secret.
+ * Graph, the way back to the secret (or certificate), and the removal of the superseded one.
  */
 import { ServiceError } from '../errors';
 import { errorMessage, redactor } from '../telemetry';
@@ -17,10 +17,12 @@ import {
 } from './engine';
 import { appIdOf, notWorking, readApp, readBackAndTest } from './reads';
 import { assertEntitled } from './entitlementCheck';
+import { CERTIFICATE_KIND, SECRET_KIND, type CredentialKind } from './credentialKind';
 import {
   federatedCredentialName,
   revertDeadlineOf,
   toAzureDevOpsRevertBody,
+  toCertificateBody,
   toSecretBody,
   CONVERT_OPERATION,
   TOKEN_EXCHANGE_AUDIENCE,
@@ -32,6 +34,7 @@ import type {
   FederatedCredentialsClient,
   ServiceConnection,
 } from './ports';
+import { readCertificatePem } from './rotationCertificate';
 import { removeSuperseded } from './superseded';
 
 const HOUR_MS = 3600 * 1000;
@@ -110,10 +113,21 @@ export async function requireEntitled(
   await assertEntitled(ctx.target, connection, appId, record, ctx.deps);
 }
 
-/** The verified Key Vault secret of the connection, when its credential still exists on the app. */
-export async function fallbackSecret(
+/** The kind of credential a conversion record says the connection held before (a secret when unsaid). */
+export function recordedKind(record: Pick<ConversionRecord, 'credential'> | undefined): CredentialKind {
+  return record?.credential === 'certificate' ? CERTIFICATE_KIND : SECRET_KIND;
+}
+
+/**
+ * What the connection can be put back on: the Key Vault secret — for a certificate connection, the
+ * Key Vault certificate (PEM with its key) — of a rotation of this connection that this service
+ * verified, when that credential still exists on the app. Only of `kind`: a secret never goes into
+ * a certificate connection, nor a certificate into a secret one.
+ */
+export async function fallbackCredential(
   ctx: ConversionContext,
   app: ApplicationInfo,
+  kind: CredentialKind,
 ): Promise<{ value: string; keyIds: string[] } | undefined> {
   const record = await ctx.deps.store.getRecord(ctx.target.connectionId).catch((err: unknown) => {
     throw classify(err, 'reading the rotation state from Key Vault');
@@ -122,11 +136,14 @@ export async function fallbackSecret(
     !record ||
     record.appId.toLowerCase() !== app.appId.toLowerCase() ||
     (record.phase !== 'verified' && record.phase !== 'completed') ||
-    !app.passwordCredentials.some((c) => c.keyId === record.keyId)
+    (record.certificate !== undefined) !== (kind === CERTIFICATE_KIND) ||
+    !kind.credentials(app).some((c) => c.keyId === record.keyId)
   )
     return undefined;
-  const value = await ctx.deps.store.getSecretValue(ctx.target.connectionId);
-  if (!value) return undefined;
+  const value = record.certificate
+    ? await readCertificatePem(ctx, record.certificate)
+    : await ctx.deps.store.getSecretValue(ctx.target.connectionId);
+  if (!value || (record.certificate && !/PRIVATE KEY-----/.test(value))) return undefined;
   redactor.register(value);
   return { value, keyIds: [record.keyId, ...(record.phase === 'verified' ? record.previousKeyIds : [])] };
 }
@@ -191,8 +208,9 @@ export async function ensureFederatedCredential(
 
 /**
  * Puts the connection back on its secret after a failed conversion (or on request): Azure DevOps'
- * revert for its own conversion, else the Key Vault secret written back and the federated
- * credentials this service added removed. Throws when that is not possible.
+ * revert for its own conversion, else the Key Vault secret — or, for a connection that held a
+ * certificate, the Key Vault certificate — written back and the federated credentials this service
+ * added removed. Throws when that is not possible.
  */
 export async function backToSecret(
   ctx: ConversionContext,
@@ -214,19 +232,24 @@ export async function backToSecret(
       });
     ctx.result.steps.push(`reverted with Azure DevOps' own revert (open until ${deadline})`);
   } else if (record?.path === 'federated-credential') {
-    const secret = await fallbackSecret(ctx, app);
-    if (!secret)
+    const kind = recordedKind(record);
+    const fallback = await fallbackCredential(ctx, app, kind);
+    if (!fallback)
       throw fail(
         'revert-window-closed',
-        'The connection cannot be put back on its secret: Key Vault holds no verified secret whose credential still exists on the app (removed after the retention period).',
+        `The connection cannot be put back on its ${kind.noun}: Key Vault holds no verified ${kind.noun} whose credential still exists on the app (removed after the retention period).`,
       );
-    restored = await deps.devops
-      .updateConnection(target.organizationUrl, toSecretBody(connection, secret.value))
-      .catch((err: unknown) => {
-        throw classify(err, 'putting the secret back into the connection');
-      });
+    const body =
+      kind === CERTIFICATE_KIND
+        ? toCertificateBody(connection, fallback.value)
+        : toSecretBody(connection, fallback.value);
+    restored = await deps.devops.updateConnection(target.organizationUrl, body).catch((err: unknown) => {
+      throw classify(err, `putting the ${kind.noun} back into the connection`);
+    });
     ctx.result.steps.push(
-      'put the secret kept in Key Vault back into the connection (ServicePrincipal, Manual)',
+      kind === CERTIFICATE_KIND
+        ? 'put the certificate kept in Key Vault back into the connection (ServicePrincipal, spnCertificate, Manual)'
+        : 'put the secret kept in Key Vault back into the connection (ServicePrincipal, Manual)',
     );
     const federation = requireFederation(deps);
     for (const id of record.federatedCredentialIds) {
@@ -245,7 +268,11 @@ export async function backToSecret(
     );
   }
   const problem = await verify(ctx, restored);
-  if (problem) throw fail('verification-failed', `Back on the secret, but it does not work: ${problem}`);
+  if (problem)
+    throw fail(
+      'verification-failed',
+      `Back on the ${recordedKind(record).noun}, but it does not work: ${problem}`,
+    );
   if (!record) return undefined;
   const at = deps.clock.now().toISOString();
   return save(ctx, {
@@ -257,7 +284,10 @@ export async function backToSecret(
   });
 }
 
-/** After the retention period (and the revert window), removes the secret the conversion superseded. */
+/**
+ * After the retention period (and the revert window), removes the secret — or the certificate(s),
+ * from the app's keyCredentials — the conversion superseded.
+ */
 export async function cleanUp(ctx: ConversionContext, record: ConversionRecord): Promise<ConversionRecord> {
   const { deps, settings, result } = ctx;
   const now = deps.clock.now();
@@ -270,10 +300,11 @@ export async function cleanUp(ctx: ConversionContext, record: ConversionRecord):
       ? Date.parse(record.convertedAt ?? record.startedAt) + REVERT_WINDOW_MS
       : 0;
   const dueMs = Math.max(verifiedMs + settings.oldSecretRetentionHours * HOUR_MS, deadlineMs || 0);
+  const kind = recordedKind(record);
   if (now.getTime() < dueMs) {
     result.cleanupDueAt = new Date(dueMs).toISOString();
     result.steps.push(
-      `old secret kept until ${result.cleanupDueAt} (retention${record.path === 'azure-devops' ? " and Azure DevOps' revert window" : ''})`,
+      `old ${kind.noun} kept until ${result.cleanupDueAt} (retention${record.path === 'azure-devops' ? " and Azure DevOps' revert window" : ''})`,
     );
     return record;
   }
@@ -284,7 +315,8 @@ export async function cleanUp(ctx: ConversionContext, record: ConversionRecord):
     // Invariant 9: a live secret stays while another connection naming the app may hold it.
     const cleared = await removeSuperseded(ctx, app, record, {
       now,
-      during: 'removing the superseded secret',
+      kind,
+      during: `removing the superseded ${kind.noun}`,
       why: ({ ours, previous }) =>
         ours
           ? 'created by this service'

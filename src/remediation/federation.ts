@@ -24,6 +24,7 @@ import {
   connectionDataField,
   connectionParam,
   MANUAL_REJECTED_DATA_FIELDS,
+  toManualCertificateUpdateBody,
   toManualUpdateBody,
 } from './transform';
 
@@ -116,17 +117,32 @@ const NOT_CONVERTIBLE_DIAGNOSES = new Set([
 ]);
 
 /**
- * A connection can leave its secret behind when it is an `azurerm` client-secret connection whose
- * app this service can read in its own tenant and that is not disabled. Azure DevOps' own
- * conversion takes it when Azure DevOps created it (Automatic) and one project uses it, as
- * Microsoft's script requires; every other one (Manual, shared) is converted by adding the
- * federated credential through Graph, which needs the app to be owned by this service.
+ * A connection can leave its secret (or certificate) behind when it is an `azurerm` client-secret
+ * or certificate connection whose app this service can read in its own tenant and that is not
+ * disabled. Azure DevOps' own conversion takes a secret connection when Azure DevOps created it
+ * (Automatic) and one project uses it, as Microsoft's script requires; every other one (Manual,
+ * shared) is converted by adding the federated credential through Graph, which needs the app to be
+ * owned by this service.
+ *
+ * A certificate connection always takes the Graph path. Learn ("Connect to Azure with an Azure
+ * Resource Manager service connection", section "Convert an existing service connection to use
+ * workload identity federation") offers the conversion tool to convert a connection "to use workload
+ * identity federation for authentication instead of a secret" and only when "Azure DevOps originally
+ * created the service connection"; Azure DevOps creates connections with a secret only (its
+ * automatic options are a secret or workload identity federation), so a certificate connection was
+ * always made by hand. No public source says the tool converts certificate connections: the Graph
+ * path is the one that is safe under both readings (it needs nothing from Azure DevOps but a plain
+ * update, and its fallback is a certificate this service keeps).
  */
 export function conversionEligibility(a: Assessment): Eligibility {
   if (a.scheme.toLowerCase() !== 'serviceprincipal')
-    return { reason: `it authenticates with ${a.scheme}, not a client secret` };
-  if (a.authenticationType !== undefined && a.authenticationType.toLowerCase() !== 'spnkey')
-    return { reason: 'it authenticates with a certificate' };
+    return { reason: `it authenticates with ${a.scheme}, not a client secret or certificate` };
+  const authenticationType = a.authenticationType?.toLowerCase() ?? 'spnkey';
+  const certificate = authenticationType === 'spncertificate';
+  if (authenticationType !== 'spnkey' && !certificate)
+    return {
+      reason: `it authenticates with '${a.authenticationType ?? ''}', not a client secret or certificate`,
+    };
   if (a.applicationObjectId === undefined)
     return {
       reason:
@@ -136,7 +152,9 @@ export function conversionEligibility(a: Assessment): Eligibility {
     };
   if (a.diagnosis && NOT_CONVERTIBLE_DIAGNOSES.has(a.diagnosis.kind)) return { reason: a.diagnosis.cause };
   const automatic = a.creationMode?.toLowerCase() === 'automatic';
-  return { path: automatic && a.projects.length === 1 ? 'azure-devops' : 'federated-credential' };
+  return {
+    path: automatic && a.projects.length === 1 && !certificate ? 'azure-devops' : 'federated-credential',
+  };
 }
 
 /**
@@ -205,6 +223,20 @@ export function toSecretBody(connection: ServiceConnection, secret: string): Ser
   body.data = manualData(connection);
   body.authorization = { scheme: 'ServicePrincipal', parameters };
   return toManualUpdateBody(body, secret);
+}
+
+/**
+ * Body that puts a converted certificate connection back on its certificate (`ServicePrincipal`,
+ * `spnCertificate`, `Manual`) with `pem` (certificate and private key), without the
+ * `workloadIdentityFederation*` parameters. The returned body holds a private key: never log it.
+ */
+export function toCertificateBody(connection: ServiceConnection, pem: string): ServiceConnection {
+  const body = structuredClone(connection);
+  const parameters = { ...body.authorization.parameters };
+  deleteKeys(parameters, (k) => k.startsWith('workloadidentityfederation'));
+  body.data = manualData(connection);
+  body.authorization = { scheme: 'ServicePrincipal', parameters };
+  return toManualCertificateUpdateBody(body, pem);
 }
 
 /** Parameters Azure DevOps treats as confidential (lower case). */

@@ -46,7 +46,7 @@ export interface Plan {
   conversion?: {
     kind: 'convert' | 'resume' | 'revert';
     path: ConversionPath;
-    /** Rotate first: Key Vault holds no verified secret to fall back on. */
+    /** Rotate first: Key Vault holds no verified secret (for a certificate connection: certificate) to fall back on. */
     needsFallbackSecret?: boolean;
   };
   /** For `delete`: why the connection is retired. */

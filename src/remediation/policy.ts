@@ -79,18 +79,24 @@ function conversionSteps(
       "Verify: TestConnection succeeds with the federated credential and the connection reads back isReady (phase verified); otherwise undo it with Azure DevOps' revert, back on the secret",
       `After the ${retentionHours} h retention period and Azure DevOps' revert window, remove the secret the connection used${a.previousKeyIds.length > 0 ? ` (${a.previousKeyIds.join(', ')})` : ' when it is known, and expired ones'} (phase completed)`,
     ];
+  const noun = isCertificateAssessment(a) ? 'certificate' : 'secret';
   return [
     ...(needsFallbackSecret
       ? [
-          'Rotate the secret first, so Key Vault holds a verified secret to fall back on (Azure DevOps never returns the one it stores)',
+          `Rotate the ${noun} first, so Key Vault holds a verified ${noun} to fall back on (Azure DevOps never returns the one it stores)`,
         ]
       : []),
     'Record the conversion in Key Vault (phase started)',
-    'PUT the connection (organization level) with scheme WorkloadIdentityFederation, creationMode Manual and no secret; read the issuer and subject Azure DevOps expects from its answer (phase converted)',
+    `PUT the connection (organization level) with scheme WorkloadIdentityFederation, creationMode Manual and no ${noun}; read the issuer and subject Azure DevOps expects from its answer (phase converted)`,
     `Add a federated identity credential with that issuer, subject and audience api://AzureADTokenExchange to app ${a.appId ?? ''} through Microsoft Graph`,
-    'Verify: TestConnection succeeds with the federated credential and the connection reads back isReady (phase verified); otherwise put the secret from Key Vault back and remove the federated credential',
-    `After the ${retentionHours} h retention period, remove the old secret(s) from the app (phase completed)`,
+    `Verify: TestConnection succeeds with the federated credential and the connection reads back isReady (phase verified); otherwise put the ${noun} from Key Vault back${noun === 'certificate' ? ' (spnCertificate)' : ''} and remove the federated credential`,
+    `After the ${retentionHours} h retention period, remove the old ${noun}(s) from the app${noun === 'certificate' ? "'s keyCredentials" : ''} (phase completed)`,
   ];
+}
+
+/** A certificate connection (`spnCertificate`): it converts and falls back with a certificate. */
+function isCertificateAssessment(a: Assessment): boolean {
+  return a.authenticationType?.toLowerCase() === 'spncertificate';
 }
 
 /**
@@ -147,15 +153,18 @@ export function decide(input: DecisionInput): Decision {
         record?.path === 'federated-credential' &&
         ['started', 'converted', 'verified'].includes(record.phase);
       const adoOpen = deadline !== undefined && Date.parse(deadline) > now.getTime();
+      const noun = record?.credential === 'certificate' ? 'certificate' : 'secret';
       if (ours || adoOpen)
         return answer(
           'convert-to-wif',
           ours
-            ? 'Revert the conversion: put the secret kept in Key Vault back into the connection.'
+            ? `Revert the conversion: put the ${noun} kept in Key Vault back into the connection.`
             : `Revert the conversion with Azure DevOps' own revert (open until ${deadline ?? ''}).`,
           ours
             ? [
-                'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
+                noun === 'certificate'
+                  ? 'PUT the connection back to ServicePrincipal (spnCertificate, Manual) with the certificate from Key Vault'
+                  : 'PUT the connection back to ServicePrincipal (Manual) with the secret from Key Vault',
                 'Remove the federated credential this service added',
                 'Verify: TestConnection and isReady',
               ]
@@ -170,7 +179,7 @@ export function decide(input: DecisionInput): Decision {
         deadline
           ? `Cannot revert: Azure DevOps' revert window closed on ${deadline}, and this service keeps no secret for it.`
           : record?.phase === 'completed'
-            ? 'Cannot revert: the old secret was removed after the retention period.'
+            ? `Cannot revert: the old ${noun} was removed after the retention period.`
             : 'Cannot revert: the connection was not converted by this service or by Azure DevOps.',
         [],
       );
@@ -284,7 +293,9 @@ export function decide(input: DecisionInput): Decision {
         reason: `${plan.reason} Not converted again: the last conversion was ${record.phase} (${record.revertedAt ?? record.failedAt ?? ''}${record.note ? `: ${record.note}` : ''}); run 'sc-remediator convert' to try again.`,
       };
     } else {
-      const needsFallbackSecret = convertible === 'federated-credential' && a.verifiedSecret === undefined;
+      // A certificate connection falls back on a certificate, never on a secret (and vice versa).
+      const fallback = isCertificateAssessment(a) ? a.verifiedCertificate : a.verifiedSecret;
+      const needsFallbackSecret = convertible === 'federated-credential' && fallback === undefined;
       return answer(
         'convert-to-wif',
         `${intent === 'convert' ? 'Conversion requested' : `Conversion by ${by}`}: ${

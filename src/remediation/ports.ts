@@ -333,6 +333,11 @@ export interface ConversionRecord {
   phase: ConversionPhase;
   /** `data.creationMode` before the conversion. */
   originalCreationMode: string;
+  /**
+   * What the connection authenticated with before (absent: a client secret, as every record written
+   * before certificate connections could be converted): the way back puts one of this kind only.
+   */
+  credential?: 'secret' | 'certificate';
   /** Credentials the connection used before: removed from the app after verification and retention. */
   previousKeyIds: string[];
   /** The federated credential as Azure DevOps generated it for the connection. */

@@ -15,6 +15,7 @@ import {
   guidToBase64Url,
   toAzureDevOpsConversionBody,
   toAzureDevOpsRevertBody,
+  toCertificateBody,
   toSecretBody,
   toWorkloadIdentityBody,
   withoutSecrets,
@@ -156,6 +157,37 @@ describe('PUT bodies', () => {
     });
   });
 
+  test('back on the certificate: ServicePrincipal, spnCertificate, Manual, the PEM, no key, no federation parameters', () => {
+    const certificateConnection = {
+      ...automatic,
+      authorization: {
+        scheme: 'ServicePrincipal',
+        parameters: { tenantid: TENANT, serviceprincipalid: APP, authenticationType: 'spnCertificate' },
+      },
+    };
+    const wif = toWorkloadIdentityBody(certificateConnection);
+    expect(wif.authorization.parameters).toEqual({ tenantid: TENANT, serviceprincipalid: APP });
+    wif.authorization.parameters['workloadIdentityFederationIssuer'] = 'i';
+    wif.authorization.parameters['workloadIdentityFederationSubject'] = 's';
+    const pem =
+      '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nc\n-----END CERTIFICATE-----\n';
+    const body = toCertificateBody(wif, pem);
+    expect(body.data).toEqual({ subscriptionId: 's', creationMode: 'Manual' });
+    expect(body.authorization).toEqual({
+      scheme: 'ServicePrincipal',
+      parameters: {
+        tenantid: TENANT,
+        serviceprincipalid: APP,
+        authenticationType: 'spnCertificate',
+        servicePrincipalCertificate: pem,
+      },
+    });
+    // Never a PEM without its key (Azure DevOps signs with it).
+    expect(() =>
+      toCertificateBody(wif, '-----BEGIN CERTIFICATE-----\nc\n-----END CERTIFICATE-----'),
+    ).toThrow();
+  });
+
   test('the ledger keeps the definition without anything that looks like a credential', () => {
     const kept = withoutSecrets(
       connection({
@@ -227,7 +259,7 @@ describe('which connections can be converted', () => {
         authorization: { scheme: 'WorkloadIdentityFederation', parameters: { serviceprincipalid: APP } },
       }),
       'default',
-      { reason: 'it authenticates with WorkloadIdentityFederation, not a client secret' },
+      { reason: 'it authenticates with WorkloadIdentityFederation, not a client secret or certificate' },
     ],
     [
       'certificate',
@@ -238,7 +270,33 @@ describe('which connections can be converted', () => {
         },
       }),
       'default',
-      { reason: 'it authenticates with a certificate' },
+      { path: 'federated-credential' },
+    ],
+    [
+      // Azure DevOps' own conversion is documented for connections it created with a secret only.
+      'certificate, Automatic, one project',
+      connection(
+        {
+          authorization: {
+            scheme: 'ServicePrincipal',
+            parameters: { serviceprincipalid: APP, authenticationType: 'spnCertificate' },
+          },
+        },
+        { creationMode: 'Automatic' },
+      ),
+      'default',
+      { path: 'federated-credential' },
+    ],
+    [
+      'another authentication type',
+      connection({
+        authorization: {
+          scheme: 'ServicePrincipal',
+          parameters: { serviceprincipalid: APP, authenticationType: 'spnSomethingElse' },
+        },
+      }),
+      'default',
+      { reason: "it authenticates with 'spnSomethingElse', not a client secret or certificate" },
     ],
   ])('%s', (_label, c, app, expected) => {
     const a = app === 'default' ? assessed(c) : assessed(c, app);
