@@ -8,7 +8,10 @@
  * - TestConnection of a workload identity connection succeeds only when the app holds a federated
  *   credential with that issuer, subject and audience (Entra ID's AADSTS700211/700213/700212 otherwise);
  * - federated credentials listed, added and removed through Graph;
- * - an Automatic connection whose app is gone cannot be deleted until it is Manual (field report).
+ * - an Automatic connection whose app is gone cannot be deleted until it is Manual (field report);
+ * - a certificate connection switched to workload identity federation by a plain update and back,
+ *   as a secret one: the certificate dropped, TestConnection on the federated credential, and back
+ *   on `spnCertificate` only with a certificate.
  */
 import { ClientSecretCredential } from '@azure/identity';
 import { AzureDevOpsRestClient } from '../../src/clients/azureDevOps';
@@ -17,6 +20,7 @@ import { ServiceError } from '../../src/errors';
 import {
   toAzureDevOpsConversionBody,
   toAzureDevOpsRevertBody,
+  toCertificateBody,
   toWorkloadIdentityBody,
 } from '../../src/remediation/federation';
 import type { ServiceConnection } from '../../src/remediation/ports';
@@ -63,6 +67,12 @@ const scenario: Scenario = {
       passwords: [{ key: 'ado', endInDays: 60 }],
     },
     { key: 'gone', displayName: 'contoso-gone', deleted: true, passwords: [{ key: 'ado', endInDays: 60 }] },
+    {
+      key: 'cert',
+      displayName: 'sp-cert',
+      owners: ['remediator'],
+      certificates: [{ key: 'cur', startInDays: -10, endInDays: 60 }],
+    },
   ],
   organizations: [
     {
@@ -75,6 +85,16 @@ const scenario: Scenario = {
         conn('manual', 'manual', 'Manual', 'cur'),
         { ...conn('shared', 'shared', 'Automatic'), projects: ['web', 'data'] },
         conn('gone', 'gone', 'Automatic'),
+        {
+          key: 'cert',
+          name: 'cert',
+          projects: ['web'],
+          scheme: 'ServicePrincipal',
+          authenticationType: 'spnCertificate',
+          creationMode: 'Manual',
+          app: 'cert',
+          certificate: 'cur',
+        },
       ],
     },
   ],
@@ -314,6 +334,56 @@ describe('workload identity federation without the conversion tool (a plain upda
     } finally {
       sandbox.state.federationIssuer = 'entra';
     }
+  });
+});
+
+describe('a certificate connection to workload identity federation by a plain update, and back', () => {
+  test('the certificate is dropped and TestConnection needs the federated credential; back on spnCertificate only with a PEM', async () => {
+    const ep = endpoint('cert');
+    const app = appFor(ep);
+    const pem = ep.authorization.parameters['servicePrincipalCertificate']!;
+    expect(pem).toMatch(/PRIVATE KEY-----/);
+    expect((await devops.testConnection(org, 'web', await get('cert'))).ok).toBe(true);
+
+    const wif = await devops.updateConnection(org, toWorkloadIdentityBody(await get('cert')));
+    expect(wif.authorization.scheme).toBe('WorkloadIdentityFederation');
+    expect(Object.keys(ep.authorization.parameters).sort()).toEqual(
+      [
+        'serviceprincipalid',
+        'tenantid',
+        'workloadIdentityFederationIssuer',
+        'workloadIdentityFederationSubject',
+      ].sort(),
+    );
+    // The certificate still on the app does not sign Azure DevOps in any more: the federated credential does.
+    expect((await devops.testConnection(org, 'web', wif)).ok).toBe(false);
+    const fic = await graph.addFederatedCredential(app.id, {
+      name: 'sc-remediator-cert',
+      issuer: wif.authorization.parameters['workloadIdentityFederationIssuer']!,
+      subject: wif.authorization.parameters['workloadIdentityFederationSubject']!,
+      audiences: ['api://AzureADTokenExchange'],
+    });
+    expect((await devops.testConnection(org, 'web', wif)).ok).toBe(true);
+
+    // Back to spnCertificate without a certificate: refused as spnKey without a key is.
+    const bare = toCertificateBody(wif, pem);
+    delete bare.authorization.parameters['servicePrincipalCertificate'];
+    const refused = await failure(() => devops.updateConnection(org, bare));
+    expect(refused.status).toBe(400);
+    expect(refused.message).toMatch(/servicePrincipalCertificate/);
+    expect(ep.authorization.scheme).toBe('WorkloadIdentityFederation');
+
+    // With the PEM: a certificate connection again, Ready, signing in with it; no federation left.
+    const back = await devops.updateConnection(org, toCertificateBody(wif, pem));
+    expect(back.authorization.scheme).toBe('ServicePrincipal');
+    expect(ep.authorization.parameters['authenticationType']).toBe('spnCertificate');
+    expect(ep.authorization.parameters['servicePrincipalCertificate'] === pem).toBe(true);
+    expect(Object.keys(ep.authorization.parameters).some((k) => k.startsWith('workloadIdentity'))).toBe(
+      false,
+    );
+    expect(ep.isReady).toBe(true);
+    await graph.removeFederatedCredential(app.id, fic.id);
+    expect((await devops.testConnection(org, 'web', await get('cert'))).ok).toBe(true);
   });
 });
 
