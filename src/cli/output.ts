@@ -134,7 +134,7 @@ export function formatReport(
   const convertible = report.connections.filter((c) => c.convertible);
   if (convertible.length > 0)
     out.push(
-      `Could leave their secret behind (convertible to workload identity federation, policy convert-to-wif or 'sc-remediator convert'): ${convertible.map((c) => c.connectionName).join(', ')}`,
+      `Could leave their secret or certificate behind (convertible to workload identity federation, policy convert-to-wif or 'sc-remediator convert'): ${convertible.map((c) => c.connectionName).join(', ')}`,
       '',
     );
   // Invariant 9: a live superseded credential someone else may use stays; say which and why.

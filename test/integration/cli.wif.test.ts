@@ -1,12 +1,14 @@
 /**
  * `sc-remediator convert`, `revert` and `retire` in-process (`runCli`) against the sandbox (default
  * scenario), with Azurite for the run ledger: usage errors (exit 2), the dry run, the JSON report,
- * the refusal to retire without the ledger, and no secret on stdout or stderr.
+ * the refusal to retire without the ledger, and no secret on stdout or stderr; a certificate
+ * connection converted and reverted, with no certificate or private key on stdout or stderr.
  */
 import { Writable } from 'node:stream';
 import { startAzurite, type Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { runCli } from '../../src/cli/main';
+import { certificateScenario } from '../helpers/scenarios';
 import { expectNoSecrets, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
 
 let sandbox: Sandbox;
@@ -93,7 +95,7 @@ describe('convert, revert, retire', () => {
     expect(converted.stdout.replace(/[\s│]+/g, ' ')).toMatch(
       /workload identity federation: verified \(azure-devops\)/,
     );
-    expect(converted.stdout).not.toMatch(/Could leave their secret behind/);
+    expect(converted.stdout).not.toMatch(/Could leave their secret or certificate behind/);
     expect(c.endpoint.authorization.scheme).toBe('WorkloadIdentityFederation');
     const reverted = await cli(['revert', '--connection', c.connectionId, '--json'], withStorage());
     expect(reverted.code).toBe(0);
@@ -117,5 +119,47 @@ describe('convert, revert, retire', () => {
       /retired: deleted \d{4}-\d\d-\d\d, definition kept in the run ledger/,
     );
     expect(sandbox.state.organization('contoso')!.endpoints.has(c.connectionId)).toBe(false);
+  });
+});
+
+describe('a certificate connection', () => {
+  let certificates: Sandbox;
+  const before: string[] = [];
+
+  beforeAll(async () => {
+    certificates = await startSandbox({ scenario: certificateScenario('cli-certificate-conversion') });
+  }, 60_000);
+
+  afterAll(async () => {
+    await certificates?.stop();
+  });
+
+  test('convert (rotated first), then revert: exit 0 each, back on its certificate; no PEM on stdout or stderr', async () => {
+    const env = { ...certificates.env, AzureWebJobsStorage: azurite.connectionString };
+    const c = scenarioCases(certificates).get('certificate')!;
+    before.push(c.endpoint.authorization.parameters['servicePrincipalCertificate'] ?? '');
+    const listed = await cli(['scan'], env);
+    expect(listed.stdout).toMatch(/Could leave their secret or certificate behind .*api-cert-deploy/);
+    const converted = await cli(['convert', '--connection', c.connectionId], env);
+    expect(converted.code).toBe(0);
+    expect(converted.stdout.replace(/[\s│]+/g, ' ')).toMatch(
+      /workload identity federation: verified \(federated-credential\)/,
+    );
+    expect(c.endpoint.authorization.scheme).toBe('WorkloadIdentityFederation');
+    const reverted = await cli(['revert', '--connection', c.connectionId, '--json'], env);
+    expect(reverted.code).toBe(0);
+    expect(JSON.parse(reverted.stdout).connections[0]).toMatchObject({ conversion: { phase: 'reverted' } });
+    expect(c.endpoint.authorization.parameters['authenticationType']).toBe('spnCertificate');
+
+    // Every PEM the tenant knows (the scenario's, Key Vault's), whole and line by line.
+    const pems = [
+      ...before,
+      ...[...certificates.state.vault.secrets.values()].flatMap((v) => v.versions.map((x) => x.value)),
+    ].filter((p) => p.includes('PRIVATE KEY-----'));
+    expect(pems.length).toBeGreaterThanOrEqual(2);
+    const lines = pems.flatMap((p) => p.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----')));
+    const text = [listed, converted, reverted].map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+    expectNoSecrets(text, [...pems, ...lines], 'CLI output');
+    expect(text).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 });
