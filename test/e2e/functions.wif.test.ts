@@ -3,7 +3,8 @@
  * sandbox (default scenario) and Azurite: the nightly run with a policy and ENABLE_RETIREMENT fans
  * out the conversion and the retirement like any other work, and records them; the HTTP API
  * converts, reverts and retires one connection on request (retire only with ?confirm=true) and
- * lists what the ledger kept of retired connections.
+ * lists what the ledger kept of retired connections; a certificate connection is converted and
+ * reverted through the API with no PEM in any answer.
  */
 import { HttpRequest, type HttpHandler, type HttpResponseInit, type Timer } from '@azure/functions';
 import { startAzurite, type Azurite } from '../../sandbox/azurite';
@@ -32,6 +33,7 @@ import {
 } from '../helpers/functionsHost';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from '../../src/clients/runLedger';
+import { certificateScenario } from '../helpers/scenarios';
 
 interface Answer {
   status: number;
@@ -222,5 +224,52 @@ describe('the HTTP API', () => {
       expect.objectContaining({ connectionId: c.connectionId, connectionName: 'data-legacy-reporting' }),
     ]);
     expectNoSecrets(JSON.stringify(list.body), sandbox.state.allSecretValues(), 'GET /api/retired');
+  });
+});
+
+describe('the HTTP API, a certificate connection', () => {
+  let sandbox: Sandbox;
+  let azurite: Azurite;
+
+  beforeAll(async () => {
+    [sandbox, azurite] = await Promise.all([
+      startSandbox({ scenario: certificateScenario('wif-http-certificate') }),
+      startAzurite({ blob: true, queue: false }),
+    ]);
+    configureServices({
+      env: {
+        ...sandbox.env,
+        ...BEHIND_APP_SERVICE_AUTH,
+        AzureWebJobsStorage: azurite.connectionString,
+        REMEDIATION_JITTER_SECONDS: '0',
+      },
+      telemetry: new MemoryTelemetrySink(),
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([sandbox?.stop(), azurite?.stop()]);
+  });
+
+  test('POST …/convert rotates the certificate first and converts; …/revert puts the certificate back; no PEM in an answer', async () => {
+    const c = scenarioCases(sandbox).get('certificate')!;
+    const params = { organization: c.organization, connectionId: c.connectionId };
+    const scenarioPem = c.endpoint.authorization.parameters['servicePrincipalCertificate'] ?? '';
+    const done = await call(convertConnectionNow, { method: 'POST', path: 'x', params });
+    expect(done.body.connection).toMatchObject({
+      action: 'convert-to-wif',
+      outcome: 'succeeded',
+      conversion: { path: 'federated-credential', phase: 'verified' },
+    });
+    expect(c.endpoint.authorization.scheme).toBe('WorkloadIdentityFederation');
+    const reverted = await call(revertConnectionNow, { method: 'POST', path: 'x', params });
+    expect(reverted.body.connection).toMatchObject({
+      outcome: 'succeeded',
+      conversion: { phase: 'reverted' },
+    });
+    expect(c.endpoint.authorization.parameters['authenticationType']).toBe('spnCertificate');
+    const text = JSON.stringify([done.body, reverted.body]);
+    expectNoSecrets(text, [scenarioPem, ...sandbox.state.allSecretValues()], 'the answers');
+    expect(text).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 });
