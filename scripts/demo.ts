@@ -111,7 +111,9 @@ function certificateEnd(
 
 /**
  * The default scenario plus a certificate-based connection whose certificate ends in 12 days (the
- * default scenario stays as tests know it): the demo shows its rotation through Key Vault.
+ * default scenario stays as tests know it): the demo shows its rotation through Key Vault. And a
+ * second one, valid for months, that the demo policy converts to workload identity federation
+ * (its certificate rotated first, for a Key Vault certificate to fall back on).
  */
 function demoScenario(): Scenario {
   const scenario = readScenario('default');
@@ -130,6 +132,23 @@ function demoScenario(): Scenario {
     authenticationType: 'spnCertificate',
     creationMode: 'Manual',
     app: 'web-cert',
+    certificate: 'deploy',
+    createdBy: 'alice',
+  });
+  scenario.apps.push({
+    key: 'web-cert-federate',
+    displayName: 'contoso-web-cert-federate',
+    owners: ['remediator', 'alice'],
+    certificates: [{ key: 'deploy', startInDays: -165, endInDays: 200 }],
+  });
+  org.connections.push({
+    key: 'web-cert-federate',
+    name: 'web-cert-federate',
+    projects: [org.projects[0]!.name],
+    scheme: 'ServicePrincipal',
+    authenticationType: 'spnCertificate',
+    creationMode: 'Manual',
+    app: 'web-cert-federate',
     certificate: 'deploy',
     createdBy: 'alice',
   });
@@ -260,7 +279,8 @@ async function main(): Promise<void> {
 
     // What changed scheme, with the federated credential Azure DevOps gave it (issuer and subject are not secrets).
     const converted = before.filter(
-      (b) => b.scheme === 'secret' && after.get(b.key)?.scheme === 'federation',
+      (b) =>
+        (b.scheme === 'secret' || b.scheme === 'certificate') && after.get(b.key)?.scheme === 'federation',
     );
     for (const b of converted) {
       const ep = [...sandbox.state.organizations.values()]
