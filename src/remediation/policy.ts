@@ -146,6 +146,8 @@ export function decide(input: DecisionInput): Decision {
 
   // 1. Conversions under way, and reverts.
   const record = input.conversion;
+  // What the connection held before its conversion: what a revert puts back, and the clean-up removes.
+  const noun = record?.credential === 'certificate' ? 'certificate' : 'secret';
   if (isWorkloadIdentity(connection)) {
     const deadline = revertDeadlineOf(connection);
     if (intent === 'revert') {
@@ -153,7 +155,6 @@ export function decide(input: DecisionInput): Decision {
         record?.path === 'federated-credential' &&
         ['started', 'converted', 'verified'].includes(record.phase);
       const adoOpen = deadline !== undefined && Date.parse(deadline) > now.getTime();
-      const noun = record?.credential === 'certificate' ? 'certificate' : 'secret';
       if (ours || adoOpen)
         return answer(
           'convert-to-wif',
@@ -189,8 +190,8 @@ export function decide(input: DecisionInput): Decision {
         'convert-to-wif',
         `Resume the conversion, which stopped in phase '${record.phase}'.`,
         [
-          'Verify with TestConnection; back on the secret if it fails',
-          'Remove the old secret after the retention period',
+          `Verify with TestConnection; back on the ${noun} if it fails`,
+          `Remove the old ${noun} after the retention period`,
         ],
         { conversion: { kind: 'resume', path: record.path } },
       );
@@ -202,11 +203,11 @@ export function decide(input: DecisionInput): Decision {
       if (now.getTime() >= dueMs)
         return answer(
           'convert-to-wif',
-          'The conversion is verified and the retention period has passed: remove the old secret.',
-          ['Remove the secret the connection used before the conversion (phase completed)'],
+          `The conversion is verified and the retention period has passed: remove the old ${noun}.`,
+          [`Remove the ${noun} the connection used before the conversion (phase completed)`],
           { conversion: { kind: 'resume', path: record.path } },
         );
-      const note = `Converted to workload identity federation; the old secret is removed after ${new Date(dueMs).toISOString()}.`;
+      const note = `Converted to workload identity federation; the old ${noun} is removed after ${new Date(dueMs).toISOString()}.`;
       // A converted connection that broke since is still reported as broken.
       plan =
         base.action === 'none'

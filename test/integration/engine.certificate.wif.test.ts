@@ -290,3 +290,70 @@ describe('certificate connection: conversion to workload identity federation', (
     expect(entryFor(next.report, c.connectionId)).toMatchObject({ finding: 'healthy', action: 'none' });
   });
 });
+
+describe('certificate conversion clean-up while another connection names the app (invariant 9)', () => {
+  const scenario: Scenario = structuredClone(SCENARIO);
+  const org = scenario.organizations[0]!;
+  org.projects.push({ name: 'ops' });
+  org.connections.push({
+    ...org.connections[0]!,
+    key: 'cert-ops',
+    case: 'other-user',
+    name: 'ops-cert-deploy',
+    projects: ['ops'],
+  });
+  const fixture = useSandbox({ scenario, tenant: 'test' });
+
+  test('the superseded certificate stays on the app past the retention period: the other connection may hold it', async () => {
+    const sandbox = fixture.sandbox;
+    const c = scenarioCases(sandbox).get('certificate')!;
+    const other = scenarioCases(sandbox).get('other-user')!;
+    const e = engineFor(
+      sandbox,
+      createLogger(() => undefined, 'error'),
+      {
+        settings: SETTINGS,
+        clock: sandboxClock(sandbox, true),
+      },
+    );
+    e.settings.verifyInitialDelayMs = 500;
+    const first = await runRemediation(e.deps, e.settings, {
+      connectionId: c.connectionId,
+      intent: 'convert',
+    });
+    expect(entryFor(first.report, c.connectionId)).toMatchObject({
+      outcome: 'succeeded',
+      conversion: { phase: 'verified' },
+    });
+    const ours = c.app!.keyCredentials!.find(marked)!;
+
+    sandbox.state.advanceClock(25 * HOUR_MS);
+    const later = engineFor(
+      sandbox,
+      createLogger(() => undefined, 'error'),
+      { settings: SETTINGS },
+    );
+    const run = await runRemediation(later.deps, later.settings);
+    const entry = entryFor(run.report, c.connectionId);
+    // The census is complete, so the conversion completes; the certificate stays until it expires.
+    expect(entry.reason).toMatch(/remove the old certificate/);
+    expect(entry.cleanup).toMatch(new RegExp(`^kept ${ours.keyId} until it expires: 1 other connection`));
+    expect(entry.steps).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(`^kept credential ${ours.keyId}: 1 other connection\\(s\\) name app`),
+        ),
+      ]),
+    );
+    expect(c.app!.keyCredentials!.map((k) => k.keyId)).toContain(ours.keyId);
+    // The other connection still signs in with the certificate it holds.
+    expect(other.endpoint.authorization.scheme).toBe('ServicePrincipal');
+    expect(
+      checkClientCertificate(
+        sandbox.state,
+        c.app!.appId,
+        param(other.endpoint, 'servicePrincipalCertificate') ?? undefined,
+      ).ok,
+    ).toBe(true);
+  });
+});
