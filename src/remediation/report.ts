@@ -140,6 +140,8 @@ export interface ConnectionReport {
     subject?: string;
     /** Until when Azure DevOps can revert its own conversion. */
     revertDeadline?: string;
+    /** `certificate` for a certificate connection (its fallback and clean-up are certificates). */
+    credential?: 'certificate';
   };
   /** A retirement: when its definition was recorded in the run ledger, and when it was deleted. */
   retired?: { recordedAt: string; deletedAt?: string };

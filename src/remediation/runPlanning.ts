@@ -234,5 +234,6 @@ export function conversionSummary(r: ConversionRecord): NonNullable<ConnectionRe
   if (r.issuer) out.issuer = r.issuer;
   if (r.subject) out.subject = r.subject;
   if (r.revertDeadline) out.revertDeadline = r.revertDeadline;
+  if (r.credential === 'certificate') out.credential = 'certificate';
   return out;
 }

@@ -133,7 +133,7 @@ describe('certificate connection: conversion to workload identity federation', (
     expect(entry).toMatchObject({
       action: 'convert-to-wif',
       outcome: 'succeeded',
-      conversion: { path: 'federated-credential', phase: 'verified' },
+      conversion: { path: 'federated-credential', phase: 'verified', credential: 'certificate' },
     });
     expect(entry.steps?.[0]).toMatch(/^rotation: created certificate /);
 
