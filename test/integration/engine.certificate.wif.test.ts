@@ -119,6 +119,7 @@ describe('certificate connection: conversion to workload identity federation', (
     const scenarioPem = param(c.endpoint, 'servicePrincipalCertificate');
     const original = c.app!.keyCredentials![0]!.keyId;
     const dry = await run({ intent: 'convert', dryRun: true });
+    expect(sandbox.state.writes()).toEqual([]);
     expect(entryFor(dry.report, c.connectionId)).toMatchObject({
       action: 'convert-to-wif',
       outcome: 'planned',
