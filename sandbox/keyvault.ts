@@ -91,7 +91,18 @@ const ACTIONS = {
   recover: 'Microsoft.KeyVault/vaults/secrets/recover/action',
   purge: 'Microsoft.KeyVault/vaults/secrets/purge/action',
 } as const;
-type Action = (typeof ACTIONS)[keyof typeof ACTIONS];
+/**
+ * Certificate data actions (Learn, "Azure built-in roles for Security": Key Vault Certificates
+ * Officer has `Microsoft.KeyVault/vaults/certificates/*`; "Certificate access control": certificate
+ * permissions are "distinct from the access control policies for keys and secrets"). Reading the
+ * certificate's private key goes through its secret, so that stays a secrets action.
+ */
+const CERTIFICATE_ACTIONS = {
+  create: 'Microsoft.KeyVault/vaults/certificates/create/action',
+  read: 'Microsoft.KeyVault/vaults/certificates/read',
+} as const;
+type Action =
+  (typeof ACTIONS)[keyof typeof ACTIONS] | (typeof CERTIFICATE_ACTIONS)[keyof typeof CERTIFICATE_ACTIONS];
 
 interface Caller {
   key: string;
@@ -340,7 +351,10 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   function authorize(res: Response, action: Action, resource: string): void {
     const caller = res.locals['kvCaller'] as Caller;
-    if (vault.writers.includes(caller.key)) return;
+    const holders = action.startsWith('Microsoft.KeyVault/vaults/certificates/')
+      ? vault.certificateOfficers
+      : vault.writers;
+    if (holders.includes(caller.key)) return;
     throw fail(
       403,
       'Forbidden',
@@ -503,8 +517,8 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
   // `Self`) answers 202 with a pending operation (`/certificates/{name}/pending`) that completes on
   // its own; the sandbox completes it at once, so the SDK's poller sees `completed` at its first
   // poll. Only `application/x-pem-file` secrets are simulated (PKCS#12 is refused), and only the
-  // `Self` issuer. The certificates role is the secrets role's callers here (`vault.writers`): a
-  // real vault needs Key Vault Certificates Officer besides Key Vault Secrets Officer.
+  // `Self` issuer. Certificate operations need Key Vault Certificates Officer
+  // (`vault.certificateOfficers`, see CERTIFICATE_ACTIONS); the PEM is read as a secret (Secrets Officer).
 
   const certificateId = (c: VaultCertificate, version?: string): string =>
     `${vaultUrl()}certificates/${c.name}${version ? `/${version}` : ''}`;
@@ -556,7 +570,7 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   function createCertificate(req: Request, res: Response, rawName: string): void {
     const name = checkName(rawName);
-    authorize(res, ACTIONS.set, `/certificates/${name}`);
+    authorize(res, CERTIFICATE_ACTIONS.create, `/certificates/${name}`);
     const body: unknown = req.body ?? {};
     if (!isObject(body)) throw badParameter(MSG_INVALID_PROPERTY);
     const policy = isObject(body['policy']) ? body['policy'] : {};
@@ -647,7 +661,7 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   function getPending(res: Response, rawName: string): void {
     const name = checkName(rawName);
-    authorize(res, ACTIONS.get, `/certificates/${name}`);
+    authorize(res, CERTIFICATE_ACTIONS.read, `/certificates/${name}`);
     const c = liveCertificate(name);
     if (!c.operation) throw fail(404, 'PendingCertificateNotFound', 'Pending certificate not found');
     res.status(200).json(operationJson(c));
@@ -655,7 +669,7 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   function getCertificate(res: Response, rawName: string, version: string): void {
     const name = checkName(rawName);
-    authorize(res, ACTIONS.get, `/certificates/${name}`);
+    authorize(res, CERTIFICATE_ACTIONS.read, `/certificates/${name}`);
     const c = liveCertificate(name);
     const v =
       version === ''
@@ -667,7 +681,7 @@ export function keyVaultService(ctx: SandboxContext): ServiceDefinition {
 
   function listCertificateVersions(req: Request, res: Response, rawName: string): void {
     const name = checkName(rawName);
-    authorize(res, ACTIONS.readMetadata, `/certificates/${name}`);
+    authorize(res, CERTIFICATE_ACTIONS.read, `/certificates/${name}`);
     const c = liveCertificate(name);
     res.status(200).json(
       page(req, `certificates/${c.name}/versions`, c.versions, (v) => {

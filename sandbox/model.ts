@@ -244,6 +244,8 @@ interface VaultState {
   recoverableDays: number;
   /** Identity keys allowed to read and write secrets (Key Vault Secrets Officer). */
   writers: string[];
+  /** Identity keys allowed to create and read certificates (Key Vault Certificates Officer). */
+  certificateOfficers: string[];
 }
 
 /** One request as a service saw it, for tests and the bench. Never holds a secret value. */
@@ -295,6 +297,7 @@ export class TenantState {
     certificates: new Map(),
     recoverableDays: 90,
     writers: [],
+    certificateOfficers: [],
   };
   tenantPolicy: AppManagementRestrictions = {};
   readonly requestLog: RequestLogEntry[] = [];

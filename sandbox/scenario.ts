@@ -92,6 +92,8 @@ export interface ScenarioIdentity {
   pats?: string[];
   /** Key Vault Secrets Officer on the sandbox vault. */
   vaultWriter?: boolean;
+  /** Key Vault Certificates Officer on the sandbox vault (default: as `vaultWriter`, as infra/ assigns both). */
+  vaultCertificatesOfficer?: boolean;
 }
 
 export interface ScenarioConnection {
@@ -224,6 +226,8 @@ export function loadScenario(scenario: Scenario): TenantState {
       objectId: stableGuid('identity-object', identity.key),
     });
     if (identity.vaultWriter) state.vault.writers.push(identity.key);
+    if (identity.vaultCertificatesOfficer ?? identity.vaultWriter)
+      state.vault.certificateOfficers.push(identity.key);
   }
   if (!state.identities.has(scenario.productIdentity))
     throw new Error(

@@ -205,6 +205,11 @@ export function buildPreflight(config: Config): { deps: PreflightDeps; settings:
   const credential = createCredential(config);
   if (config.azdoPat) redactor.register(config.azdoPat);
   const vault = new KeyVaultStateStore({ vaultUrl: config.keyVaultUrl, credential });
+  const certificates = new KeyVaultCertificates({
+    vaultUrl: config.keyVaultUrl,
+    credential,
+    secrets: vault.client,
+  });
   const storage = config.storage;
   if (storage?.connectionString) redactor.register(storage.connectionString);
   const deps: PreflightDeps = {
@@ -214,7 +219,11 @@ export function buildPreflight(config: Config): { deps: PreflightDeps; settings:
       endpoint: config.endpoints.graphEndpoint,
       scope: config.endpoints.graphScope,
     }),
-    vault: { url: config.keyVaultUrl, checkAccess: () => vault.checkAccess() },
+    vault: {
+      url: config.keyVaultUrl,
+      checkAccess: () => vault.checkAccess(),
+      checkCertificateAccess: () => certificates.checkAccess(),
+    },
     storage: storage && {
       checkAccess: () => new BlobLeaseLockProvider(blobServiceFor(storage, credential)).checkAccess(),
     },

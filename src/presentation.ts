@@ -61,6 +61,16 @@ export function changedCount(summary: RunSummary, dryRun: boolean): number {
   return dryRun ? summary.byOutcome.planned : summary.byOutcome.succeeded;
 }
 
+/** What the connection's credential is called: `secret` unless the report says certificate. */
+export function credentialNoun(c: Pick<ConnectionReport, 'credentialKind'>): 'secret' | 'certificate' {
+  return c.credentialKind === 'certificate' ? 'certificate' : 'secret';
+}
+
+/** The tenant of the connection's app, shortened, when it is not the service's home tenant. */
+export function tenantNote(c: Pick<ConnectionReport, 'appTenantId'>): string {
+  return c.appTenantId ? `tenant ${c.appTenantId.slice(0, 8)}…` : '';
+}
+
 /** The expiry of the credential the connection uses after the run (the new one when rotated). */
 export function currentExpiry(c: ConnectionReport): { iso: string; isNew: boolean } | undefined {
   if (c.outcome === 'succeeded' && c.newSecretExpiresAt) return { iso: c.newSecretExpiresAt, isNew: true };

@@ -5,7 +5,15 @@
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { withoutControls, withoutControlsDeep } from '../escaping';
-import { changedCount, currentExpiry, FINDING_TEXT, isoDay, plural } from '../presentation';
+import {
+  changedCount,
+  credentialNoun,
+  currentExpiry,
+  FINDING_TEXT,
+  isoDay,
+  plural,
+  tenantNote,
+} from '../presentation';
 import type { DiscoveryProblem } from '../remediation/discovery';
 import { FINDINGS, needsAttention, type ConnectionReport, type RunReport } from '../remediation/report';
 import type { RunProgress } from '../remediation/run';
@@ -24,7 +32,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
     update(p) {
       if (p.stage === 'discovered') {
         stream.write(
-          `Found ${p.connections} Azure Resource Manager connections in ${p.projects} projects.\n`,
+          `Found ${plural(p.connections, 'Azure Resource Manager connection')} in ${plural(p.projects, 'project')}.\n`,
         );
         if (stream.isTTY && p.connections > 0) {
           bar = new cliProgress.SingleBar(
@@ -63,10 +71,10 @@ function detail(c: ConnectionReport): string {
     return `workload identity federation: ${c.conversion.phase} (${c.conversion.path})`;
   if ((c.action === 'convert-to-wif' || c.action === 'delete') && c.reason) return c.reason;
   const expiry = currentExpiry(c);
-  if (expiry?.isNew) return `new secret until ${isoDay(expiry.iso)}`;
+  if (expiry?.isNew) return `new ${credentialNoun(c)} until ${isoDay(expiry.iso)}`;
   if (c.diagnosis && c.finding !== 'healthy') return c.diagnosis.cause;
   if (expiry)
-    return `secret until ${isoDay(expiry.iso)}${c.credentialSource === 'inferred' ? ' (inferred)' : ''}`;
+    return `${credentialNoun(c)} until ${isoDay(expiry.iso)}${c.credentialSource === 'inferred' ? ' (inferred)' : ''}`;
   return c.reason ?? '';
 }
 
@@ -86,7 +94,7 @@ export function formatReport(
   const orgs = [...new Set(report.connections.map((c) => c.organization))];
   out.push(
     `sc-remediator run ${report.runId}${report.dryRun ? ' (dry run: nothing was changed)' : ''}`,
-    `${report.summary.total} connections in ${plural(orgs.length, 'organization')}` +
+    `${plural(report.summary.total, 'connection')} in ${plural(orgs.length, 'organization')}` +
       (orgs.length ? ` (${orgs.join(', ')})` : ''),
     '',
   );
@@ -104,7 +112,7 @@ export function formatReport(
     for (const c of rows)
       table.push([
         c.connectionName,
-        `${c.organization}/${c.projects.join(', ')}`,
+        `${c.organization}/${c.projects.join(', ')}${c.appTenantId ? ` (${tenantNote(c)})` : ''}`,
         c.action,
         c.outcome,
         detail(c),
@@ -146,7 +154,7 @@ export function formatReport(
       '',
     );
   out.push(
-    `Summary: ${s.total} connections · ${changedCount(s, report.dryRun)} ${report.dryRun ? 'would be changed' : 'fixed'} · ` +
+    `Summary: ${plural(s.total, 'connection')} · ${changedCount(s, report.dryRun)} ${report.dryRun ? 'would be changed' : 'fixed'} · ` +
       `${s.byOutcome.failed} failed · ${s.needsAttention} need a person · ${s.byFinding.healthy} healthy`,
   );
   return redactor.redact(out.join('\n'));

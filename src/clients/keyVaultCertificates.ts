@@ -86,6 +86,23 @@ export class KeyVaultCertificates implements CertificateVault {
     }
   }
 
+  /**
+   * Proves the certificates permission without writing, as the secrets check does: Key Vault
+   * authorizes before it looks the name up, so a 404 for a name this service never creates means
+   * the caller may read certificates; 403 means the Key Vault Certificates Officer role is missing
+   * (certificate permissions are separate from secret permissions: Learn, "Certificate access
+   * control"). Creating cannot be proven without creating; it comes with the same role.
+   */
+  async checkAccess(): Promise<void> {
+    const name = 'sc-remediator-preflight-probe';
+    try {
+      await this.client.getCertificate(name);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return;
+      throw mapKeyVaultError(err, 'read certificate', name);
+    }
+  }
+
   async getCertificatePem(name: string, version: string): Promise<string | undefined> {
     try {
       const secret = await this.secrets.getSecret(name, { version });

@@ -122,6 +122,8 @@ export interface Assessment {
   applicationObjectId?: string;
   /** `tenantid` of the connection. */
   connectionTenantId?: string;
+  /** `tenantid` of the connection when it is not this service's home tenant (`AZURE_TENANT_ID`). */
+  appTenantId?: string;
   isReady: boolean;
   operationState?: string;
   finding: Finding;
@@ -253,6 +255,13 @@ export function assess(input: AssessInput): Assessment {
     creationMode: connectionDataField(connection, 'creationMode'),
     appId,
     connectionTenantId,
+    appTenantId:
+      settings.tenantId !== undefined &&
+      connectionTenantId !== undefined &&
+      GUID.test(connectionTenantId) &&
+      !sameId(settings.tenantId, connectionTenantId)
+        ? connectionTenantId
+        : undefined,
     isReady: connection.isReady,
     operationState: connection.operationStatus?.state,
     finding: 'healthy',

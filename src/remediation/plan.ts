@@ -380,10 +380,21 @@ export function plannedReport(a: Assessment, p: Plan): ConnectionReport {
     scheme: a.scheme,
   };
   if (a.diagnosis) report.diagnosis = a.diagnosis;
+  const kind = credentialKindOf(a);
+  if (kind) report.credentialKind = kind;
+  if (a.appTenantId) report.appTenantId = a.appTenantId;
   if (a.secretExpiresAt) report.secretExpiresAt = a.secretExpiresAt;
   if (a.creationMode) report.creationMode = a.creationMode;
   if (a.pending) report.phase = a.pending.phase;
   if (a.pending?.cleanupDueAt) report.cleanupDueAt = a.pending.cleanupDueAt;
   if (p.steps.length > 0) report.steps = p.steps;
   return report;
+}
+
+/** Secret or certificate, for a service-principal connection; nothing for any other scheme. */
+function credentialKindOf(a: Assessment): ConnectionReport['credentialKind'] {
+  if (a.scheme.toLowerCase() !== 'serviceprincipal') return undefined;
+  const type = a.authenticationType?.toLowerCase();
+  if (type === 'spncertificate') return 'certificate';
+  return type === undefined || type === 'spnkey' ? 'secret' : undefined;
 }

@@ -33,7 +33,7 @@ import { checkApps } from './preflightApps';
 import { checkOrganization } from './preflightDevOps';
 import { checkIdentity } from './preflightIdentity';
 import type { Who } from './preflightFixes';
-import { checkStorage, checkVault } from './preflightStores';
+import { certificateConnections, checkStorage, checkVault, checkVaultCertificates } from './preflightStores';
 import { checkTenants, type PreflightTenant } from './preflightTenants';
 import type { ApplicationInfo, ProjectRef, ServiceConnection } from './ports';
 
@@ -91,7 +91,12 @@ export interface PreflightGraph {
 export interface PreflightDeps {
   devops: PreflightDevOps;
   graph: PreflightGraph;
-  vault: { url: string; checkAccess(): Promise<void> };
+  vault: {
+    url: string;
+    checkAccess(): Promise<void>;
+    /** Key Vault certificates (certificate-based connections), when the service can create them. */
+    checkCertificateAccess?(): Promise<void>;
+  };
   /** Undefined when no storage is configured (the CLI then locks within its own process). */
   storage?: { checkAccess(): Promise<{ containerExists: boolean; url: string }> };
   /** Graph in each other tenant (`ADDITIONAL_TENANT_IDS`), as the multi-tenant app. */
@@ -141,6 +146,7 @@ export async function runPreflight(
   await checkApps(run, scans, identity);
   if (deps.tenants?.length) await checkTenants(run, scans, deps.tenants);
   await checkVault(deps.vault, add, who);
+  await checkVaultCertificates(deps.vault, add, who, certificateConnections(scans));
   await checkStorage(deps.storage, add, who);
 
   const summary: Record<CheckStatus, number> = { ok: 0, missing: 0, warning: 0, skipped: 0 };

@@ -67,6 +67,8 @@ export const fixes = {
       : 'Check that Microsoft Graph is reachable, then run the check again.',
   vaultRole: (url: string, who: Who): string =>
     `Assign the Key Vault Secrets Officer role on the vault to the identity: az role assignment create --role "Key Vault Secrets Officer" --assignee-object-id ${who.objectId} --assignee-principal-type ServicePrincipal --scope "$(az keyvault show --name ${vaultName(url)} --query id -o tsv)". The vault must use Azure RBAC (enableRbacAuthorization: true); the Bicep in infra/ assigns this role.`,
+  vaultCertificatesRole: (url: string, who: Who): string =>
+    `Assign the Key Vault Certificates Officer role on the vault to the identity: az role assignment create --role "Key Vault Certificates Officer" --assignee-object-id ${who.objectId} --assignee-principal-type ServicePrincipal --scope "$(az keyvault show --name ${vaultName(url)} --query id -o tsv)". Certificate permissions are separate from secret permissions; the Bicep in infra/ assigns both roles.`,
   vaultReach: (url: string): string =>
     `Check KEY_VAULT_URL (${url}) and the vault's network rules (public network access or a private endpoint reachable from where this runs).`,
   storageRole: (url: string, who: Who): string =>

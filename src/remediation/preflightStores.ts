@@ -6,6 +6,8 @@
 import { AuthenticationError } from '../errors';
 import { errorMessage } from '../telemetry';
 import type { AddCheck, PreflightDeps } from './preflight';
+import type { OrgScan } from './preflightDevOps';
+import { connectionParam } from './transform';
 import { fixes, statusOf, type Who } from './preflightFixes';
 
 /** Checks Key Vault access. */
@@ -28,6 +30,55 @@ export async function checkVault(vault: PreflightDeps['vault'], add: AddCheck, w
       fix:
         status === 403
           ? fixes.vaultRole(vault.url, who)
+          : err instanceof AuthenticationError
+            ? fixes.graphToken()
+            : fixes.vaultReach(vault.url),
+    });
+  }
+}
+
+/** How many of the scanned connections sign in with a certificate (`authenticationType: spnCertificate`). */
+export function certificateConnections(scans: (OrgScan | undefined)[]): number {
+  let count = 0;
+  for (const scan of scans)
+    for (const { connection } of scan?.connections.values() ?? [])
+      if (connectionParam(connection, 'authenticationType')?.toLowerCase() === 'spncertificate') count += 1;
+  return count;
+}
+
+/**
+ * Checks the Key Vault certificates permission, which certificate connections need for their new
+ * certificates. Missing: `missing` when the scan found certificate connections, else a warning
+ * (nothing fails today, the first certificate connection would).
+ */
+export async function checkVaultCertificates(
+  vault: PreflightDeps['vault'],
+  add: AddCheck,
+  who: Who,
+  certificateCount: number,
+): Promise<void> {
+  if (!vault.checkCertificateAccess) return;
+  const row = { area: 'key-vault', name: 'vault certificates', target: vault.url } as const;
+  try {
+    await vault.checkCertificateAccess();
+    add({
+      ...row,
+      status: 'ok',
+      detail:
+        'a GET of a missing certificate answered 404: the identity may read certificates; creating them comes with the same role',
+    });
+  } catch (err) {
+    const status = statusOf(err);
+    const affected = certificateCount
+      ? `; ${certificateCount} certificate-based connection(s) cannot be rotated`
+      : '; no certificate-based connection was found, so nothing fails yet';
+    add({
+      ...row,
+      status: status === 403 && certificateCount === 0 ? 'warning' : 'missing',
+      detail: `${errorMessage(err)}${affected}`,
+      fix:
+        status === 403
+          ? fixes.vaultCertificatesRole(vault.url, who)
           : err instanceof AuthenticationError
             ? fixes.graphToken()
             : fixes.vaultReach(vault.url),

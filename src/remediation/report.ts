@@ -97,6 +97,14 @@ export interface ConnectionReport {
   /** Why `action` was chosen. */
   reason?: string;
   diagnosis?: Diagnosis;
+  /**
+   * What the connection signs in with, for a service-principal connection: a client secret
+   * (`spnKey`) or a certificate (`spnCertificate`). The `secret…` fields below hold the end of
+   * whichever it is.
+   */
+  credentialKind?: 'secret' | 'certificate';
+  /** The tenant the connection's app lives in, when it is not this service's home tenant. */
+  appTenantId?: string;
   /** End of the credential the connection uses (ISO), when known. */
   secretExpiresAt?: string;
   /** What went wrong (redacted; never a secret). */
@@ -116,7 +124,7 @@ export interface ConnectionReport {
    * invariant 9). Absent when nothing was kept.
    */
   cleanup?: string;
-  /** End of the secret created by this run. */
+  /** End of the secret (or certificate, see `credentialKind`) created by this run. */
   newSecretExpiresAt?: string;
   /** What was planned or done, in order. */
   steps?: string[];

@@ -1,5 +1,6 @@
 /** Badges and places: the markup pieces every section writes with. */
 import type { ConnectionReport, Finding } from '../remediation/report';
+import { tenantNote } from '../presentation';
 import { html, type Html } from './html';
 import { FINDING_STYLE, NEUTRAL, STATE_TONES, type Tone } from './tones';
 
@@ -25,7 +26,10 @@ export function stateBadge(state: string): Html {
   return badge(state, STATE_TONES[state] ?? NEUTRAL);
 }
 
-export function where(c: Pick<ConnectionReport, 'organization' | 'projects'>): Html {
+export function where(c: Pick<ConnectionReport, 'organization' | 'projects' | 'appTenantId'>): Html {
   const projects = c.projects.length ? c.projects.join(', ') : '—';
-  return html`${c.organization} <span class="sep">/</span> ${projects}`;
+  const tenant = c.appTenantId
+    ? html` <span class="muted" title="${c.appTenantId}">(${tenantNote(c)})</span>`
+    : '';
+  return html`${c.organization} <span class="sep">/</span> ${projects}${tenant}`;
 }

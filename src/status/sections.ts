@@ -1,5 +1,6 @@
 /** The page's sections: header, stats, needs a person, findings, last runs, and the empty state. */
 import {
+  credentialNoun,
   changedCount,
   currentExpiry,
   formatDate,
@@ -203,7 +204,7 @@ function expiryCell(c: ConnectionReport, now: Date): Html {
   const e = currentExpiry(c);
   const ms = e && parseTime(e.iso);
   if (!e || ms === undefined) return MISSING;
-  return html`<time datetime="${e.iso}">${formatDate(ms)}</time><span class="reason">${relativeTime(e.iso, now)}${e.isNew ? html` · <span class="tag">new secret</span>` : ''}</span>`;
+  return html`<time datetime="${e.iso}">${formatDate(ms)}</time><span class="reason">${relativeTime(e.iso, now)}${e.isNew ? html` · <span class="tag">new ${credentialNoun(c)}</span>` : ''}</span>`;
 }
 
 export function renderFindings(latest: RunReport, now: Date): Html {

@@ -229,6 +229,26 @@ describe('each prerequisite, removed, turns its own check red with its own fix',
     }
   });
 
+  test('no Key Vault certificates role: 403 → Key Vault Certificates Officer (a warning without certificate connections)', async () => {
+    const officers = sandbox.state.vault.certificateOfficers;
+    const saved = [...officers];
+    const before = find((await checkJson()).report, 'vault certificates', /127\.0\.0\.1/);
+    expect(before.status).toBe('ok');
+    officers.splice(0, officers.length);
+    try {
+      const { report } = await checkJson();
+      const c = find(report, 'vault certificates', /127\.0\.0\.1/);
+      expect(c.status).toBe('warning');
+      expect(c.detail).toMatch(/403/);
+      expect(c.detail).toMatch(/no certificate-based connection was found/);
+      expect(c.fix).toContain('--role "Key Vault Certificates Officer"');
+      // The secrets role is a separate permission: its check still passes.
+      expect(find(report, 'vault access', /127\.0\.0\.1/).status).toBe('ok');
+    } finally {
+      officers.push(...saved);
+    }
+  });
+
   test('no Graph application permission: OwnedBy missing, Policy.Read.All a warning', async () => {
     const permissions = product().graphPermissions;
     const saved = [...permissions];

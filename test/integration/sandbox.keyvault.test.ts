@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
+import { CertificateClient } from '@azure/keyvault-certificates';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { startSandbox, type Sandbox, type Scenario } from '../../sandbox/index';
 import { AUDIENCES } from '../../sandbox/tokens';
@@ -28,6 +29,13 @@ const scenario: Scenario = {
   identities: [
     { key: 'remediator', displayName: 'sc-remediator', kind: 'servicePrincipal', vaultWriter: true },
     { key: 'reader', displayName: 'Someone without a vault role', kind: 'servicePrincipal' },
+    {
+      key: 'secrets-only',
+      displayName: 'Key Vault Secrets Officer only',
+      kind: 'servicePrincipal',
+      vaultWriter: true,
+      vaultCertificatesOfficer: false,
+    },
   ],
   apps: [],
   organizations: [],
@@ -224,6 +232,28 @@ describe('challenge-based authentication', () => {
     const entry = kvLog().at(-1);
     expect(entry?.caller).toBe('reader');
     expect(entry?.write).toBe(false);
+  });
+  test('certificates need their own role: the Secrets Officer alone gets 403 on a certificate', async () => {
+    const certificates = (identity: string) =>
+      new CertificateClient(sandbox.urls.keyVault, identityCredential(sandbox, identity), {
+        disableChallengeResourceVerification: true,
+      });
+    const name = uniqueName('cert-rbac');
+    const create = await restError(
+      certificates('secrets-only').beginCreateCertificate(name, {
+        issuerName: 'Self',
+        subject: 'CN=rbac',
+        contentType: 'application/x-pem-file',
+      }),
+    );
+    expect(create.statusCode).toBe(403);
+    expect(create.inner).toBe('ForbiddenByRbac');
+    expect(create.message).toContain("Action: 'Microsoft.KeyVault/vaults/certificates/create/action'");
+    const get = await restError(certificates('secrets-only').getCertificate(name));
+    expect(get.message).toContain("Action: 'Microsoft.KeyVault/vaults/certificates/read'");
+    // The same identity's secrets still work, and the certificates officer gets a 404, not a 403.
+    await client('secrets-only').setSecret(uniqueName('still-a-writer'), secretValue());
+    expect((await restError(certificates('remediator').getCertificate(name))).statusCode).toBe(404);
   });
 });
 

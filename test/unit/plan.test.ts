@@ -409,6 +409,27 @@ describe('plannedReport', () => {
   });
 });
 
+describe('plannedReport: which credential, and whose tenant', () => {
+  const OTHER_TENANT = '7f0a4c2e-5b1d-4e8a-9c3f-2d6b8e1a0f47';
+  it.each([
+    ['a client secret (no authenticationType)', connection(), 'secret'],
+    ['a client secret (spnKey)', withParams({ authenticationType: 'spnKey' }), 'secret'],
+    ['a certificate', withParams({ authenticationType: 'spnCertificate' }), 'certificate'],
+    ['workload identity federation', wif(true), undefined],
+  ] as const)('%s', (_label, c, kind) => {
+    const a = assessed({ connection: c });
+    expect(plannedReport(a, plan(a, SETTINGS)).credentialKind).toBe(kind);
+  });
+
+  it('names the app tenant only when it is not the home tenant', () => {
+    const settings = { rotateDaysBeforeExpiry: 30, oldSecretRetentionHours: 24, tenantId: TENANT_ID };
+    const home = assessed({ connection: withParams({ tenantid: TENANT_ID }), settings });
+    expect(plannedReport(home, plan(home, SETTINGS)).appTenantId).toBeUndefined();
+    const other = assessed({ connection: withParams({ tenantid: OTHER_TENANT }), settings });
+    expect(plannedReport(other, plan(other, SETTINGS)).appTenantId).toBe(OTHER_TENANT);
+  });
+});
+
 describe('planSteps: the operations that carry a plan out', () => {
   const base: Plan = {
     action: 'none',
