@@ -11,7 +11,9 @@
  * - `authorization.parameters.accesstoken: null` (or `''`) breaks the connection;
  * - isReady follows the stored credential through the shared Entra ID rule; TestConnection tests
  *   what is sent (a confidential key sent null means the stored value, one left out means none);
- * - a Manual spnKey PUT must carry `serviceprincipalkey` (null keeps the stored one, absent is a 400);
+ * - a Manual spnKey PUT must carry `serviceprincipalkey` (null keeps the stored one, absent is a 400),
+ *   a Manual spnCertificate PUT `servicePrincipalCertificate` likewise;
+ * - a plain PUT to `WorkloadIdentityFederation` drops the secret or certificate, whichever it held;
  * - PUT/DELETE are organization-level and need the organization-level Administrator role;
  *   `actionFilter=manage` also lists connections to project-level Administrators; DELETE needs
  *   `projectIds`; role assignments can be read per scope (`securityroles`);
