@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import type { ServiceName } from '../sandbox/model';
+import { CLI_NODE_OPTIONS } from '../src/cli/launch';
 import type { BaselineResult } from './baseline';
 import { DIST_BENCH, ROOT, runBaseline, runProduct, startSandboxProcess } from './children';
 import { createMemoryLimit, deployedInstanceMemoryMb } from './instanceMemory';
@@ -160,6 +161,9 @@ async function productRun(
   path: ProductPath = 'cli',
   memoryMb = o.instanceMemoryMb,
 ): Promise<ProductRun> {
+  // The CLI path runs as `sc-remediator` runs its work: with the command's own Node options
+  // (src/cli/launch.ts, a bounded heap). The Functions path gets none: the host starts its worker.
+  nodeOptions = path === 'cli' ? [...CLI_NODE_OPTIONS, ...nodeOptions] : nodeOptions;
   const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
   const limit = memoryMb > 0 ? createMemoryLimit(memoryMb, `sc-remediator-bench-${process.pid}`) : undefined;
   try {

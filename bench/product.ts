@@ -14,7 +14,7 @@ import pLimit from 'p-limit';
 import { createMemoryRunLedger } from '../src/clients/runLedger';
 import { buildEngine } from '../src/composition';
 import { loadConfig } from '../src/config';
-import { workerMemory } from '../src/functions/metrics';
+import { workerMemory } from '../src/telemetry/processMemory';
 import { planRun, processWorkItem } from '../src/remediation/fanOut';
 import type { ConnectionReport } from '../src/remediation/report';
 import { runRemediation } from '../src/remediation/run';

@@ -23,14 +23,11 @@ import { runPreflight } from '../remediation/preflight';
 import type { Intent } from '../remediation/policy';
 import { configuredOrganization, findConnection, runRemediation, type RunOptions } from '../remediation/run';
 import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetry';
+import { workerMemory } from '../telemetry/processMemory';
 import { createProgress, exitCodeFor, formatReport } from './output';
 import { formatPreflight } from './preflightOutput';
-import {
-  mergeSettings,
-  readSettingsFile,
-  restartWithCaBundleIfNeeded,
-  SettingsFileError,
-} from './settingsFile';
+import { caBundleFromArgs, relaunch, relaunchFor } from './launch';
+import { mergeSettings, readSettingsFile, SettingsFileError } from './settingsFile';
 import { GUID } from '../guid';
 
 export const EXIT = { ok: 0, attention: 1, usage: 2 } as const;
@@ -106,6 +103,10 @@ async function runCommand(
     progress?.stop();
   }
   const { report, problems } = result;
+  const memory = workerMemory();
+  log.info(
+    `memory: peak resident ${memory.workerPeakRssMb} MB, V8 heap limit ${memory.workerHeapLimitMb} MB (node ${process.version})`,
+  );
   const excluded = result.excluded ?? [];
   if (flags.json) {
     io.stdout.write(
@@ -346,25 +347,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-function settingsFileArg(argv: string[]): string | undefined {
-  const i = argv.indexOf('--settings-file');
-  if (i >= 0) return argv[i + 1];
-  return argv.find((a) => a.startsWith('--settings-file='))?.slice('--settings-file='.length);
-}
-
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  const file = settingsFileArg(argv);
-  let restarted: number | undefined;
-  if (file) {
-    try {
-      restarted = restartWithCaBundleIfNeeded(readSettingsFile(file));
-    } catch {
-      // Reported with the usual usage error below.
-    }
-  }
-  if (restarted !== undefined) process.exit(restarted);
+/** Runs the CLI for this process's terminal and sets the exit code. */
+export function runFromTerminal(argv: string[]): void {
   void runCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((code) => {
     process.exitCode = code;
   });
+}
+
+// `node main.js …` (tests, `npm run cli`): as started, except for a settings file's CA bundle.
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  const plan = relaunchFor({
+    execArgv: process.execArgv,
+    script: process.argv.slice(1),
+    env: process.env,
+    caBundle: caBundleFromArgs(argv),
+    boundHeap: false,
+  });
+  if (plan) relaunch(plan);
+  runFromTerminal(argv);
 }

@@ -2,7 +2,6 @@
  * `--settings-file <path>`: a dotenv file of settings, layered under the real environment (a variable
  * already set wins, as with dotenv everywhere). Not `--env-file`, which Node itself intercepts.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'dotenv';
 
@@ -28,20 +27,4 @@ export function mergeSettings(
   env: NodeJS.ProcessEnv,
 ): NodeJS.ProcessEnv {
   return { ...fileSettings, ...env };
-}
-
-/**
- * Node reads NODE_EXTRA_CA_CERTS only when it starts, so a settings file that names a CA bundle the
- * process did not start with is honoured by running the same command again with it set.
- * Returns the child's exit code, or undefined when no restart is needed.
- */
-export function restartWithCaBundleIfNeeded(fileSettings: Record<string, string>): number | undefined {
-  const wanted = fileSettings['NODE_EXTRA_CA_CERTS'];
-  if (!wanted || process.env['NODE_EXTRA_CA_CERTS'] === wanted || process.env['SC_REMEDIATOR_RESTARTED'])
-    return undefined;
-  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: wanted, SC_REMEDIATOR_RESTARTED: '1' },
-  });
-  return child.status ?? 1;
 }

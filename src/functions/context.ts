@@ -205,7 +205,8 @@ class Services {
   async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
     const telemetry = await this.telemetry();
     const summary = report?.summary ?? run.summary;
-    const { runMetrics, workerMemory } = await import('./metrics');
+    const { runMetrics } = await import('./metrics');
+    const { workerMemory } = await import('../telemetry/processMemory');
     telemetry.trackEvent('RunCompleted', {
       runId: run.runId,
       status: run.status,

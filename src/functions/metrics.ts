@@ -3,7 +3,6 @@
  * person, and the days to the nearest secret expiry (Application Insights `customMetrics`, for
  * charts and alert rules).
  */
-import { getHeapStatistics } from 'node:v8';
 import { FINDINGS, type RunReport } from '../remediation/report';
 
 interface RunMetric {
@@ -42,26 +41,4 @@ export function runMetrics(report: RunReport, now: Date): RunMetric[] {
       properties: { connectionId: nearest.connectionId, connectionName: nearest.connectionName },
     });
   return metrics;
-}
-
-const MB = 1024 * 1024;
-
-/**
- * The memory of the worker process that finished a run, for `RunCompleted`: its peak resident size,
- * the heap limit V8 was given, and the memory limit Node saw (0: none). Node sizes the heap from that
- * limit (docs/performance.md), so these show in production what the bench can only assume: whether
- * the instance's memory reaches the process as a limit, and how close a run came to it.
- */
-export function workerMemory(): {
-  workerPeakRssMb: number;
-  workerHeapLimitMb: number;
-  workerMemoryLimitMb: number;
-} {
-  const limit = process.constrainedMemory();
-  return {
-    workerPeakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
-    workerHeapLimitMb: Math.round(getHeapStatistics().heap_size_limit / MB),
-    // Node reports no limit as 0 on some versions and as a huge number on others.
-    workerMemoryLimitMb: limit > 0 && limit < Number.MAX_SAFE_INTEGER ? Math.round(limit / MB) : 0,
-  };
 }

@@ -290,6 +290,33 @@ describe('the minimal scenario: exit 0 when all is healthy or fixed; --settings-
     expect(sandbox.state.writes()).toHaveLength(writes);
   });
 
+  test('the installed command (bin) runs its work with a bounded V8 heap; main.ts run directly does not', async () => {
+    const verboseScan = (script: string): Promise<CliResult> =>
+      new Promise((resolveRun, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, 'scan', '--verbose'], {
+          cwd: ROOT,
+          env: bareEnv({ ...sandbox.env, NODE_EXTRA_CA_CERTS: sandbox.caCertPath }),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.once('error', reject);
+        child.once('close', (code) => resolveRun({ code, stdout, stderr }));
+      });
+    const heapLimit = (run: CliResult): number =>
+      Number(/V8 heap limit (\d+) MB/.exec(run.stderr)?.[1] ?? Number.NaN);
+    const bin = await verboseScan('src/cli/bin.ts');
+    expect(bin.code).toBe(0);
+    // --max-old-space-size=1024 plus the young generation.
+    expect(heapLimit(bin)).toBeGreaterThanOrEqual(1024);
+    expect(heapLimit(bin)).toBeLessThan(1200);
+    const direct = await verboseScan('src/cli/main.ts');
+    expect(direct.code).toBe(0);
+    expect(heapLimit(direct)).not.toBe(heapLimit(bin));
+  });
+
   test('without the CA bundle in the file, the same command cannot reach the sandbox (the restart is what made it work)', async () => {
     const file = join(dir, 'no-ca.env');
     const settings: Record<string, string> = { ...sandbox.env };
