@@ -18,13 +18,13 @@ import { spawnSync } from 'node:child_process';
 import { readSettingsFile } from './settingsFile';
 
 /** The V8 old-space limit (MB) the CLI's work runs with. */
-export const CLI_HEAP_LIMIT_MB = 1024;
+const CLI_HEAP_LIMIT_MB = 1024;
 /** The Node options the CLI's work runs with (the bench runs the CLI path with them too). */
 export const CLI_NODE_OPTIONS: readonly string[] = [`--max-old-space-size=${CLI_HEAP_LIMIT_MB}`];
 
 const RESTARTED = 'SC_REMEDIATOR_RESTARTED';
 
-export interface Relaunch {
+interface Relaunch {
   /** Node's arguments: its options, then the script and the command's arguments. */
   args: string[];
   env: NodeJS.ProcessEnv;
