@@ -64,7 +64,7 @@ export function relaunchFor(input: {
 }
 
 /** The CA bundle the `--settings-file` among `args` names, if any (an unreadable file: none here). */
-export function caBundleFromArgs(args: readonly string[]): string | undefined {
+function caBundleFromArgs(args: readonly string[]): string | undefined {
   const i = args.indexOf('--settings-file');
   const file =
     i >= 0
@@ -81,10 +81,25 @@ export function caBundleFromArgs(args: readonly string[]): string | undefined {
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
 /** Starts `plan` in place of this process, or as a child whose ending becomes this one's. */
-export function relaunch(plan: Relaunch): never {
+function relaunch(plan: Relaunch): never {
   const execve = (process as unknown as { execve?: Execve }).execve;
   if (typeof execve === 'function') execve(process.execPath, [process.execPath, ...plan.args], plan.env);
   const child = spawnSync(process.execPath, plan.args, { stdio: 'inherit', env: plan.env });
   if (child.signal) process.kill(process.pid, child.signal);
   process.exit(child.status ?? 1);
+}
+
+/**
+ * For this process's command line: returns when this process should do the work, else starts the
+ * process that does it and never returns.
+ */
+export function relaunchIfNeeded(options: { boundHeap: boolean }): void {
+  const plan = relaunchFor({
+    execArgv: process.execArgv,
+    script: process.argv.slice(1),
+    env: process.env,
+    caBundle: caBundleFromArgs(process.argv.slice(2)),
+    boundHeap: options.boundHeap,
+  });
+  if (plan) relaunch(plan);
 }

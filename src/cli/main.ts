@@ -26,7 +26,7 @@ import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetr
 import { workerMemory } from '../telemetry/processMemory';
 import { createProgress, exitCodeFor, formatReport } from './output';
 import { formatPreflight } from './preflightOutput';
-import { caBundleFromArgs, relaunch, relaunchFor } from './launch';
+import { relaunchIfNeeded } from './launch';
 import { mergeSettings, readSettingsFile, SettingsFileError } from './settingsFile';
 import { GUID } from '../guid';
 
@@ -356,14 +356,6 @@ export function runFromTerminal(argv: string[]): void {
 
 // `node main.js …` (tests, `npm run cli`): as started, except for a settings file's CA bundle.
 if (require.main === module) {
-  const argv = process.argv.slice(2);
-  const plan = relaunchFor({
-    execArgv: process.execArgv,
-    script: process.argv.slice(1),
-    env: process.env,
-    caBundle: caBundleFromArgs(argv),
-    boundHeap: false,
-  });
-  if (plan) relaunch(plan);
-  runFromTerminal(argv);
+  relaunchIfNeeded({ boundHeap: false });
+  runFromTerminal(process.argv.slice(2));
 }

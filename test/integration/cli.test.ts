@@ -38,10 +38,18 @@ function bareEnv(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-/** `sc-remediator <args>` as a child process; the sandbox keeps serving while it runs. */
-function cliProcess(args: string[], env: Record<string, string>): Promise<CliResult> {
+/**
+ * `sc-remediator <args>` as a child process; the sandbox keeps serving while it runs. `command`:
+ * how it is started (default: the `tsx` command line on main.ts).
+ */
+function cliProcess(
+  args: string[],
+  env: Record<string, string>,
+  command: [string, ...string[]] = [TSX, 'src/cli/main.ts'],
+): Promise<CliResult> {
+  const [file, ...before] = command;
   return new Promise((resolveRun, reject) => {
-    const child = spawn(TSX, ['src/cli/main.ts', ...args], {
+    const child = spawn(file, [...before, ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -292,19 +300,11 @@ describe('the minimal scenario: exit 0 when all is healthy or fixed; --settings-
 
   test('the installed command (bin) runs its work with a bounded V8 heap; main.ts run directly does not', async () => {
     const verboseScan = (script: string): Promise<CliResult> =>
-      new Promise((resolveRun, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', script, 'scan', '--verbose'], {
-          cwd: ROOT,
-          env: bareEnv({ ...sandbox.env, NODE_EXTRA_CA_CERTS: sandbox.caCertPath }),
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-        child.once('error', reject);
-        child.once('close', (code) => resolveRun({ code, stdout, stderr }));
-      });
+      cliProcess(
+        ['scan', '--verbose'],
+        bareEnv({ ...sandbox.env, NODE_EXTRA_CA_CERTS: sandbox.caCertPath }),
+        [process.execPath, '--import', 'tsx', script],
+      );
     const heapLimit = (run: CliResult): number =>
       Number(/V8 heap limit (\d+) MB/.exec(run.stderr)?.[1] ?? Number.NaN);
     const bin = await verboseScan('src/cli/bin.ts');
