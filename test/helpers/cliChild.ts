@@ -77,6 +77,30 @@ export function spawnCli(args: string[], env: Record<string, string>): CliChild 
   return run;
 }
 
+/**
+ * Runs `sc-remediator <args>` again until it exits 0, at most three times (a run that finds the
+ * lease of a killed one still held fails and is retried); `onRun` sees each run. Throws with the
+ * last run's exit and stderr when none exits 0.
+ */
+export async function rerunUntilSuccess(
+  args: string[],
+  env: Record<string, string>,
+  onRun: (run: CliChild) => void = () => undefined,
+): Promise<{ run: CliChild; exit: CliExit }> {
+  let run: CliChild | undefined;
+  let exit: CliExit | undefined;
+  for (let i = 0; i < 3 && exit?.code !== 0; i += 1) {
+    run = spawnCli(args, env);
+    onRun(run);
+    exit = await run.exit;
+  }
+  if (!run || !exit || exit.code !== 0)
+    throw new Error(
+      `No re-run exited 0 (last: ${exit?.code ?? exit?.signal ?? '?'}).\nstderr:\n${run?.stderr() ?? ''}`,
+    );
+  return { run, exit };
+}
+
 /** Kills every CLI child this test file started that is still running (for afterAll). */
 export function killRunningClis(): void {
   for (const run of running) run.kill();

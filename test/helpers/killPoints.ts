@@ -28,14 +28,9 @@ import type {
   TenantState,
   VaultSecret,
 } from '../../sandbox/model';
-import {
-  BlobLeaseLockProvider,
-  DEFAULT_LOCK_CONTAINER,
-  createBlobServiceClient,
-} from '../../src/clients/blobLeaseLock';
-import { cliEnv, parseReport, spawnCli, type CliChild } from './cliChild';
+import { cliEnv, parseReport, rerunUntilSuccess, spawnCli, type CliChild } from './cliChild';
 import { expectNoLeak, expectSameSecret } from './sandboxCredentials';
-import { breakBlobLease } from './lockContainers';
+import { expectLockHeldThenBreak } from './lockContainers';
 import { useSandbox } from './useSandbox';
 import { API_DEPLOY_CONNECTION, CAST, CAST_MEMBERS, deployApp } from './scenarios';
 
@@ -365,18 +360,6 @@ export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', '
     while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
-  /** The lease the killed process held: still there (invariant 5), then broken as its expiry would. */
-  async function expectLockHeldThenBreak(connectionId: string): Promise<void> {
-    const key = `connection-${connectionId}`;
-    const other = new BlobLeaseLockProvider(
-      createBlobServiceClient({ AzureWebJobsStorage: fixture.azurite.connectionString }),
-    );
-    const lease = await other.tryAcquire(key, 15);
-    if (lease) await lease.release();
-    expect(lease).toBeUndefined();
-    await breakBlobLease(fixture.azurite.connectionString, DEFAULT_LOCK_CONTAINER, key);
-  }
-
   const CASES: [string, Kind, KillPoint][] = points.flatMap((k) =>
     kinds.map((kind): [string, Kind, KillPoint] => [k.name, kind, k]),
   );
@@ -443,24 +426,11 @@ export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', '
     const addedBeforeRerun = [...watch.added];
 
     // 2. The lease outlives the process; then it runs out (broken here instead of waiting 60 s).
-    if (!point.beforeLock) await expectLockHeldThenBreak(t.connectionId);
+    if (!point.beforeLock) await expectLockHeldThenBreak(fixture.azurite.connectionString, t.connectionId);
 
     // 3. Re-run until it exits 0 (at most three times).
     const rerunFrom = state.requestLog.length;
-    let reruns = 0;
-    let lastExit = killedExit;
-    let rerun: CliChild | undefined;
-    while (reruns < 3) {
-      reruns += 1;
-      rerun = spawnCli(args, env);
-      runs.push(rerun);
-      lastExit = await rerun.exit;
-      if (lastExit.code === 0) break;
-    }
-    if (lastExit.code !== 0 || !rerun)
-      throw new Error(
-        `No re-run exited 0 (last: ${lastExit.code ?? lastExit.signal ?? '?'}).\nstderr:\n${rerun?.stderr() ?? ''}`,
-      );
+    const { run: rerun, exit: lastExit } = await rerunUntilSuccess(args, env, (run) => runs.push(run));
     const report = parseReport(rerun, lastExit);
     const entry = report.connections.find((c) => c.connectionId === t.connectionId);
     expect(report.connections).toHaveLength(1);
@@ -545,7 +515,7 @@ export function killPointTests(points: KillPoint[], kinds: Kind[] = ['Manual', '
       addPasswordReruns: addedByReruns,
       removePasswordTotal: state.requestLog.filter((e) => isRemovePassword(e, t)).length,
       orphansRemoved: orphans.length,
-      reruns,
+      reruns: runs.length - 1,
       ms: Date.now() - started,
     });
   });

@@ -8,6 +8,7 @@ import type { Azurite } from '../../sandbox/azurite';
 import { BlobServiceClient } from '@azure/storage-blob';
 import {
   BlobLeaseLockProvider,
+  DEFAULT_LOCK_CONTAINER,
   createBlobServiceClient,
   lockBlobName,
   type BlobLeaseLockOptions,
@@ -56,4 +57,22 @@ export async function breakBlobLease(
     .getBlobClient(lockBlobName(key))
     .getBlobLeaseClient()
     .breakLease(0);
+}
+
+/**
+ * The lease a killed process held on a connection: still there (DESIGN invariant 5), then broken
+ * as its expiry would break it (instead of waiting for it).
+ */
+export async function expectLockHeldThenBreak(
+  azuriteConnectionString: string,
+  connectionId: string,
+): Promise<void> {
+  const key = `connection-${connectionId}`;
+  const other = new BlobLeaseLockProvider(
+    createBlobServiceClient({ AzureWebJobsStorage: azuriteConnectionString }),
+  );
+  const lease = await other.tryAcquire(key, 15);
+  if (lease) await lease.release();
+  expect(lease).toBeUndefined();
+  await breakBlobLease(azuriteConnectionString, DEFAULT_LOCK_CONTAINER, key);
 }

@@ -12,13 +12,8 @@ import { randomUUID } from 'node:crypto';
 import type { Scenario } from '../../sandbox/index';
 import { certificateOfPem } from '../../sandbox/certificates';
 import { checkClientCertificate } from '../../sandbox/credentials';
-import {
-  BlobLeaseLockProvider,
-  DEFAULT_LOCK_CONTAINER,
-  createBlobServiceClient,
-} from '../../src/clients/blobLeaseLock';
-import { cliEnv, parseReport, spawnCli, type CliChild } from '../helpers/cliChild';
-import { breakBlobLease } from '../helpers/lockContainers';
+import { cliEnv, parseReport, rerunUntilSuccess, spawnCli, type CliChild } from '../helpers/cliChild';
+import { expectLockHeldThenBreak } from '../helpers/lockContainers';
 import { certificateScenario } from '../helpers/scenarios';
 import { useSandbox } from '../helpers/useSandbox';
 
@@ -67,20 +62,8 @@ test('killed right after the keyCredentials PATCH (before the record): a re-run 
   expect(stateSecret?.versions.at(-1)?.tags['phase']).toBeUndefined();
 
   // The lease outlives the process, then runs out (broken here instead of waiting for it).
-  const key = `connection-${connectionId}`;
-  const lease = await new BlobLeaseLockProvider(
-    createBlobServiceClient({ AzureWebJobsStorage: fixture.azurite.connectionString }),
-  ).tryAcquire(key, 15);
-  expect(lease).toBeUndefined();
-  await breakBlobLease(fixture.azurite.connectionString, DEFAULT_LOCK_CONTAINER, key);
-
-  let last: CliChild | undefined;
-  let exit = firstExit;
-  for (let i = 0; i < 3 && exit.code !== 0; i += 1) {
-    last = spawnCli(args, env);
-    exit = await last.exit;
-  }
-  if (!last || exit.code !== 0) throw new Error(`No re-run exited 0.\n${last?.stderr() ?? ''}`);
+  await expectLockHeldThenBreak(fixture.azurite.connectionString, connectionId);
+  const { run: last, exit } = await rerunUntilSuccess(args, env);
   const entry = parseReport(last, exit).connections[0];
   expect(entry).toMatchObject({ action: 'rotate-secret', outcome: 'succeeded', phase: 'verified' });
   expect(entry?.steps?.some((s) => s.startsWith(`removed orphaned credential ${orphanKeyId}`))).toBe(true);
