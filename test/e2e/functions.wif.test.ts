@@ -65,6 +65,19 @@ function timer(): Timer {
   };
 }
 
+/** The Functions app against `sandbox` and `azurite`, behind App Service Authentication. */
+function configureApp(sandbox: Sandbox, azurite: Azurite): void {
+  configureServices({
+    env: {
+      ...sandbox.env,
+      ...BEHIND_APP_SERVICE_AUTH,
+      AzureWebJobsStorage: azurite.connectionString,
+      REMEDIATION_JITTER_SECONDS: '0',
+    },
+    telemetry: new MemoryTelemetrySink(),
+  });
+}
+
 describe('the nightly run with a policy and retirement enabled', () => {
   let sandbox: Sandbox;
   let azurite: Azurite;
@@ -158,15 +171,7 @@ describe('the HTTP API', () => {
       startAzurite({ blob: true, queue: false }),
     ]);
     cases = scenarioCases(sandbox);
-    configureServices({
-      env: {
-        ...sandbox.env,
-        ...BEHIND_APP_SERVICE_AUTH,
-        AzureWebJobsStorage: azurite.connectionString,
-        REMEDIATION_JITTER_SECONDS: '0',
-      },
-      telemetry: new MemoryTelemetrySink(),
-    });
+    configureApp(sandbox, azurite);
   }, 60_000);
 
   afterAll(async () => {
@@ -236,15 +241,7 @@ describe('the HTTP API, a certificate connection', () => {
       startSandbox({ scenario: certificateScenario('wif-http-certificate') }),
       startAzurite({ blob: true, queue: false }),
     ]);
-    configureServices({
-      env: {
-        ...sandbox.env,
-        ...BEHIND_APP_SERVICE_AUTH,
-        AzureWebJobsStorage: azurite.connectionString,
-        REMEDIATION_JITTER_SECONDS: '0',
-      },
-      telemetry: new MemoryTelemetrySink(),
-    });
+    configureApp(sandbox, azurite);
   }, 60_000);
 
   afterAll(async () => {
