@@ -8,7 +8,12 @@
 import type { EngineDeps } from './engine';
 import { EngineFailure } from './engine';
 import type { ApplicationInfo, PasswordCredentialInfo, ServiceConnection, TokenProbeResult } from './ports';
-import { connectionParam, toManualCertificateUpdateBody, toManualUpdateBody } from './transform';
+import {
+  connectionParam,
+  isCertificateAuthentication,
+  toManualCertificateUpdateBody,
+  toManualUpdateBody,
+} from './transform';
 
 export interface CredentialKind {
   /** How steps and messages name it. */
@@ -55,8 +60,8 @@ export const CERTIFICATE_KIND: CredentialKind = {
 };
 
 /** Whether the connection signs in with a certificate (`authenticationType: spnCertificate`). */
-function isCertificateConnection(connection: ServiceConnection): boolean {
-  return connectionParam(connection, 'authenticationType')?.toLowerCase() === 'spncertificate';
+export function isCertificateConnection(connection: ServiceConnection): boolean {
+  return isCertificateAuthentication(connectionParam(connection, 'authenticationType'));
 }
 
 /** The kind of credential a (ServicePrincipal) connection holds. */

@@ -6,7 +6,7 @@ import type { Assessment } from './assess';
 import { diagnosisOf } from './diagnosis';
 import type { ConversionPath, RotationPhase } from './ports';
 import type { Action, ConnectionReport, DiagnosisKind } from './report';
-import { MANUAL_REJECTED_DATA_FIELDS } from './transform';
+import { isCertificateAuthentication, MANUAL_REJECTED_DATA_FIELDS } from './transform';
 
 export interface PlanSettings {
   secretLifetimeDays: number;
@@ -154,7 +154,7 @@ export function plan(a: Assessment, settings: PlanSettings): Plan {
   // A rotation that stopped before verification: finish it first, whatever else is found.
   // A certificate-based connection: never given a secret; its certificate is rotated (a new Key
   // Vault certificate, rotationCertificate.ts) when it expires, and a rotation under way finished.
-  if (a.certificate !== undefined || a.authenticationType?.toLowerCase() === 'spncertificate')
+  if (a.certificate !== undefined || isCertificateAuthentication(a.authenticationType))
     return planCertificate(a, settings, result, { putWhat, verifyStep, cleanupStep });
 
   if (a.pending && a.pending.phase !== 'verified') {
@@ -380,7 +380,7 @@ export function plannedReport(a: Assessment, p: Plan): ConnectionReport {
     scheme: a.scheme,
   };
   if (a.diagnosis) report.diagnosis = a.diagnosis;
-  const kind = credentialKindOf(a);
+  const kind = reportedCredentialKind(a);
   if (kind) report.credentialKind = kind;
   if (a.appTenantId) report.appTenantId = a.appTenantId;
   if (a.secretExpiresAt) report.secretExpiresAt = a.secretExpiresAt;
@@ -392,9 +392,10 @@ export function plannedReport(a: Assessment, p: Plan): ConnectionReport {
 }
 
 /** Secret or certificate, for a service-principal connection; nothing for any other scheme. */
-function credentialKindOf(a: Assessment): ConnectionReport['credentialKind'] {
+function reportedCredentialKind(a: Assessment): ConnectionReport['credentialKind'] {
   if (a.scheme.toLowerCase() !== 'serviceprincipal') return undefined;
-  const type = a.authenticationType?.toLowerCase();
-  if (type === 'spncertificate') return 'certificate';
-  return type === undefined || type === 'spnkey' ? 'secret' : undefined;
+  if (isCertificateAuthentication(a.authenticationType)) return 'certificate';
+  return a.authenticationType === undefined || a.authenticationType.toLowerCase() === 'spnkey'
+    ? 'secret'
+    : undefined;
 }

@@ -9,6 +9,7 @@ import type { Plan } from './plan';
 import type { PolicyDecision } from './policyFile';
 import type { ConversionPath, ConversionRecord, ServiceConnection } from './ports';
 import type { Action } from './report';
+import { isCertificateAuthentication } from './transform';
 
 /** What a person asked for explicitly (CLI command or HTTP call) for this one connection. */
 export type Intent = 'convert' | 'revert' | 'retire';
@@ -96,7 +97,7 @@ function conversionSteps(
 
 /** A certificate connection (`spnCertificate`): it converts and falls back with a certificate. */
 function isCertificateAssessment(a: Assessment): boolean {
-  return a.authenticationType?.toLowerCase() === 'spncertificate';
+  return isCertificateAuthentication(a.authenticationType);
 }
 
 /**

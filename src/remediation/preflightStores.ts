@@ -7,7 +7,7 @@ import { AuthenticationError } from '../errors';
 import { errorMessage } from '../telemetry';
 import type { AddCheck, PreflightDeps } from './preflight';
 import type { OrgScan } from './preflightDevOps';
-import { connectionParam } from './transform';
+import { isCertificateConnection } from './credentialKind';
 import { fixes, statusOf, type Who } from './preflightFixes';
 
 /** Checks Key Vault access. */
@@ -42,7 +42,7 @@ export function certificateConnections(scans: (OrgScan | undefined)[]): number {
   let count = 0;
   for (const scan of scans)
     for (const { connection } of scan?.connections.values() ?? [])
-      if (connectionParam(connection, 'authenticationType')?.toLowerCase() === 'spncertificate') count += 1;
+      if (isCertificateConnection(connection)) count += 1;
   return count;
 }
 

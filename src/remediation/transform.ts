@@ -137,6 +137,11 @@ export function connectionParam(connection: ServiceConnection, name: string): st
   return undefined;
 }
 
+/** Whether an `authenticationType` is a certificate's (`spnCertificate`, any case). */
+export function isCertificateAuthentication(authenticationType: string | undefined): boolean {
+  return authenticationType?.toLowerCase() === 'spncertificate';
+}
+
 /** A `data` field, its name matched in any case; undefined when absent or empty. */
 export function connectionDataField(connection: ServiceConnection, name: string): string | undefined {
   for (const [key, value] of Object.entries(connection.data ?? {}))
