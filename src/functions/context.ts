@@ -20,6 +20,7 @@ import type { RunReport } from '../remediation/report';
 import type { RunEventSink, RunSettings } from '../remediation/run';
 import { createLogger, errorMessage, redactor, type Logger, type LogLevel } from '../telemetry';
 import type { TelemetryProperties, TelemetrySink } from '../telemetry/sink';
+import { workerMemory } from '../telemetry/processMemory';
 
 type Env = Record<string, string | undefined>;
 
@@ -206,7 +207,6 @@ class Services {
     const telemetry = await this.telemetry();
     const summary = report?.summary ?? run.summary;
     const { runMetrics } = await import('./metrics');
-    const { workerMemory } = await import('../telemetry/processMemory');
     telemetry.trackEvent('RunCompleted', {
       runId: run.runId,
       status: run.status,
