@@ -23,6 +23,9 @@ module.exports = {
   ],
   // Integration tests start HTTPS servers and Azurite; two cores, so keep workers modest.
   maxWorkers: 2,
+  // One Azurite per worker for the whole run (test/helpers/azuritePool.ts).
+  globalSetup: '<rootDir>/test/helpers/globalSetup.ts',
+  globalTeardown: '<rootDir>/test/helpers/globalTeardown.ts',
   testTimeout: 60000,
   reporters: ['default', '<rootDir>/test/helpers/summaryReporter.js'],
 };

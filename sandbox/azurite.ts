@@ -95,6 +95,35 @@ function stopChild(child: ChildProcess, timeoutMs = 5000): Promise<void> {
   });
 }
 
+/** Where a started Azurite listens (what another process needs to use it: `azuriteAt`). */
+export type RunningAzurite = Pick<
+  Azurite,
+  'blobEndpoint' | 'queueEndpoint' | 'tableEndpoint' | 'pid' | 'startupMs'
+>;
+
+/** The Azurite at `running` with the endpoints `options` ask for; `stop` is what stopping it does. */
+export function azuriteAt(
+  running: RunningAzurite,
+  options: AzuriteOptions,
+  stop: () => Promise<void>,
+): Azurite {
+  const parts = [
+    'DefaultEndpointsProtocol=http',
+    `AccountName=${AZURITE_ACCOUNT_NAME}`,
+    `AccountKey=${AZURITE_ACCOUNT_KEY}`,
+  ];
+  if (options.blob ?? true) parts.push(`BlobEndpoint=${running.blobEndpoint}`);
+  if (options.queue ?? true) parts.push(`QueueEndpoint=${running.queueEndpoint}`);
+  if (options.table ?? false) parts.push(`TableEndpoint=${running.tableEndpoint}`);
+  return {
+    ...running,
+    connectionString: `${parts.join(';')};`,
+    accountName: AZURITE_ACCOUNT_NAME,
+    accountKey: AZURITE_ACCOUNT_KEY,
+    stop,
+  };
+}
+
 /** Starts Azurite on free loopback ports and resolves once its servers accept connections. */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
   const started = Date.now();
@@ -166,40 +195,31 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
         reject(new Error(`Azurite exited during start-up (${signal ?? `code ${code}`}).\n${output.trim()}`));
       });
     });
-    const blob = `${endpoints.Blob ?? ''}/${AZURITE_ACCOUNT_NAME}`;
-    const queue = `${endpoints.Queue ?? ''}/${AZURITE_ACCOUNT_NAME}`;
-    const table = `${endpoints.Table ?? ''}/${AZURITE_ACCOUNT_NAME}`;
-    await Promise.all([blob, queue, table].map((url) => waitForConnect(url, deadline)));
+    const running: RunningAzurite = {
+      blobEndpoint: `${endpoints.Blob ?? ''}/${AZURITE_ACCOUNT_NAME}`,
+      queueEndpoint: `${endpoints.Queue ?? ''}/${AZURITE_ACCOUNT_NAME}`,
+      tableEndpoint: `${endpoints.Table ?? ''}/${AZURITE_ACCOUNT_NAME}`,
+      pid: child.pid ?? -1,
+      startupMs: 0,
+    };
+    await Promise.all(
+      [running.blobEndpoint, running.queueEndpoint, running.tableEndpoint].map((url) =>
+        waitForConnect(url, deadline),
+      ),
+    );
+    running.startupMs = Date.now() - started;
     child.removeAllListeners('exit');
     child.stdout?.removeAllListeners('data');
     child.stdout?.resume();
     child.stderr?.resume();
 
-    const parts = [
-      'DefaultEndpointsProtocol=http',
-      `AccountName=${AZURITE_ACCOUNT_NAME}`,
-      `AccountKey=${AZURITE_ACCOUNT_KEY}`,
-    ];
-    if (options.blob ?? true) parts.push(`BlobEndpoint=${blob}`);
-    if (options.queue ?? true) parts.push(`QueueEndpoint=${queue}`);
-    if (options.table ?? false) parts.push(`TableEndpoint=${table}`);
     let stopping: Promise<void> | undefined;
-    return {
-      connectionString: `${parts.join(';')};`,
-      blobEndpoint: blob,
-      queueEndpoint: queue,
-      tableEndpoint: table,
-      accountName: AZURITE_ACCOUNT_NAME,
-      accountKey: AZURITE_ACCOUNT_KEY,
-      pid: child.pid ?? -1,
-      startupMs: Date.now() - started,
-      stop: () => {
-        stopping ??= stopChild(child).then(() => {
-          process.removeListener('exit', killOnExit);
-        });
-        return stopping;
-      },
-    };
+    return azuriteAt(running, options, () => {
+      stopping ??= stopChild(child).then(() => {
+        process.removeListener('exit', killOnExit);
+      });
+      return stopping;
+    });
   } catch (err) {
     child.removeAllListeners('exit');
     await stopChild(child, 1000);

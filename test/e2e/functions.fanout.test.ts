@@ -6,7 +6,7 @@
  * no-op; telemetry is correlated and carries no secret; the webhook gets the run's notification.
  */
 import type { Timer } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from '../../src/clients/runLedger';
@@ -32,6 +32,7 @@ import {
   sendToQueue,
 } from '../helpers/functionsHost';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhookServer';
+import { testAzurite } from '../helpers/azuritePool';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -58,7 +59,7 @@ beforeAll(async () => {
   [sandbox, reference, azurite, webhook] = await Promise.all([
     startSandbox({ scenario: 'default', seed: 'fanout' }),
     startSandbox({ scenario: 'default', seed: 'fanout' }),
-    startAzurite({ blob: true, queue: true }),
+    testAzurite({ blob: true, queue: true }),
     startWebhookReceiver(),
   ]);
   // The same tenant remediated in one process, as the CLI does: what the fan-out must match.

@@ -5,7 +5,7 @@
  * failing webhook never fails a run.
  */
 import type { Timer } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import {
@@ -26,6 +26,7 @@ import { redactor } from '../../src/telemetry';
 import { MemoryTelemetrySink } from '../../src/telemetry/sink';
 import { invocation, outputMessages } from '../helpers/functionsHost';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhookServer';
+import { testAzurite } from '../helpers/azuritePool';
 
 let receiver: WebhookReceiver;
 
@@ -192,7 +193,7 @@ describe('end to end: a failing webhook never fails the run', () => {
   beforeAll(async () => {
     [sandbox, azurite] = await Promise.all([
       startSandbox({ scenario: 'minimal', seed: 'notifier' }),
-      startAzurite({ blob: true, queue: false }),
+      testAzurite({ blob: true, queue: false }),
     ]);
     configureServices({
       env: {

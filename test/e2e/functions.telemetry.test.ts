@@ -6,7 +6,7 @@
  */
 import type { Timer } from '@azure/functions';
 import { HttpRequest } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { configureServices } from '../../src/functions/context';
 import { health } from '../../src/functions/health';
@@ -17,6 +17,7 @@ import type { WorkItem } from '../../src/remediation/fanOut';
 import { stopOneSettingsPolling } from '../helpers/appInsights';
 import { invocation, logLines, outputMessages } from '../helpers/functionsHost';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhookServer';
+import { testAzurite } from '../helpers/azuritePool';
 
 /** Set when `applicationinsights` is first loaded (the module factory runs then). */
 const mockLoads = { applicationinsights: 0 };
@@ -52,7 +53,7 @@ function envelopes(): Envelope[] {
 beforeAll(async () => {
   [sandbox, azurite, ingestion] = await Promise.all([
     startSandbox({ scenario: 'minimal', seed: 'telemetry' }),
-    startAzurite({ blob: true, queue: false }),
+    testAzurite({ blob: true, queue: false }),
     startWebhookReceiver('ingest'),
   ]);
   const endpoint = ingestion.url.replace(/\/hook\/.*$/, '/');

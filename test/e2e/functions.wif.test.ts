@@ -7,7 +7,7 @@
  * reverted through the API with no PEM in any answer.
  */
 import { HttpRequest, type HttpHandler, type HttpResponseInit, type Timer } from '@azure/functions';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { configureServices, MAX_DEQUEUE_COUNT, WORK_QUEUE } from '../../src/functions/context';
 import {
@@ -34,6 +34,7 @@ import {
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from '../../src/clients/runLedger';
 import { certificateScenario } from '../helpers/scenarios';
+import { testAzurite } from '../helpers/azuritePool';
 
 interface Answer {
   status: number;
@@ -86,7 +87,7 @@ describe('the nightly run with a policy and retirement enabled', () => {
   beforeAll(async () => {
     [sandbox, azurite] = await Promise.all([
       startSandbox({ scenario: 'default', seed: 'wif-nightly' }),
-      startAzurite({ blob: true, queue: true }),
+      testAzurite({ blob: true, queue: true }),
     ]);
     cases = scenarioCases(sandbox);
     configureServices({
@@ -168,7 +169,7 @@ describe('the HTTP API', () => {
   beforeAll(async () => {
     [sandbox, azurite] = await Promise.all([
       startSandbox({ scenario: 'default', seed: 'wif-http' }),
-      startAzurite({ blob: true, queue: false }),
+      testAzurite({ blob: true, queue: false }),
     ]);
     cases = scenarioCases(sandbox);
     configureApp(sandbox, azurite);
@@ -239,7 +240,7 @@ describe('the HTTP API, a certificate connection', () => {
   beforeAll(async () => {
     [sandbox, azurite] = await Promise.all([
       startSandbox({ scenario: certificateScenario('wif-http-certificate') }),
-      startAzurite({ blob: true, queue: false }),
+      testAzurite({ blob: true, queue: false }),
     ]);
     configureApp(sandbox, azurite);
   }, 60_000);

@@ -8,11 +8,12 @@
  *   const fixture = useSandbox({ azurite: true }); // no tenant: each test starts its own with
  *   const sandbox = await fixture.start({ scenario }); // (stopped after it; merged over the above)
  *
- * Azurite is one per block whatever `tenant` says: tests that share it keep apart by connection ids
- * or container names.
+ * Azurite is one per block whatever `tenant` says (the worker's, emptied: test/helpers/azuritePool.ts):
+ * tests that share it keep apart by connection ids or container names.
  */
-import { startAzurite, type Azurite, type AzuriteOptions } from '../../sandbox/azurite';
+import type { Azurite, AzuriteOptions } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/index';
+import { testAzurite } from './azuritePool';
 import { killRunningClis } from './cliChild';
 
 interface UseSandboxOptions extends SandboxOptions {
@@ -45,7 +46,7 @@ export function useSandbox(options: UseSandboxOptions = {}): SandboxFixture {
   beforeAll(async () => {
     [blockSandbox, storage] = await Promise.all([
       mode === 'block' ? startSandbox(sandboxOptions) : undefined,
-      withAzurite ? startAzurite(withAzurite === true ? BLOB_ONLY : withAzurite) : undefined,
+      withAzurite ? testAzurite(withAzurite === true ? BLOB_ONLY : withAzurite) : undefined,
     ]);
   });
 

@@ -4,16 +4,17 @@
  * start with what the workers recorded, runs list newest first, and ids never become blob paths.
  */
 import { randomUUID } from 'node:crypto';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { createBlobServiceClient } from '../../src/clients/blobLeaseLock';
 import { createBlobRunLedger, createMemoryRunLedger } from '../../src/clients/runLedger';
 import type { RunLedger } from '../../src/remediation/ports';
 import type { ConnectionReport } from '../../src/remediation/report';
+import { testAzurite } from '../helpers/azuritePool';
 
 let azurite: Azurite;
 
 beforeAll(async () => {
-  azurite = await startAzurite({ blob: true, queue: false });
+  azurite = await testAzurite({ blob: true, queue: false });
 });
 
 afterAll(async () => {

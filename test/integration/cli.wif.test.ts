@@ -5,11 +5,12 @@
  * connection converted and reverted, with no certificate or private key on stdout or stderr.
  */
 import { Writable } from 'node:stream';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { runCli } from '../../src/cli/main';
 import { certificateScenario } from '../helpers/scenarios';
 import { expectNoSecrets, scenarioCases, type ScenarioCase } from '../helpers/engineSandbox';
+import { testAzurite } from '../helpers/azuritePool';
 
 let sandbox: Sandbox;
 let azurite: Azurite;
@@ -43,7 +44,7 @@ const withStorage = () => ({ ...sandbox.env, AzureWebJobsStorage: azurite.connec
 beforeAll(async () => {
   [sandbox, azurite] = await Promise.all([
     startSandbox({ scenario: 'default' }),
-    startAzurite({ blob: true, queue: false }),
+    testAzurite({ blob: true, queue: false }),
   ]);
   cases = scenarioCases(sandbox);
 }, 60_000);

@@ -7,7 +7,7 @@
  * rotation costs.
  */
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord, RequestLogEntry } from '../../sandbox/model';
 import { generateSecretText } from '../../sandbox/scenario';
@@ -31,6 +31,7 @@ import {
   writesFor,
   type ScenarioCase,
 } from '../helpers/engineSandbox';
+import { testAzurite } from '../helpers/azuritePool';
 
 const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -39,7 +40,7 @@ const AUTOMATIC_ONLY_FIELDS = ['spnObjectId', 'appObjectId', 'azureSpnRoleAssign
 let azurite: Azurite;
 
 beforeAll(async () => {
-  azurite = await startAzurite({ blob: true, queue: false });
+  azurite = await testAzurite({ blob: true, queue: false });
 });
 
 afterAll(async () => {

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { checkClientSecret } from '../../sandbox/credentials';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import type { AppRecord, EndpointRecord, RequestLogEntry, TenantState } from '../../sandbox/model';
@@ -32,6 +32,7 @@ import { engineFor, entryFor, sandboxClock, scenarioCases } from '../helpers/eng
 import { afterCall, once } from '../helpers/intercept';
 import { breakBlobLease } from '../helpers/lockContainers';
 import { expectNoLeak, expectSameSecret } from '../helpers/sandboxCredentials';
+import { testAzurite } from '../helpers/azuritePool';
 
 jest.setTimeout(60_000);
 
@@ -40,7 +41,7 @@ let sandbox: Sandbox | undefined;
 const stolen: Lease[] = [];
 
 beforeAll(async () => {
-  azurite = await startAzurite({ blob: true, queue: false });
+  azurite = await testAzurite({ blob: true, queue: false });
 });
 
 afterEach(async () => {

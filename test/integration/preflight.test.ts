@@ -6,10 +6,11 @@
  * from the tenant, turns its own check red with its own fix. Storage is checked against Azurite.
  */
 import { Writable } from 'node:stream';
-import { startAzurite, type Azurite } from '../../sandbox/azurite';
+import type { Azurite } from '../../sandbox/azurite';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { runCli } from '../../src/cli/main';
 import type { PreflightCheck, PreflightReport } from '../../src/remediation/preflight';
+import { testAzurite } from '../helpers/azuritePool';
 
 let sandbox: Sandbox;
 let azurite: Azurite;
@@ -17,7 +18,7 @@ let azurite: Azurite;
 beforeAll(async () => {
   [sandbox, azurite] = await Promise.all([
     startSandbox({ scenario: 'default' }),
-    startAzurite({ blob: true, queue: false }),
+    testAzurite({ blob: true, queue: false }),
   ]);
 });
 
