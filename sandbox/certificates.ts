@@ -12,6 +12,7 @@ import {
   createPrivateKey,
   generateKeyPairSync,
   randomBytes,
+  type KeyObject,
   sign,
   verify,
   X509Certificate,
@@ -63,12 +64,39 @@ export function positiveSerial(random: Buffer): Buffer {
   return serial;
 }
 
-/** A self-signed certificate for `subject` (a common name) valid from `notBefore` to `notAfter`. */
-export function mintCertificate(subject: string, from: Date, to: Date): MintedCertificate {
+type RsaKeyPair = ReturnType<typeof newRsaKeyPair>;
+
+function newRsaKeyPair(): { publicKey: KeyObject; privateKey: KeyObject } {
+  return generateKeyPairSync('rsa', { modulusLength: 2048 });
+}
+
+/**
+ * Key pairs for the certificates of scenario apps: the `index`-th certificate of a scenario load gets
+ * the `index`-th pair, generated once per process (a 2048-bit pair costs 50-300 ms of CPU, and tests
+ * load the same scenarios again and again). Within one tenant every certificate still has a key of
+ * its own; only separate tenants share keys, and a tenant finds a certificate by its thumbprint (a
+ * fresh serial number each time), so another tenant's certificate never signs in to it.
+ */
+export function scenarioKeyPair(index: number): RsaKeyPair {
+  while (scenarioKeyPairs.length <= index) scenarioKeyPairs.push(newRsaKeyPair());
+  return scenarioKeyPairs[index]!;
+}
+const scenarioKeyPairs: RsaKeyPair[] = [];
+
+/**
+ * A self-signed certificate for `subject` (a common name) valid from `notBefore` to `notAfter`, on
+ * `keys` (default: a new pair).
+ */
+export function mintCertificate(
+  subject: string,
+  from: Date,
+  to: Date,
+  keys: RsaKeyPair = newRsaKeyPair(),
+): MintedCertificate {
   // X.509 times have whole seconds.
   const notBefore = new Date(Math.floor(from.getTime() / 1000) * 1000);
   const notAfter = new Date(Math.floor(to.getTime() / 1000) * 1000);
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { publicKey, privateKey } = keys;
   const algorithm = new AlgorithmIdentifier({ algorithm: SHA256_WITH_RSA, parameters: null });
   const serial = positiveSerial(randomBytes(16));
   const name = commonName(subject);

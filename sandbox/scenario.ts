@@ -17,7 +17,7 @@ import type {
 import { TenantState } from './model';
 import { federationFor, TOKEN_EXCHANGE_AUDIENCE } from './federation';
 import { validateScenario } from './scenarioSchema';
-import { mintCertificate } from './certificates';
+import { mintCertificate, scenarioKeyPair } from './certificates';
 
 export interface ScenarioPassword {
   /** Local name, referenced by connections' `secret`. */
@@ -210,6 +210,7 @@ export function loadScenario(scenario: Scenario): TenantState {
   state.passwordReplicationDelaySeconds = scenario.passwordReplicationDelaySeconds ?? 0;
   const now = Date.now();
   const computed = new Set<string>();
+  let certificatesMinted = 0;
 
   for (const identity of scenario.identities) {
     state.identities.set(identity.key, {
@@ -254,6 +255,7 @@ export function loadScenario(scenario: Scenario): TenantState {
           `${app.displayName} ${c.key}`,
           new Date(now + (c.startInDays ?? -300) * DAY_MS),
           new Date(now + c.endInDays * DAY_MS),
+          scenarioKeyPair(certificatesMinted++),
         );
         certificatesByKey.set(`${app.key}/${c.key}`, `${minted.keyPem}${minted.certPem}`);
         return {
