@@ -1,7 +1,8 @@
 /**
  * The CLI as a real child process, for tests that kill it or race two of them.
  *
- * It runs as `node --import tsx src/cli/main.ts …`: one process, like the built `sc-remediator`
+ * It runs as `node <compiled>/src/cli/main.js …` (test/helpers/compiledSources.ts; without the
+ * global setup `node --import tsx src/cli/main.ts …`): one process, like the built `sc-remediator`
  * (`node dist/src/cli/main.js`). The `tsx` command line is not used here: it is a supervisor that
  * starts the script in a second Node process and only relays signals, so a SIGKILL sent to it leaves
  * the worker running on — the opposite of a crash.
@@ -10,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Sandbox } from '../../sandbox/index';
+import { nodeArgsFor } from './compiledSources';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -48,7 +50,7 @@ export function cliEnv(sandbox: Sandbox, extra: Record<string, string> = {}): Re
 
 /** Starts `sc-remediator <args>`; stdout and stderr are collected. */
 export function spawnCli(args: string[], env: Record<string, string>): CliChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...nodeArgsFor('src/cli/main.ts'), ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-/** Jest global teardown: stops what globalSetup.ts started (globals set there are seen here). */
+/** Jest global teardown: undoes what globalSetup.ts did (globals set there are seen here). */
 export default async function globalTeardown(): Promise<void> {
-  await (globalThis as { stopAzuritePool?: () => Promise<void> }).stopAzuritePool?.();
+  await (globalThis as { undoGlobalSetup?: () => Promise<void> }).undoGlobalSetup?.();
 }

@@ -1,9 +1,10 @@
 /**
- * The `sc-remediator` command against the sandbox: as a real process
- * (`node_modules/.bin/tsx src/cli/main.ts …`, what a pipeline runs) where stdout purity, exit codes,
- * the settings file and its CA restart matter, and in-process (`runCli`) for the rest. Public
- * contracts checked: the `--json` report shape, exit codes 0/1/2, `--settings-file`; invariants:
- * a dry run or scan writes nothing (7), no secret value reaches stdout or stderr (6).
+ * The `sc-remediator` command against the sandbox: as a real process (main.js compiled once per
+ * run, as the built command runs it: test/helpers/compiledSources.ts; the settings file's CA restart
+ * through `node_modules/.bin/tsx src/cli/main.ts …`, what `npm run cli` runs) where stdout purity,
+ * exit codes, the settings file and its CA restart matter, and in-process (`runCli`) for the rest.
+ * Public contracts checked: the `--json` report shape, exit codes 0/1/2, `--settings-file`;
+ * invariants: a dry run or scan writes nothing (7), no secret value reaches stdout or stderr (6).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,9 +17,11 @@ import { runCli } from '../../src/cli/main';
 import { ACTIONS, FINDINGS, OUTCOMES } from '../../src/remediation/report';
 import { expectNoSecrets, scenarioCases } from '../helpers/engineSandbox';
 import { collector } from '../helpers/collector';
+import { nodeArgsFor } from '../helpers/compiledSources';
 
 const ROOT = resolve(__dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+/** The `tsx` command line on main.ts (`npm run cli`): a supervisor process and the CLI's. */
+const TSX_MAIN: [string, ...string[]] = [join(ROOT, 'node_modules', '.bin', 'tsx'), 'src/cli/main.ts'];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
@@ -40,12 +43,12 @@ function bareEnv(extra: Record<string, string> = {}): Record<string, string> {
 
 /**
  * `sc-remediator <args>` as a child process; the sandbox keeps serving while it runs. `command`:
- * how it is started (default: the `tsx` command line on main.ts).
+ * how it is started (default: Node on main.ts, compiled).
  */
 function cliProcess(
   args: string[],
   env: Record<string, string>,
-  command: [string, ...string[]] = [TSX, 'src/cli/main.ts'],
+  command: [string, ...string[]] = [process.execPath, ...nodeArgsFor('src/cli/main.ts')],
 ): Promise<CliResult> {
   const [file, ...before] = command;
   return new Promise((resolveRun, reject) => {
@@ -278,7 +281,7 @@ describe('the minimal scenario: exit 0 when all is healthy or fixed; --settings-
     const file = join(dir, 'sandbox.env');
     writeFileSync(file, dotenv(sandbox.env), { mode: 0o600 });
     // Neither the settings nor NODE_EXTRA_CA_CERTS come from the environment: only from the file.
-    const run = await cliProcess(['--settings-file', file, 'remediate', '--json'], bareEnv());
+    const run = await cliProcess(['--settings-file', file, 'remediate', '--json'], bareEnv(), TSX_MAIN);
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     const report: unknown = JSON.parse(run.stdout);
     expectReportContract(report);
@@ -303,7 +306,7 @@ describe('the minimal scenario: exit 0 when all is healthy or fixed; --settings-
       cliProcess(
         ['scan', '--verbose'],
         bareEnv({ ...sandbox.env, NODE_EXTRA_CA_CERTS: sandbox.caCertPath }),
-        [process.execPath, '--import', 'tsx', script],
+        [process.execPath, ...nodeArgsFor(script)],
       );
     const heapLimit = (run: CliResult): number =>
       Number(/V8 heap limit (\d+) MB/.exec(run.stderr)?.[1] ?? Number.NaN);
@@ -323,7 +326,7 @@ describe('the minimal scenario: exit 0 when all is healthy or fixed; --settings-
     delete settings['NODE_EXTRA_CA_CERTS'];
     writeFileSync(file, dotenv(settings), { mode: 0o600 });
     const before = sandbox.state.requestLog.length;
-    const run = await cliProcess(['--settings-file', file, 'scan'], bareEnv());
+    const run = await cliProcess(['--settings-file', file, 'scan'], bareEnv(), TSX_MAIN);
     expect(run.code).toBe(1);
     // The self-signed sandbox CA is refused at the first request: the product's own token.
     expect(run.stdout).toMatch(
