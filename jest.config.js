@@ -23,7 +23,8 @@ module.exports = {
   ],
   // Integration tests start HTTPS servers and Azurite; two cores, so keep workers modest.
   maxWorkers: 2,
-  // One Azurite per worker for the whole run (test/helpers/azuritePool.ts).
+  testSequencer: '<rootDir>/test/helpers/sequencer.js',
+  // One Azurite per worker for the whole run (test/helpers/azuritePool.ts), the CLI compiled once.
   globalSetup: '<rootDir>/test/helpers/globalSetup.ts',
   globalTeardown: '<rootDir>/test/helpers/globalTeardown.ts',
   testTimeout: 60000,
