@@ -11,9 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
-import { createMemoryRunLedger } from '../src/clients/runLedger';
-import { buildEngine } from '../src/composition';
-import { loadConfig } from '../src/config';
+import { randomUUID } from 'node:crypto';
+import { openRunLedger } from '../src/clients/runLedgerFromConfig';
+import { loadConfig, loadFunctionSettings } from '../src/config';
+import { EngineThread, type EngineHost } from '../src/engineThread/engineThread';
 import { workerMemory } from '../src/telemetry/processMemory';
 import { planRun, processWorkItem } from '../src/remediation/fanOut';
 import type { ConnectionReport } from '../src/remediation/report';
@@ -93,31 +94,53 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   let discovered = started;
-  const engine = buildEngine(loadConfig(process.env), log);
+  const config = loadConfig(process.env);
+  // Built (and its SDKs loaded) on this thread only where the work runs on it: the engine thread
+  // builds its own, as the Functions app's invocation thread loads none of them.
+  const engineHere = async () => (await import('../src/composition')).buildEngine(config, log);
   const connections: Pick<ConnectionReport, 'outcome' | 'action' | 'error' | 'connectionName'>[] = [];
   if (process.env['BENCH_PATH'] === 'queue') {
-    const ledger = createMemoryRunLedger();
-    const ctx = {
-      deps: engine.deps,
+    // The run ledger: in the storage account the bench started (`--ledger blob`), as the app's is,
+    // or in memory (the default; with the engine thread, the thread's own).
+    const ledger = openRunLedger(config, { now: () => new Date(), log });
+    // As the Functions app works (src/functions/context.ts): in a thread of ENGINE_HEAP_MB, or here with 0.
+    const { engineHeapMb } = loadFunctionSettings(process.env);
+    const thread = engineHeapMb > 0 ? new EngineThread({ env: process.env }, engineHeapMb) : undefined;
+    const engine = thread ? undefined : await engineHere();
+    const ctx = engine && {
+      deps: { ...engine.deps, retirements: ledger },
       settings: engine.settings,
       ledger,
       events: () => undefined,
       onRunFinished: () => Promise.resolve(),
     };
-    const planned = await planRun(ctx, { trigger: 'timer' });
+    const host: EngineHost = {
+      log: (level, line) => log[level](line),
+      event: () => undefined,
+      runFinished: () => Promise.resolve(),
+    };
+    const runId = randomUUID();
+    const planned = thread
+      ? await thread.plan({ runId, trigger: 'timer' }, host, ledger)
+      : await planRun(ctx!, { runId, trigger: 'timer' });
     discovered = performance.now();
-    const limit = pLimit(engine.settings.maxConcurrency);
+    const limit = pLimit(config.maxConcurrency);
+    const attempt = { dequeueCount: 1, maxDequeueCount: 5 };
     const outcomes = await Promise.all(
       planned.messages.map((item) =>
-        limit(() => processWorkItem(ctx, item, { dequeueCount: 1, maxDequeueCount: 5 })),
+        limit(() =>
+          thread ? thread.processWorkItem(item, attempt, host) : processWorkItem(ctx!, item, attempt),
+        ),
       ),
     );
+    await thread?.close();
     // The last work item recorded completes the run: its report holds every connection.
     let completed = planned.report;
     for (const o of outcomes) if (o.status === 'recorded' && o.completed) completed = o.completed;
     if (!completed) throw new Error('the queue-worker run did not complete');
     connections.push(...completed.connections);
   } else {
+    const engine = await engineHere();
     const { report } = await runRemediation(engine.deps, engine.settings, {
       onProgress: (p) => {
         if (p.stage === 'discovered') discovered = performance.now();
