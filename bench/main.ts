@@ -353,6 +353,9 @@ async function main(): Promise<void> {
   }
   const pathFigures = (r: ProductRun) => ({
     wallSeconds: r.product.wallSeconds,
+    // Until discovery ended (the CLI) or the plan was made (the Functions path).
+    discoverySeconds: r.product.discoverySeconds,
+    cpuSeconds: r.product.cpuSeconds,
     peakRssMb: r.product.peakRssMb,
     peakHeapMb: r.product.peakHeapMb,
     peakExternalMb: r.product.peakExternalMb,

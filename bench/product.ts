@@ -12,13 +12,11 @@ import { readFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
 import { randomUUID } from 'node:crypto';
-import { openRunLedger } from '../src/clients/runLedgerFromConfig';
 import { loadConfig, loadFunctionSettings } from '../src/config';
 import { EngineThread, type EngineHost } from '../src/engineThread/engineThread';
 import { workerMemory } from '../src/telemetry/processMemory';
-import { planRun, processWorkItem } from '../src/remediation/fanOut';
+import type { PlannedRun, WorkOutcome } from '../src/remediation/fanOut';
 import type { ConnectionReport } from '../src/remediation/report';
-import { runRemediation } from '../src/remediation/run';
 import { createLogger } from '../src/telemetry';
 
 export interface ProductResult {
@@ -100,40 +98,53 @@ async function main(): Promise<void> {
   const engineHere = async () => (await import('../src/composition')).buildEngine(config, log);
   const connections: Pick<ConnectionReport, 'outcome' | 'action' | 'error' | 'connectionName'>[] = [];
   if (process.env['BENCH_PATH'] === 'queue') {
+    // As the Functions app works (src/functions/context.ts): in its engine thread (ENGINE_HEAP_MB), or
+    // on this thread with 0. Modules are loaded only where used, as on the app's invocation thread.
+    const { engineHeapMb } = loadFunctionSettings(process.env);
     // The run ledger: in the storage account the bench started (`--ledger blob`), as the app's is,
     // or in memory (the default; with the engine thread, the thread's own).
-    const ledger = openRunLedger(config, { now: () => new Date(), log });
-    // As the Functions app works (src/functions/context.ts): in a thread of ENGINE_HEAP_MB, or here with 0.
-    const { engineHeapMb } = loadFunctionSettings(process.env);
-    const thread = engineHeapMb > 0 ? new EngineThread({ env: process.env }, engineHeapMb) : undefined;
-    const engine = thread ? undefined : await engineHere();
-    const ctx = engine && {
-      deps: { ...engine.deps, retirements: ledger },
-      settings: engine.settings,
-      ledger,
-      events: () => undefined,
-      onRunFinished: () => Promise.resolve(),
-    };
-    const host: EngineHost = {
-      log: (level, line) => log[level](line),
-      event: () => undefined,
-      runFinished: () => Promise.resolve(),
-    };
+    const ledger = async () =>
+      (await import('../src/clients/runLedgerFromConfig')).openRunLedger(config, {
+        now: () => new Date(),
+        log,
+      });
     const runId = randomUUID();
-    const planned = thread
-      ? await thread.plan({ runId, trigger: 'timer' }, host, ledger)
-      : await planRun(ctx!, { runId, trigger: 'timer' });
-    discovered = performance.now();
-    const limit = pLimit(config.maxConcurrency);
     const attempt = { dequeueCount: 1, maxDequeueCount: 5 };
-    const outcomes = await Promise.all(
-      planned.messages.map((item) =>
-        limit(() =>
-          thread ? thread.processWorkItem(item, attempt, host) : processWorkItem(ctx!, item, attempt),
-        ),
-      ),
-    );
-    await thread?.close();
+    const limit = pLimit(config.maxConcurrency);
+    let planned: PlannedRun;
+    let outcomes: WorkOutcome[];
+    if (engineHeapMb > 0) {
+      const thread = new EngineThread({ env: process.env }, engineHeapMb);
+      const host: EngineHost = {
+        log: (level, line) => log[level](line),
+        event: () => undefined,
+        runFinished: () => Promise.resolve(),
+      };
+      planned = await thread.plan({ runId, trigger: 'timer' }, host, ledger);
+      discovered = performance.now();
+      outcomes = await Promise.all(
+        planned.messages.map((item) => limit(() => thread.processWorkItem(item, attempt, host))),
+      );
+      await thread.close();
+    } else {
+      const [{ planRun, processWorkItem }, engine, ledgerHere] = await Promise.all([
+        import('../src/remediation/fanOut'),
+        engineHere(),
+        ledger(),
+      ]);
+      const ctx = {
+        deps: { ...engine.deps, retirements: ledgerHere },
+        settings: engine.settings,
+        ledger: ledgerHere,
+        events: () => undefined,
+        onRunFinished: () => Promise.resolve(),
+      };
+      planned = await planRun(ctx, { runId, trigger: 'timer' });
+      discovered = performance.now();
+      outcomes = await Promise.all(
+        planned.messages.map((item) => limit(() => processWorkItem(ctx, item, attempt))),
+      );
+    }
     // The last work item recorded completes the run: its report holds every connection.
     let completed = planned.report;
     for (const o of outcomes) if (o.status === 'recorded' && o.completed) completed = o.completed;
@@ -141,6 +152,7 @@ async function main(): Promise<void> {
     connections.push(...completed.connections);
   } else {
     const engine = await engineHere();
+    const { runRemediation } = await import('../src/remediation/run');
     const { report } = await runRemediation(engine.deps, engine.settings, {
       onProgress: (p) => {
         if (p.stage === 'discovered') discovered = performance.now();

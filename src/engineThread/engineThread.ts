@@ -82,15 +82,17 @@ export class EngineThread {
   ) {}
 
   /**
-   * `planRun` in the thread. Should the thread die, the run is failed in `ledger` (this side's view
-   * of the same ledger) and `host.runFinished` told.
+   * `planRun` in the thread. Should the thread die, the run is failed in `ledger()` (this side's view
+   * of the same ledger, opened only then) and `host.runFinished` told.
    */
-  async plan(options: PlanOptions, host: EngineHost, ledger: RunLedger): Promise<PlannedRun> {
+  async plan(options: PlanOptions, host: EngineHost, ledger: () => Promise<RunLedger>): Promise<PlannedRun> {
     try {
       return await this.call(host, (api, remoteHost) => api.plan(options, remoteHost));
     } catch (err) {
       if (err instanceof ThreadDied) {
-        const failed = await ledger.failRun(options.runId, err.message).catch(() => undefined);
+        const failed = await ledger()
+          .then((l) => l.failRun(options.runId, err.message))
+          .catch(() => undefined);
         if (failed) await host.runFinished(failed, undefined).catch(() => undefined);
       }
       throw err;

@@ -216,7 +216,7 @@ class Services {
     const thread = await this.engineThread();
     if (thread) {
       const { randomUUID } = await import('node:crypto');
-      return thread.plan({ ...options, runId: randomUUID() }, await this.engineHost(), await this.ledger());
+      return thread.plan({ ...options, runId: randomUUID() }, await this.engineHost(), () => this.ledger());
     }
     const { planRun } = await import('../remediation/fanOut');
     return planRun(await this.fanOut(), options);

@@ -118,13 +118,17 @@ describe('a thread that dies', () => {
     const ledger = await services.ledger();
     const thread = new EngineThread({ env: appEnv() }, 128);
     const interrupted = randomUUID();
-    const planning = thread.plan({ runId: interrupted, trigger: 'timer' }, host, ledger);
+    const planning = thread.plan({ runId: interrupted, trigger: 'timer' }, host, () =>
+      Promise.resolve(ledger),
+    );
     // As the platform's end of the thread would: it stops before it answered.
     setTimeout(() => void thread.close(), 50);
     await expect(planning).rejects.toThrow(/The engine thread stopped \(exit code \d+\) before it answered/);
     expect((await ledger.getRun(interrupted))?.status).not.toBe('running');
 
-    const planned = await thread.plan({ runId: randomUUID(), trigger: 'timer' }, host, ledger);
+    const planned = await thread.plan({ runId: randomUUID(), trigger: 'timer' }, host, () =>
+      Promise.resolve(ledger),
+    );
     expect(planned.messages.length).toBeGreaterThan(0);
     expect(lines.filter((l) => THREAD_STARTED.test(l)).length).toBeGreaterThanOrEqual(1);
     await thread.close();
@@ -134,9 +138,9 @@ describe('a thread that dies', () => {
     // A heap far too small for the engine's SDKs: V8 stops the thread, not the process.
     const thread = new EngineThread({ env: appEnv() }, 4);
     const ledger = await configureServices({ env: appEnv() }).ledger();
-    await expect(thread.plan({ runId: randomUUID(), trigger: 'timer' }, host, ledger)).rejects.toThrow(
-      /more than the 4 MB heap of its thread \(ENGINE_HEAP_MB\)/,
-    );
+    await expect(
+      thread.plan({ runId: randomUUID(), trigger: 'timer' }, host, () => Promise.resolve(ledger)),
+    ).rejects.toThrow(/more than the 4 MB heap of its thread \(ENGINE_HEAP_MB\)/);
     await thread.close();
   });
 });
