@@ -3,6 +3,8 @@ const shared = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   transform: { '^.+\\.ts$': 'ts-jest' },
+  // The Functions app keeps its engine thread for the life of its process; a test file ends its own.
+  setupFilesAfterEnv: ['<rootDir>/test/helpers/closeEngineThreads.ts'],
 };
 
 /**

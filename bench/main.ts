@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Table from 'cli-table3';
+import { startAzurite } from '../sandbox/azurite';
 import type { ServiceName } from '../sandbox/model';
 import { CLI_NODE_OPTIONS } from '../src/cli/launch';
 import type { BaselineResult } from './baseline';
@@ -49,6 +50,8 @@ interface Options {
   liveHeap?: boolean;
   /** The memory limit (MB) the product runs under, as on its instance; 0: none. */
   instanceMemoryMb: number;
+  /** The Functions path's run ledger: in memory (in the engine thread) or blobs in Azurite. */
+  ledger: 'memory' | 'blob';
 }
 
 type ProductPath = 'cli' | 'queue';
@@ -56,10 +59,12 @@ type ProductPath = 'cli' | 'queue';
 const USAGE = `usage: npm run bench -- [--quick] [--scale] [--json <file>] [--latency-ms 30] [--concurrency 64]
                         [--ado-budget 1500/10] [--baseline-organizations 1] [--cold-start-runs 5] [--seed bench]
                         [--path cli|queue|both] [--product-only] [--connections N] [--instance-memory MB|none]
+                        [--ledger memory|blob]
   --quick        300 connections instead of 10,000 (the baseline then runs in full)
   --connections  the main size (default 10,000; --quick 300)
   --scale        also 1,000, 2,000 and 5,000 connections, to show how time and memory grow
   --path         the product's CLI run loop, the Functions app's fan-out and queue workers, or both (default)
+  --ledger       the Functions path's run ledger: memory (default) or blob (Azurite, as deployed)
   --live-heap    diagnosis: the product reports the heap left after a full collection, once a second
   --product-only only the product's runs at the main size: no run without the memory limit, baseline nor cold start
   --instance-memory  the memory cgroup the product runs in, as on its Flex Consumption instance (default
@@ -80,6 +85,7 @@ function parseArgs(argv: string[]): Options {
     coldStartRuns: 5,
     seed: 'bench',
     instanceMemoryMb: deployedInstanceMemoryMb(join(ROOT, 'infra', 'main.bicep')),
+    ledger: 'memory',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -99,7 +105,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--scale') o.scale = true;
     else if (a === '--product-only') o.productOnly = true;
     else if (a === '--live-heap') o.liveHeap = true;
-    else if (a === '--connections') o.connections = int(10, 100_000);
+    else if (a === '--ledger') {
+      const v = argv[++i];
+      if (v !== 'memory' && v !== 'blob') throw new Error(`--ledger takes memory or blob\n${USAGE}`);
+      o.ledger = v;
+    } else if (a === '--connections') o.connections = int(10, 100_000);
     else if (a === '--path') {
       const v = value();
       if (v !== 'cli' && v !== 'queue' && v !== 'both') throw new Error('--path: cli, queue or both');
@@ -165,6 +175,9 @@ async function productRun(
   // (src/cli/launch.ts, a bounded heap). The Functions path gets none: the host starts its worker.
   nodeOptions = path === 'cli' ? [...CLI_NODE_OPTIONS, ...nodeOptions] : nodeOptions;
   const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
+  // `--ledger blob`: the Functions path keeps its run ledger in a storage account, as the app does.
+  const storage =
+    path === 'queue' && o.ledger === 'blob' ? await startAzurite({ table: false, queue: false }) : undefined;
   const limit = memoryMb > 0 ? createMemoryLimit(memoryMb, `sc-remediator-bench-${process.pid}`) : undefined;
   try {
     log(
@@ -178,6 +191,9 @@ async function productRun(
         // secrets 24 h and removes them in a later run: the same calls, spread over two runs).
         OLD_SECRET_RETENTION_HOURS: '0',
         BENCH_PATH: path,
+        ...(storage ? { AzureWebJobsStorage: storage.connectionString } : {}),
+        // The Functions app's engine thread heap, when set here (default: the setting's own).
+        ...(process.env['ENGINE_HEAP_MB'] ? { ENGINE_HEAP_MB: process.env['ENGINE_HEAP_MB'] } : {}),
         // Diagnosis: a heap snapshot when the run reaches this stage (bench/product.ts).
         ...(process.env['BENCH_HEAP_SNAPSHOT']
           ? { BENCH_HEAP_SNAPSHOT: process.env['BENCH_HEAP_SNAPSHOT'] }
@@ -209,6 +225,7 @@ async function productRun(
     };
   } finally {
     await sandbox.stop();
+    await storage?.stop();
     if (limit?.applied) await limit.dispose();
   }
 }
@@ -336,6 +353,9 @@ async function main(): Promise<void> {
   }
   const pathFigures = (r: ProductRun) => ({
     wallSeconds: r.product.wallSeconds,
+    // Until discovery ended (the CLI) or the plan was made (the Functions path).
+    discoverySeconds: r.product.discoverySeconds,
+    cpuSeconds: r.product.cpuSeconds,
     peakRssMb: r.product.peakRssMb,
     peakHeapMb: r.product.peakHeapMb,
     peakExternalMb: r.product.peakExternalMb,

@@ -11,13 +11,12 @@
 import { readFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import pLimit from 'p-limit';
-import { createMemoryRunLedger } from '../src/clients/runLedger';
-import { buildEngine } from '../src/composition';
-import { loadConfig } from '../src/config';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, loadFunctionSettings } from '../src/config';
+import { EngineThread, type EngineHost } from '../src/engineThread/engineThread';
 import { workerMemory } from '../src/telemetry/processMemory';
-import { planRun, processWorkItem } from '../src/remediation/fanOut';
+import type { PlannedRun, WorkOutcome } from '../src/remediation/fanOut';
 import type { ConnectionReport } from '../src/remediation/report';
-import { runRemediation } from '../src/remediation/run';
 import { createLogger } from '../src/telemetry';
 
 export interface ProductResult {
@@ -93,31 +92,67 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   let discovered = started;
-  const engine = buildEngine(loadConfig(process.env), log);
+  const config = loadConfig(process.env);
+  // Built (and its SDKs loaded) on this thread only where the work runs on it: the engine thread
+  // builds its own, as the Functions app's invocation thread loads none of them.
+  const engineHere = async () => (await import('../src/composition')).buildEngine(config, log);
   const connections: Pick<ConnectionReport, 'outcome' | 'action' | 'error' | 'connectionName'>[] = [];
   if (process.env['BENCH_PATH'] === 'queue') {
-    const ledger = createMemoryRunLedger();
-    const ctx = {
-      deps: engine.deps,
-      settings: engine.settings,
-      ledger,
-      events: () => undefined,
-      onRunFinished: () => Promise.resolve(),
-    };
-    const planned = await planRun(ctx, { trigger: 'timer' });
-    discovered = performance.now();
-    const limit = pLimit(engine.settings.maxConcurrency);
-    const outcomes = await Promise.all(
-      planned.messages.map((item) =>
-        limit(() => processWorkItem(ctx, item, { dequeueCount: 1, maxDequeueCount: 5 })),
-      ),
-    );
+    // As the Functions app works (src/functions/context.ts): in its engine thread (ENGINE_HEAP_MB), or
+    // on this thread with 0. Modules are loaded only where used, as on the app's invocation thread.
+    const { engineHeapMb } = loadFunctionSettings(process.env);
+    // The run ledger: in the storage account the bench started (`--ledger blob`), as the app's is,
+    // or in memory (the default; with the engine thread, the thread's own).
+    const ledger = async () =>
+      (await import('../src/clients/runLedgerFromConfig')).openRunLedger(config, {
+        now: () => new Date(),
+        log,
+      });
+    const runId = randomUUID();
+    const attempt = { dequeueCount: 1, maxDequeueCount: 5 };
+    const limit = pLimit(config.maxConcurrency);
+    let planned: PlannedRun;
+    let outcomes: WorkOutcome[];
+    if (engineHeapMb > 0) {
+      const thread = new EngineThread({ env: process.env }, engineHeapMb);
+      const host: EngineHost = {
+        log: (level, line) => log[level](line),
+        event: () => undefined,
+        runFinished: () => Promise.resolve(),
+      };
+      planned = await thread.plan({ runId, trigger: 'timer' }, host, ledger);
+      discovered = performance.now();
+      outcomes = await Promise.all(
+        planned.messages.map((item) => limit(() => thread.processWorkItem(item, attempt, host))),
+      );
+      await thread.close();
+    } else {
+      const [{ planRun, processWorkItem }, engine, ledgerHere] = await Promise.all([
+        import('../src/remediation/fanOut'),
+        engineHere(),
+        ledger(),
+      ]);
+      const ctx = {
+        deps: { ...engine.deps, retirements: ledgerHere },
+        settings: engine.settings,
+        ledger: ledgerHere,
+        events: () => undefined,
+        onRunFinished: () => Promise.resolve(),
+      };
+      planned = await planRun(ctx, { runId, trigger: 'timer' });
+      discovered = performance.now();
+      outcomes = await Promise.all(
+        planned.messages.map((item) => limit(() => processWorkItem(ctx, item, attempt))),
+      );
+    }
     // The last work item recorded completes the run: its report holds every connection.
     let completed = planned.report;
     for (const o of outcomes) if (o.status === 'recorded' && o.completed) completed = o.completed;
     if (!completed) throw new Error('the queue-worker run did not complete');
     connections.push(...completed.connections);
   } else {
+    const engine = await engineHere();
+    const { runRemediation } = await import('../src/remediation/run');
     const { report } = await runRemediation(engine.deps, engine.settings, {
       onProgress: (p) => {
         if (p.stage === 'discovered') discovered = performance.now();

@@ -3,10 +3,9 @@
  * its interfaces. Used by the CLI and the Functions alike.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { AzureDevOpsRestClient, createAzureDevOpsClient } from './clients/azureDevOps';
 import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLeaseLock';
-import { CachingTokenCredential } from './clients/cachedCredential';
+import { createCredential } from './clients/identity';
 import { GraphApplicationsAdapter } from './clients/graph';
 import { KeyVaultBindingStore } from './clients/keyVaultBindingStore';
 import { KeyVaultCertificates } from './clients/keyVaultCertificates';
@@ -28,34 +27,6 @@ const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
-
-/**
- * The identity the service runs as: a client secret when one is configured (CLI, local runs), the
- * user-assigned managed identity in Azure, otherwise whatever DefaultAzureCredential finds locally.
- * Wrapped so every client shares one token per resource (and concurrent requests wait for one).
- */
-function createCredential(config: Config): TokenCredential {
-  return new CachingTokenCredential(identityCredential(config));
-}
-
-function identityCredential(config: Config): TokenCredential {
-  const authorityHost = config.endpoints.authorityHost;
-  const disableInstanceDiscovery = config.endpoints.disableInstanceDiscovery;
-  if (config.clientSecret && config.tenantId && config.clientId) {
-    redactor.register(config.clientSecret);
-    return new ClientSecretCredential(config.tenantId, config.clientId, config.clientSecret, {
-      authorityHost,
-      disableInstanceDiscovery,
-    });
-  }
-  const inAzure = Boolean(process.env['IDENTITY_ENDPOINT'] ?? process.env['MSI_ENDPOINT']);
-  if (inAzure) return new ManagedIdentityCredential(config.clientId ? { clientId: config.clientId } : {});
-  return new DefaultAzureCredential({
-    authorityHost,
-    tenantId: config.tenantId,
-    managedIdentityClientId: config.clientId,
-  });
-}
 
 /** The function's storage account: connection string, or identity-based blob endpoint. */
 function blobServiceFor(storage: NonNullable<Config['storage']>, credential: TokenCredential) {

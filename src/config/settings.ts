@@ -32,6 +32,9 @@ const int =
     integer(v, c, def, min, max, unit);
 const bool = (v: string | undefined, c: Check, def: boolean): boolean => parseBoolean(v, c, def);
 const asIs = (v: string | undefined): string | undefined => v;
+/** `ENGINE_HEAP_MB`: 0 (no thread), or a heap the engine can work in. */
+const engineHeapMb = (v: string | undefined, c: Check, def: number): number =>
+  v?.trim() === '0' ? 0 : integer(v, c, def, 64, 4096, 'MB');
 
 function optionalUrl(expected: string, allowPath: boolean, allowLoopbackHttp = false) {
   return (v: string | undefined, c: Check): string | undefined =>
@@ -288,6 +291,14 @@ export const SETTINGS = [
     default: 120,
     parse: jitterSeconds,
     doc: 'Functions app: random delay (0..300 s) before the nightly run starts.',
+  }),
+  row({
+    name: 'ENGINE_HEAP_MB',
+    key: 'engineHeapMb',
+    app: 'functions',
+    default: 192,
+    parse: engineHeapMb,
+    doc: "Functions app: heap limit (MB, 64 to 4096) of the worker thread that plans runs (nightly timer, `POST /api/runs`) and remediates queued connections, so V8 collects against it whatever memory the instance reports; `0`: that work runs on the invocation's own thread, with Node's default heap sizing.",
   }),
   row({
     // Read by the telemetry set-up itself (telemetry works even when other settings are bad).

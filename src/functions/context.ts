@@ -11,10 +11,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { InvocationContext } from '@azure/functions';
 import type { Notifier } from '../clients/notifier';
-import type { RunLedger, RunRecord } from '../remediation/ports';
+import type { RunLedger, RunRecord, RunTrigger } from '../remediation/ports';
 import type { Engine } from '../composition';
 import type { Config, FunctionSettings } from '../config';
-import type { FanOutContext } from '../remediation/fanOut';
+import type { EngineHost, EngineThread } from '../engineThread/engineThread';
+import type { FanOutContext, PlannedRun, WorkItem, WorkOutcome } from '../remediation/fanOut';
 import type { Clock } from '../remediation/ports';
 import type { RunReport } from '../remediation/report';
 import type { RunEventSink, RunSettings } from '../remediation/run';
@@ -123,29 +124,8 @@ class Services {
   /** The run ledger in the function's storage account (or in memory when none is configured). */
   readonly ledger = once(async (): Promise<RunLedger> => {
     if (this.options.ledger) return this.options.ledger;
-    const config = await this.config();
-    const ledgerModule = await import('../clients/runLedger');
-    const storage = config.storage;
-    const now = () => this.clock.now();
-    if (!storage || (!storage.connectionString && !storage.blobServiceUri && !storage.accountName)) {
-      this.log.warn('No storage configured (AzureWebJobsStorage): the run ledger lives in memory only.');
-      return ledgerModule.createMemoryRunLedger({ now });
-    }
-    const { createBlobServiceClient } = await import('../clients/blobLeaseLock');
-    // A connection string needs no identity; the identity-based form uses the engine's credential.
-    const credential = storage.connectionString ? undefined : (await this.engine()).credential;
-    const service = createBlobServiceClient(
-      {
-        AzureWebJobsStorage: storage.connectionString,
-        AzureWebJobsStorage__blobServiceUri: storage.blobServiceUri,
-        AzureWebJobsStorage__accountName: storage.accountName,
-      },
-      credential,
-    );
-    return ledgerModule.createBlobRunLedger(
-      service.getContainerClient(ledgerModule.DEFAULT_LEDGER_CONTAINER),
-      { now },
-    );
+    const { openRunLedger } = await import('../clients/runLedgerFromConfig');
+    return openRunLedger(await this.config(), { now: () => this.clock.now(), log: this.log });
   });
 
   private readonly rawTelemetry = once(async (): Promise<TelemetrySink> => {
@@ -201,6 +181,63 @@ class Services {
       onRunFinished: (run, report) => this.runFinished(run, report),
     };
   });
+
+  /**
+   * The thread the engine works in (`ENGINE_HEAP_MB`, src/engineThread), or none: 0, or a test
+   * injected a clock (a clock cannot cross to a thread).
+   */
+  private readonly engineThread = once(async (): Promise<EngineThread | undefined> => {
+    const { engineHeapMb } = await this.functionSettings();
+    // The thread has its own run ledger: only one shared through storage is the one the API reads.
+    const { ledgerIsShared } = await import('../clients/runLedgerFromConfig');
+    if (
+      engineHeapMb === 0 ||
+      this.options.clock ||
+      this.options.ledger ||
+      !ledgerIsShared(await this.config())
+    )
+      return undefined;
+    const { EngineThread } = await import('../engineThread/engineThread');
+    return new EngineThread({ env: { ...this.env }, settings: this.options.settings }, engineHeapMb);
+  });
+
+  /** What the engine thread calls back: this app's telemetry, log and run completion. */
+  private async engineHost(): Promise<EngineHost> {
+    const telemetry = await this.telemetry();
+    return {
+      log: logTo,
+      event: (name, properties) => telemetry.trackEvent(name, properties),
+      runFinished: (run, report) => this.runFinished(run, report),
+    };
+  }
+
+  /** Plans a full run (the nightly timer, `POST /api/runs`). */
+  async planRun(options: { trigger: RunTrigger; dryRun?: boolean }): Promise<PlannedRun> {
+    const thread = await this.engineThread();
+    if (thread) {
+      const { randomUUID } = await import('node:crypto');
+      return thread.plan({ ...options, runId: randomUUID() }, await this.engineHost(), () => this.ledger());
+    }
+    const { planRun } = await import('../remediation/fanOut');
+    return planRun(await this.fanOut(), options);
+  }
+
+  /** Remediates one fanned-out connection (the queue worker). */
+  async processWorkItem(
+    item: WorkItem,
+    attempt: { dequeueCount: number; maxDequeueCount: number },
+  ): Promise<WorkOutcome> {
+    const thread = await this.engineThread();
+    if (thread) return thread.processWorkItem(item, attempt, await this.engineHost());
+    const { processWorkItem } = await import('../remediation/fanOut');
+    return processWorkItem(await this.fanOut(), item, attempt);
+  }
+
+  /** Ends the engine thread, if one runs. */
+  async close(): Promise<void> {
+    const thread = await this.engineThread().catch(() => undefined);
+    await thread?.close();
+  }
 
   /** `RunCompleted` with the summary, the run's metrics, and the notification (best effort). */
   async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
@@ -258,6 +295,7 @@ export function services(): Services {
 
 /** Replaces the services (tests: another env, an in-memory telemetry sink, a fake clock). */
 export function configureServices(options: ServicesOptions = {}): Services {
+  void current?.close();
   current = new Services(options);
   return current;
 }

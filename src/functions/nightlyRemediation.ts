@@ -21,8 +21,7 @@ export async function nightlyRemediation(timer: Timer, context: InvocationContex
         context.info(`Starting in ${Math.round(delayMs / 1000)} s (jitter).`);
         await svc.clock.sleep(delayMs);
       }
-      const { planRun } = await import('../remediation/fanOut');
-      const planned = await planRun(await svc.fanOut(), { trigger: 'timer' });
+      const planned = await svc.planRun({ trigger: 'timer' });
       const messages: WorkItem[] = planned.messages;
       context.extraOutputs.set(workQueueOutput, messages);
       context.info(

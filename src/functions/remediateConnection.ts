@@ -71,8 +71,7 @@ function queueHandler(
 
 export const remediateConnection = queueHandler(WORK_QUEUE, async (item, context) => {
   const dequeueCount = dequeueCountOf(context.triggerMetadata);
-  const { processWorkItem } = await import('../remediation/fanOut');
-  const outcome = await processWorkItem(await services().fanOut(), item, {
+  const outcome = await services().processWorkItem(item, {
     dequeueCount,
     maxDequeueCount: MAX_DEQUEUE_COUNT,
   });

@@ -28,8 +28,7 @@ export async function startRun(request: HttpRequest, context: InvocationContext)
     const queryDryRun = booleanQuery(request, 'dryRun');
     const body = parseRunBody(await readJsonBody(request));
     const svc = services();
-    const { planRun } = await import('../remediation/fanOut');
-    const planned = await planRun(await svc.fanOut(), {
+    const planned = await svc.planRun({
       trigger: 'http',
       dryRun: queryDryRun ?? body.dryRun ?? false,
     });

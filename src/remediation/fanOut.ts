@@ -70,7 +70,7 @@ function emitConnectionEvents(ctx: FanOutContext, events: BufferedEvent[]): void
     if (name !== 'RunStarted' && name !== 'RunCompleted') ctx.events(name, properties);
 }
 
-interface PlannedRun {
+export interface PlannedRun {
   run: RunRecord;
   /** One per connection that needs work (none in a dry run). */
   messages: WorkItem[];
@@ -167,7 +167,7 @@ export async function planRun(
   return { run, messages, problems };
 }
 
-type WorkOutcome =
+export type WorkOutcome =
   /** Remediated (or found needing nothing) and recorded; `completed` when it finished the run. */
   | { status: 'recorded'; report: ConnectionReport; completed?: RunReport }
   /** Already recorded for this run: a redelivery, nothing done. */

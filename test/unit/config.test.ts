@@ -7,7 +7,13 @@ import {
   resolveCloudEndpoints,
 } from '../../src/clients/cloud';
 import type { Config } from '../../src/config';
-import { ConfigError, loadConfig, parseOrganizationUrl, redactedConfig } from '../../src/config';
+import {
+  ConfigError,
+  loadConfig,
+  loadFunctionSettings,
+  parseOrganizationUrl,
+  redactedConfig,
+} from '../../src/config';
 import { DEFAULT_LOCK_SECONDS } from '../../src/remediation/engine';
 
 const BASE = {
@@ -454,6 +460,33 @@ describe('loadConfig: other tenants', () => {
         problem: 'is missing while ADDITIONAL_TENANT_IDS is set',
       }),
     ]);
+  });
+});
+
+describe('loadFunctionSettings: ENGINE_HEAP_MB', () => {
+  it.each([
+    [undefined, 192],
+    ['0', 0],
+    ['64', 64],
+    ['4096', 4096],
+  ])('%s gives %d', (value, expected) => {
+    expect(loadFunctionSettings({ ENGINE_HEAP_MB: value }).engineHeapMb).toBe(expected);
+  });
+
+  it.each([
+    ['10', /out of range/],
+    ['5000', /out of range/],
+    ['big', /not a whole number/],
+  ])('%s: a config error naming the setting', (value, message) => {
+    let caught: unknown;
+    try {
+      loadFunctionSettings({ ENGINE_HEAP_MB: value });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).message).toContain('ENGINE_HEAP_MB');
+    expect((caught as ConfigError).message).toMatch(message);
   });
 });
 
