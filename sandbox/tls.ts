@@ -16,8 +16,11 @@ interface DevCa {
   key: string;
 }
 
-/** A kept server certificate is issued again when less than this is left of it. */
-const SERVER_CERTIFICATE_MIN_LEFT_MS = 24 * 3600 * 1000;
+/**
+ * A kept server certificate (valid seven days) is issued again when less than this is left of it: a
+ * new key at most once a day, and a long-running `npm run sandbox` still has six days.
+ */
+const SERVER_CERTIFICATE_MIN_LEFT_MS = 6 * 24 * 3600 * 1000;
 
 export interface ServerCertificate {
   cert: string;
@@ -55,7 +58,7 @@ export async function ensureDevCa(dir: string = defaultCaDir()): Promise<DevCa> 
 
 /**
  * The server certificate for the loopback names kept beside the CA, when the CA signed it and it is
- * good for at least another day; else a new one, kept for the next start (written whole under a
+ * good for at least six more days; else a new one, kept for the next start (written whole under a
  * temporary name and renamed, so parallel processes never read half a file).
  */
 export async function issueServerCertificate(ca: DevCa): Promise<ServerCertificate> {
