@@ -15,8 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { loadConfig, loadFunctionSettings } from '../src/config';
 import { EngineThread, type EngineHost } from '../src/engineThread/engineThread';
 import { workerMemory } from '../src/telemetry/processMemory';
-import type { PlannedRun, WorkOutcome } from '../src/remediation/fanOut';
-import type { ConnectionReport } from '../src/remediation/report';
+import type { ConnectionReport, RunReport, RunSummary } from '../src/remediation/report';
 import { createLogger } from '../src/telemetry';
 
 export interface ProductResult {
@@ -96,7 +95,14 @@ async function main(): Promise<void> {
   // Built (and its SDKs loaded) on this thread only where the work runs on it: the engine thread
   // builds its own, as the Functions app's invocation thread loads none of them.
   const engineHere = async () => (await import('../src/composition')).buildEngine(config, log);
-  const connections: Pick<ConnectionReport, 'outcome' | 'action' | 'error' | 'connectionName'>[] = [];
+  // What the run did: its summary, and the first failures (redacted by the engine).
+  let summary: RunSummary | undefined;
+  const failures: string[] = [];
+  const noteFailures = (reports: ConnectionReport[]) => {
+    for (const c of reports)
+      if (c.outcome === 'failed' && c.error && failures.length < 10)
+        failures.push(`${c.connectionName}: ${c.error}`);
+  };
   if (process.env['BENCH_PATH'] === 'queue') {
     // As the Functions app works (src/functions/context.ts): in its engine thread (ENGINE_HEAP_MB), or
     // on this thread with 0. Modules are loaded only where used, as on the app's invocation thread.
@@ -111,21 +117,22 @@ async function main(): Promise<void> {
     const runId = randomUUID();
     const attempt = { dequeueCount: 1, maxDequeueCount: 5 };
     const limit = pLimit(config.maxConcurrency);
-    let planned: PlannedRun;
-    let outcomes: WorkOutcome[];
+    let completed: RunReport | undefined;
     if (engineHeapMb > 0) {
       const thread = new EngineThread({ env: process.env }, engineHeapMb);
       const host: EngineHost = {
         log: (level, line) => log[level](line),
         event: () => undefined,
-        runFinished: () => Promise.resolve(),
+        // The finished run's summary, as the app's RunCompleted gets it (the report stays in the thread).
+        runFinished: (_run, finished) => Promise.resolve(void (summary = finished.summary ?? summary)),
       };
-      planned = await thread.plan({ runId, trigger: 'timer' }, host, ledger);
+      const planned = await thread.plan({ runId, trigger: 'timer' }, host, ledger);
       discovered = performance.now();
-      outcomes = await Promise.all(
+      const results = await Promise.all(
         planned.messages.map((item) => limit(() => thread.processWorkItem(item, attempt, host))),
       );
       await thread.close();
+      noteFailures(results.flatMap((r) => (r.status === 'recorded' ? [r.report] : [])));
     } else {
       const [{ planRun, processWorkItem }, engine, ledgerHere] = await Promise.all([
         import('../src/remediation/fanOut'),
@@ -137,19 +144,20 @@ async function main(): Promise<void> {
         settings: engine.settings,
         ledger: ledgerHere,
         events: () => undefined,
-        onRunFinished: () => Promise.resolve(),
+        onRunFinished: (_run: unknown, report: RunReport | undefined) =>
+          Promise.resolve(void (completed = report ?? completed)),
       };
-      planned = await planRun(ctx, { runId, trigger: 'timer' });
+      const planned = await planRun(ctx, { runId, trigger: 'timer' });
       discovered = performance.now();
-      outcomes = await Promise.all(
-        planned.messages.map((item) => limit(() => processWorkItem(ctx, item, attempt))),
-      );
+      completed ??= planned.report;
+      await Promise.all(planned.messages.map((item) => limit(() => processWorkItem(ctx, item, attempt))));
     }
-    // The last work item recorded completes the run: its report holds every connection.
-    let completed = planned.report;
-    for (const o of outcomes) if (o.status === 'recorded' && o.completed) completed = o.completed;
-    if (!completed) throw new Error('the queue-worker run did not complete');
-    connections.push(...completed.connections);
+    if (completed) {
+      summary = completed.summary;
+      noteFailures(completed.connections);
+    }
+    // The last work item recorded completes the run.
+    if (!summary) throw new Error('the queue-worker run did not complete');
   } else {
     const engine = await engineHere();
     const { runRemediation } = await import('../src/remediation/run');
@@ -160,18 +168,14 @@ async function main(): Promise<void> {
         if (p.stage === 'remediating' && p.done % 1000 === 0) enterStage(`remediating ${p.done}`);
       },
     });
-    connections.push(...report.connections);
+    summary = report.summary;
+    noteFailures(report.connections);
   }
   const wall = performance.now() - started;
   clearInterval(sampler);
   if (liveSampler) clearInterval(liveSampler);
   sample();
 
-  const count = (key: 'outcome' | 'action'): Record<string, number> => {
-    const out: Record<string, number> = {};
-    for (const c of connections) out[c[key]] = (out[c[key]] ?? 0) + 1;
-    return out;
-  };
   const cpu = process.cpuUsage();
   // The memory limit and heap limit as the deployed app reports them in RunCompleted.
   const memory = workerMemory();
@@ -186,13 +190,10 @@ async function main(): Promise<void> {
     idleRssMb,
     constrainedMemoryMb: memory.workerMemoryLimitMb,
     heapLimitMb: memory.workerHeapLimitMb,
-    connections: connections.length,
-    byOutcome: count('outcome'),
-    byAction: count('action'),
-    errors: connections
-      .filter((c) => c.outcome === 'failed' && c.error)
-      .slice(0, 10)
-      .map((c) => `${c.connectionName}: ${c.error ?? ''}`),
+    connections: summary.total,
+    byOutcome: summary.byOutcome,
+    byAction: summary.byAction,
+    errors: failures,
     logLines,
     cpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 10) / 10,
     ...(live.length > 0 ? { liveHeapMb: live } : {}),

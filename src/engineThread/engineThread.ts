@@ -27,7 +27,8 @@ import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/umd/node-adapter';
 import type { PlannedRun, WorkItem, WorkOutcome } from '../remediation/fanOut';
 import type { RunLedger, RunRecord, RunTrigger } from '../remediation/ports';
-import type { RunReport } from '../remediation/report';
+import type { ConnectionReport } from '../remediation/report';
+import type { FinishedRun } from '../functions/metrics';
 import type { RunEventName, RunSettings } from '../remediation/run';
 import { errorMessage, type LogLevel } from '../telemetry';
 
@@ -44,16 +45,30 @@ export interface ThreadInit {
 export interface EngineHost {
   log(level: LogLevel, line: string): void;
   event(name: RunEventName, properties: Record<string, string | number | boolean>): void;
-  runFinished(run: RunRecord, report: RunReport | undefined): Promise<void>;
+  /** A finished run, described in the thread (`describeFinishedRun`): its report stays there. */
+  runFinished(run: RunRecord, finished: FinishedRun): Promise<void>;
 }
 
 type PlanOptions = { runId: string; trigger: RunTrigger; dryRun?: boolean };
 type Attempt = { dequeueCount: number; maxDequeueCount: number };
 
+/**
+ * A work item's outcome as the invocation gets it: when the item completed the run, the run's
+ * report (every connection of the run) goes to `runFinished` alone, not back a second time here.
+ */
+export type WorkResult =
+  | Exclude<WorkOutcome, { status: 'recorded' }>
+  | { status: 'recorded'; report: ConnectionReport; runCompleted: boolean };
+
+export function workResult(outcome: WorkOutcome): WorkResult {
+  if (outcome.status !== 'recorded') return outcome;
+  return { status: 'recorded', report: outcome.report, runCompleted: outcome.completed !== undefined };
+}
+
 /** The thread's side (`threadMain.ts`). */
 export interface EngineThreadApi {
   plan(options: PlanOptions, host: EngineHost): Promise<PlannedRun>;
-  processWorkItem(item: WorkItem, attempt: Attempt, host: EngineHost): Promise<WorkOutcome>;
+  processWorkItem(item: WorkItem, attempt: Attempt, host: EngineHost): Promise<WorkResult>;
 }
 
 /** The thread ended before it answered (out of memory, a crash): not an error of the work itself. */
@@ -93,17 +108,22 @@ export class EngineThread {
         const failed = await ledger()
           .then((l) => l.failRun(options.runId, err.message))
           .catch(() => undefined);
-        if (failed) await host.runFinished(failed, undefined).catch(() => undefined);
+        if (failed) {
+          const { describeFinishedRun } = await import('../functions/metrics');
+          await host
+            .runFinished(failed, describeFinishedRun(failed, undefined, new Date()))
+            .catch(() => undefined);
+        }
       }
       throw err;
     }
   }
 
   /** `processWorkItem` in the thread. */
-  processWorkItem(item: WorkItem, attempt: Attempt, host: EngineHost): Promise<WorkOutcome> {
+  processWorkItem(item: WorkItem, attempt: Attempt, host: EngineHost): Promise<WorkResult> {
     return this.call(
       host,
-      (api, remoteHost) => api.processWorkItem(item, attempt, remoteHost) as Promise<WorkOutcome>,
+      (api, remoteHost) => api.processWorkItem(item, attempt, remoteHost) as Promise<WorkResult>,
     );
   }
 
@@ -129,8 +149,8 @@ export class EngineThread {
       event: AsyncResource.bind((name: RunEventName, properties: Record<string, string | number | boolean>) =>
         host.event(name, properties),
       ),
-      runFinished: AsyncResource.bind((run: RunRecord, report: RunReport | undefined) =>
-        host.runFinished(run, report),
+      runFinished: AsyncResource.bind((run: RunRecord, finished: FinishedRun) =>
+        host.runFinished(run, finished),
       ),
     };
     return await Promise.race([invoke(running.api, proxy(hostHere)), running.died]);

@@ -10,12 +10,13 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { expose, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/umd/node-adapter';
-import type { EngineHost, EngineThreadApi, ThreadInit } from './engineThread';
+import { workResult, type EngineHost, type EngineThreadApi, type ThreadInit } from './engineThread';
 import { buildEngine, type Engine } from '../composition';
 import { loadConfig, secretValues } from '../config';
 import { planRun, processWorkItem, type FanOutContext } from '../remediation/fanOut';
 import type { RunLedger } from '../remediation/ports';
 import { openRunLedger } from '../clients/runLedgerFromConfig';
+import { describeFinishedRun } from '../functions/metrics';
 import { createLogger, errorMessage, redactor, type LogLevel } from '../telemetry';
 
 /** The call a log line belongs to: its host gets it (calls run concurrently). */
@@ -75,7 +76,8 @@ async function contextFor(host: Remote<EngineHost>): Promise<FanOutContext> {
         // Released: the call has ended; an event after its end has no invocation to go to.
       }
     },
-    onRunFinished: (run, report) => host.runFinished(run, report),
+    // The run's report stays here: only what telemetry and the notifier need crosses.
+    onRunFinished: (run, report) => host.runFinished(run, describeFinishedRun(run, report, new Date())),
   };
 }
 
@@ -98,7 +100,7 @@ const api: Record<keyof EngineThreadApi, unknown> = {
     item: Parameters<EngineThreadApi['processWorkItem']>[0],
     attempt: Parameters<EngineThreadApi['processWorkItem']>[1],
     host: Remote<EngineHost>,
-  ) => serve(host, (ctx) => processWorkItem(ctx, item, attempt)),
+  ) => serve(host, async (ctx) => workResult(await processWorkItem(ctx, item, attempt))),
 };
 
 if (!parentPort) throw new Error('threadMain runs as a worker thread (started by engineThread.ts)');

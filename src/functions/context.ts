@@ -14,10 +14,11 @@ import type { Notifier } from '../clients/notifier';
 import type { RunLedger, RunRecord, RunTrigger } from '../remediation/ports';
 import type { Engine } from '../composition';
 import type { Config, FunctionSettings } from '../config';
-import type { EngineHost, EngineThread } from '../engineThread/engineThread';
-import type { FanOutContext, PlannedRun, WorkItem, WorkOutcome } from '../remediation/fanOut';
+import type { EngineHost, EngineThread, WorkResult } from '../engineThread/engineThread';
+import type { FanOutContext, PlannedRun, WorkItem } from '../remediation/fanOut';
 import type { Clock } from '../remediation/ports';
 import type { RunReport } from '../remediation/report';
+import type { FinishedRun } from './metrics';
 import type { RunEventSink, RunSettings } from '../remediation/run';
 import { createLogger, errorMessage, redactor, type Logger, type LogLevel } from '../telemetry';
 import type { TelemetryProperties, TelemetrySink } from '../telemetry/sink';
@@ -207,7 +208,7 @@ class Services {
     return {
       log: logTo,
       event: (name, properties) => telemetry.trackEvent(name, properties),
-      runFinished: (run, report) => this.runFinished(run, report),
+      runFinished: (run, finished) => this.publishFinished(run, finished),
     };
   }
 
@@ -226,11 +227,14 @@ class Services {
   async processWorkItem(
     item: WorkItem,
     attempt: { dequeueCount: number; maxDequeueCount: number },
-  ): Promise<WorkOutcome> {
+  ): Promise<WorkResult> {
     const thread = await this.engineThread();
     if (thread) return thread.processWorkItem(item, attempt, await this.engineHost());
-    const { processWorkItem } = await import('../remediation/fanOut');
-    return processWorkItem(await this.fanOut(), item, attempt);
+    const [{ processWorkItem }, { workResult }] = await Promise.all([
+      import('../remediation/fanOut'),
+      import('../engineThread/engineThread'),
+    ]);
+    return workResult(await processWorkItem(await this.fanOut(), item, attempt));
   }
 
   /** Ends the engine thread, if one runs. */
@@ -241,9 +245,14 @@ class Services {
 
   /** `RunCompleted` with the summary, the run's metrics, and the notification (best effort). */
   async runFinished(run: RunRecord, report: RunReport | undefined): Promise<void> {
+    const { describeFinishedRun } = await import('./metrics');
+    await this.publishFinished(run, describeFinishedRun(run, report, this.clock.now()));
+  }
+
+  /** Publishes a finished run as `describeFinishedRun` (here or in the engine thread) described it. */
+  async publishFinished(run: RunRecord, finished: FinishedRun): Promise<void> {
     const telemetry = await this.telemetry();
-    const summary = report?.summary ?? run.summary;
-    const { runMetrics } = await import('./metrics');
+    const { summary } = finished;
     telemetry.trackEvent('RunCompleted', {
       runId: run.runId,
       status: run.status,
@@ -259,25 +268,11 @@ class Services {
       error: run.error,
       ...workerMemory(),
     });
-    if (report && (run.scope ?? 'full') === 'full') {
-      for (const m of runMetrics(report, this.clock.now()))
-        telemetry.trackMetric(m.name, m.value, { runId: run.runId, ...m.properties });
-    }
+    for (const m of finished.metrics)
+      telemetry.trackMetric(m.name, m.value, { runId: run.runId, ...m.properties });
     try {
       const notifier = await this.notifier();
-      if (!notifier) return;
-      const { runNotification } = await import('../clients/notifier');
-      const notification = report
-        ? runNotification(report, { trigger: run.trigger, onlyProblems: run.scope === 'connection' })
-        : {
-            kind: 'failure' as const,
-            title: 'sc-remediator: the run failed',
-            text: `Run ${run.runId} (${run.trigger}) failed: ${run.error ?? 'unknown error'}`,
-            runId: run.runId,
-            facts: [{ name: 'Started', value: run.startedAt }],
-            items: [],
-          };
-      if (notification) await notifier.notify(notification);
+      if (notifier && finished.notification) await notifier.notify(finished.notification);
     } catch (err) {
       // Notifications never fail a run.
       this.log.warn('Notification skipped', { error: errorMessage(err) });

@@ -3,7 +3,9 @@
  * person, and the days to the nearest secret expiry (Application Insights `customMetrics`, for
  * charts and alert rules).
  */
-import { FINDINGS, type RunReport } from '../remediation/report';
+import { runNotification, type Notification } from '../clients/notifier';
+import type { RunRecord } from '../remediation/ports';
+import { FINDINGS, type RunReport, type RunSummary } from '../remediation/report';
 
 interface RunMetric {
   name: 'ConnectionsByFinding' | 'ConnectionsNeedingAttention' | 'DaysToNearestExpiry';
@@ -41,4 +43,33 @@ export function runMetrics(report: RunReport, now: Date): RunMetric[] {
       properties: { connectionId: nearest.connectionId, connectionName: nearest.connectionName },
     });
   return metrics;
+}
+
+/**
+ * What a finished run tells the app's telemetry and notifier (pure): its summary, its metrics (full
+ * runs) and its notification. Small: the engine thread sends this, not the run's report.
+ */
+export interface FinishedRun {
+  summary?: RunSummary;
+  metrics: RunMetric[];
+  notification?: Notification;
+}
+
+export function describeFinishedRun(run: RunRecord, report: RunReport | undefined, now: Date): FinishedRun {
+  const notification = report
+    ? runNotification(report, { trigger: run.trigger, onlyProblems: run.scope === 'connection' })
+    : {
+        kind: 'failure' as const,
+        title: 'sc-remediator: the run failed',
+        text: `Run ${run.runId} (${run.trigger}) failed: ${run.error ?? 'unknown error'}`,
+        runId: run.runId,
+        facts: [{ name: 'Started', value: run.startedAt }],
+        items: [],
+      };
+  const summary = report?.summary ?? run.summary;
+  return {
+    ...(summary ? { summary } : {}),
+    metrics: report && (run.scope ?? 'full') === 'full' ? runMetrics(report, now) : [],
+    ...(notification ? { notification } : {}),
+  };
 }

@@ -92,7 +92,7 @@ export const remediateConnection = queueHandler(WORK_QUEUE, async (item, context
     case 'recorded':
       context.info(
         `Connection ${item.connectionId} of run ${item.runId}: ${outcome.report.action} ${outcome.report.outcome}.` +
-          (outcome.completed ? ` Run completed.` : ''),
+          (outcome.runCompleted ? ` Run completed.` : ''),
       );
   }
 });

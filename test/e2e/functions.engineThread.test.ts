@@ -87,6 +87,13 @@ test('the nightly run is planned and its connections remediated in one thread wi
   expect(logLines.slice(before).filter((l) => THREAD_STARTED.test(l.text))).toHaveLength(1);
   const run = await (await services.ledger()).getRun(messages[0]!.runId);
   expect(run?.status).toBe('completed');
+  // Exactly one worker invocation learnt that it completed the run (the run's report itself stays
+  // in the thread; RunCompleted and the metrics are described there).
+  const completions = logLines
+    .slice(before)
+    .filter((l) => l.functionName === 'remediateConnection' && / Run completed\.$/.test(l.text));
+  expect(completions).toHaveLength(1);
+  expect(telemetry.metrics('ConnectionsByFinding').length).toBeGreaterThan(0);
   expect(telemetry.events('RunCompleted')).toHaveLength(1);
   const remediated = telemetry.events('ConnectionRemediated');
   expect(remediated.length).toBeGreaterThan(0);
@@ -131,6 +138,16 @@ describe('a thread that dies', () => {
     );
     expect(planned.messages.length).toBeGreaterThan(0);
     expect(lines.filter((l) => THREAD_STARTED.test(l)).length).toBeGreaterThanOrEqual(1);
+    // A work item's result crosses back without the run's report, even from the item that ends the run.
+    const results = await Promise.all(
+      planned.messages.map((item) =>
+        thread.processWorkItem(item, { dequeueCount: 1, maxDequeueCount: 5 }, host),
+      ),
+    );
+    const recorded = results.filter((r) => r.status === 'recorded');
+    expect(recorded).toHaveLength(planned.messages.length);
+    expect(recorded.filter((r) => r.runCompleted)).toHaveLength(1);
+    for (const r of results) expect(r).not.toHaveProperty('completed');
     await thread.close();
   });
 
