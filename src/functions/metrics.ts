@@ -20,7 +20,7 @@ function secretEnd(c: RunReport['connections'][number]): string | undefined {
   return c.outcome === 'succeeded' && c.newSecretExpiresAt ? c.newSecretExpiresAt : c.secretExpiresAt;
 }
 
-export function runMetrics(report: RunReport, now: Date): RunMetric[] {
+function runMetrics(report: RunReport, now: Date): RunMetric[] {
   const metrics: RunMetric[] = FINDINGS.map((finding) => ({
     name: 'ConnectionsByFinding' as const,
     value: report.summary.byFinding[finding],
