@@ -106,8 +106,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--product-only') o.productOnly = true;
     else if (a === '--live-heap') o.liveHeap = true;
     else if (a === '--ledger') {
-      const v = argv[++i];
-      if (v !== 'memory' && v !== 'blob') throw new Error(`--ledger takes memory or blob\n${USAGE}`);
+      const v = value();
+      if (v !== 'memory' && v !== 'blob') throw new Error('--ledger: memory or blob');
       o.ledger = v;
     } else if (a === '--connections') o.connections = int(10, 100_000);
     else if (a === '--path') {

@@ -4,15 +4,14 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { AzureDevOpsRestClient, createAzureDevOpsClient } from './clients/azureDevOps';
-import { BlobLeaseLockProvider, createBlobServiceClient } from './clients/blobLeaseLock';
+import { BlobLeaseLockProvider } from './clients/blobLeaseLock';
 import { createCredential } from './clients/identity';
 import { GraphApplicationsAdapter } from './clients/graph';
 import { KeyVaultBindingStore } from './clients/keyVaultBindingStore';
 import { KeyVaultCertificates } from './clients/keyVaultCertificates';
 import { KeyVaultConversionStore } from './clients/keyVaultConversionStore';
 import { KeyVaultStateStore } from './clients/keyVaultStateStore';
-import { createBlobRunLedger, DEFAULT_LEDGER_CONTAINER } from './clients/runLedger';
-import type { RunLedger } from './remediation/ports';
+import { blobServiceFor, sharedRunLedger } from './clients/runLedgerFromConfig';
 import { MemoryLockProvider } from './clients/memoryLock';
 import { createTenantCredential } from './clients/tenantCredential';
 import { EntraTokenProbe } from './clients/tokenProbe';
@@ -27,18 +26,6 @@ const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
-
-/** The function's storage account: connection string, or identity-based blob endpoint. */
-function blobServiceFor(storage: NonNullable<Config['storage']>, credential: TokenCredential) {
-  return createBlobServiceClient(
-    {
-      AzureWebJobsStorage: storage.connectionString,
-      AzureWebJobsStorage__blobServiceUri: storage.blobServiceUri,
-      AzureWebJobsStorage__accountName: storage.accountName,
-    },
-    credential,
-  );
-}
 
 /** The lease lock in the function's storage account, or an in-process lock when none is configured. */
 function createLockProvider(config: Config, credential: TokenCredential, log: Logger): LockProvider {
@@ -96,7 +83,7 @@ export function buildEngine(config: Config, log: Logger, clock: Clock = systemCl
     credential,
     secrets: store.client,
   });
-  const ledger = createRunLedgerFor(config, credential, clock);
+  const ledger = sharedRunLedger(config, { now: () => clock.now(), credential });
   if (ledger) deps.retirements = ledger;
   const settings: RunSettings = {
     organizations: config.organizations.map((o) => ({ url: o.url, name: o.name })),
@@ -148,24 +135,6 @@ function buildTenantClients(
     );
   }
   return tenants;
-}
-
-/** The run ledger in the function's storage account, when storage is configured. */
-function createRunLedgerFor(
-  config: Config,
-  credential: TokenCredential,
-  clock: Clock,
-): RunLedger | undefined {
-  const storage = config.storage;
-  if (!storage || (!storage.connectionString && !storage.blobServiceUri && !storage.accountName))
-    return undefined;
-  if (storage.connectionString) redactor.register(storage.connectionString);
-  return createBlobRunLedger(
-    blobServiceFor(storage, credential).getContainerClient(DEFAULT_LEDGER_CONTAINER),
-    {
-      now: () => clock.now(),
-    },
-  );
 }
 
 /**

@@ -25,9 +25,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/umd/node-adapter';
-import type { PlannedRun, WorkItem, WorkOutcome } from '../remediation/fanOut';
+import type { PlannedRun, WorkItem, WorkResult } from '../remediation/fanOut';
 import type { RunLedger, RunRecord, RunTrigger } from '../remediation/ports';
-import type { ConnectionReport } from '../remediation/report';
 import type { FinishedRun } from '../functions/metrics';
 import type { RunEventName, RunSettings } from '../remediation/run';
 import { errorMessage, type LogLevel } from '../telemetry';
@@ -51,19 +50,6 @@ export interface EngineHost {
 
 type PlanOptions = { runId: string; trigger: RunTrigger; dryRun?: boolean };
 type Attempt = { dequeueCount: number; maxDequeueCount: number };
-
-/**
- * A work item's outcome as the invocation gets it: when the item completed the run, the run's
- * report (every connection of the run) goes to `runFinished` alone, not back a second time here.
- */
-export type WorkResult =
-  | Exclude<WorkOutcome, { status: 'recorded' }>
-  | { status: 'recorded'; report: ConnectionReport; runCompleted: boolean };
-
-export function workResult(outcome: WorkOutcome): WorkResult {
-  if (outcome.status !== 'recorded') return outcome;
-  return { status: 'recorded', report: outcome.report, runCompleted: outcome.completed !== undefined };
-}
 
 /** The thread's side (`threadMain.ts`). */
 export interface EngineThreadApi {

@@ -10,10 +10,10 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { expose, releaseProxy, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/umd/node-adapter';
-import { workResult, type EngineHost, type EngineThreadApi, type ThreadInit } from './engineThread';
+import type { EngineHost, EngineThreadApi, ThreadInit } from './engineThread';
 import { buildEngine, type Engine } from '../composition';
 import { loadConfig, secretValues } from '../config';
-import { planRun, processWorkItem, type FanOutContext } from '../remediation/fanOut';
+import { planRun, processWorkItem, workResult, type FanOutContext } from '../remediation/fanOut';
 import type { RunLedger } from '../remediation/ports';
 import { openRunLedger } from '../clients/runLedgerFromConfig';
 import { describeFinishedRun } from '../functions/metrics';
@@ -49,7 +49,8 @@ function engineOnce(): Promise<{ engine: Engine; ledger: RunLedger }> {
       const log = createLogger(relayLog, 'info');
       const engine = buildEngine(config, log);
       engine.settings = { ...engine.settings, ...init.settings };
-      const ledger = openRunLedger(config, { now: () => new Date(), log });
+      // The engine's own identity: one token cache for the engine and the ledger.
+      const ledger = openRunLedger(config, { now: () => new Date(), log, credential: engine.credential });
       // What bounds this thread's memory, in the log of the invocation that started it.
       log.info(`Engine thread started: V8 heap limit ${heapLimitMb()} MB (ENGINE_HEAP_MB ${init.heapMb}).`);
       return { engine, ledger };

@@ -14,8 +14,8 @@ import type { Notifier } from '../clients/notifier';
 import type { RunLedger, RunRecord, RunTrigger } from '../remediation/ports';
 import type { Engine } from '../composition';
 import type { Config, FunctionSettings } from '../config';
-import type { EngineHost, EngineThread, WorkResult } from '../engineThread/engineThread';
-import type { FanOutContext, PlannedRun, WorkItem } from '../remediation/fanOut';
+import type { EngineHost, EngineThread } from '../engineThread/engineThread';
+import type { FanOutContext, PlannedRun, WorkItem, WorkResult } from '../remediation/fanOut';
 import type { Clock } from '../remediation/ports';
 import type { RunReport } from '../remediation/report';
 import type { FinishedRun } from './metrics';
@@ -230,10 +230,7 @@ class Services {
   ): Promise<WorkResult> {
     const thread = await this.engineThread();
     if (thread) return thread.processWorkItem(item, attempt, await this.engineHost());
-    const [{ processWorkItem }, { workResult }] = await Promise.all([
-      import('../remediation/fanOut'),
-      import('../engineThread/engineThread'),
-    ]);
+    const { processWorkItem, workResult } = await import('../remediation/fanOut');
     return workResult(await processWorkItem(await this.fanOut(), item, attempt));
   }
 

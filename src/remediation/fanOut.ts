@@ -177,6 +177,19 @@ export type WorkOutcome =
   /** Refused (an organization that is not configured), recorded as failed. */
   | { status: 'rejected'; reason: string };
 
+/**
+ * A work item's outcome as the invocation gets it: when the item completed the run, the run's
+ * report (every connection of the run) goes to `onRunFinished` alone, not back a second time here.
+ */
+export type WorkResult =
+  | Exclude<WorkOutcome, { status: 'recorded' }>
+  | { status: 'recorded'; report: ConnectionReport; runCompleted: boolean };
+
+export function workResult(outcome: WorkOutcome): WorkResult {
+  if (outcome.status !== 'recorded') return outcome;
+  return { status: 'recorded', report: outcome.report, runCompleted: outcome.completed !== undefined };
+}
+
 function minimalReport(item: WorkItem, organization: string): ConnectionReport {
   return {
     organization,
