@@ -13,10 +13,8 @@ export class BlobJsonStore implements JsonStore {
   async get<T>(name: string): Promise<StoredJson<T> | undefined> {
     try {
       const response = await this.container.getBlockBlobClient(name).download();
-      const chunks: Buffer[] = [];
-      for await (const chunk of response.readableStreamBody ?? [])
-        chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-      return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T, etag: response.etag ?? '' };
+      const body = await readBody(response.readableStreamBody, response.contentLength);
+      return { value: JSON.parse(body.toString('utf8')) as T, etag: response.etag ?? '' };
     } catch (err) {
       if (storageError(err).statusCode === 404) return undefined;
       throw err;
@@ -28,10 +26,22 @@ export class BlobJsonStore implements JsonStore {
     value: unknown,
     condition: { ifMatch?: string; ifNoneMatch?: '*' } = {},
   ): Promise<string> {
-    const body = JSON.stringify(value);
+    return this.upload(name, Buffer.from(JSON.stringify(value), 'utf8'), condition);
+  }
+
+  async putEach(names: readonly string[], value: unknown): Promise<void> {
+    const body = Buffer.from(JSON.stringify(value), 'utf8');
+    for (const name of names) await this.upload(name, body, {});
+  }
+
+  private async upload(
+    name: string,
+    body: Buffer,
+    condition: { ifMatch?: string; ifNoneMatch?: '*' },
+  ): Promise<string> {
     const blob = this.container.getBlockBlobClient(name);
     const write = () =>
-      blob.upload(body, Buffer.byteLength(body), {
+      blob.upload(body, body.byteLength, {
         blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
         conditions: condition,
       });
@@ -53,6 +63,33 @@ export class BlobJsonStore implements JsonStore {
     }
   }
 
+  async createLog(name: string): Promise<void> {
+    const blob = this.container.getAppendBlobClient(name);
+    try {
+      await blob.createIfNotExists();
+    } catch (err) {
+      if (storageError(err).statusCode !== 404) throw err;
+      await this.createContainer();
+      await blob.createIfNotExists();
+    }
+  }
+
+  async append(name: string, line: string): Promise<number | undefined> {
+    const body = Buffer.from(`${line}\n`, 'utf8');
+    try {
+      // The committed block count after this block: appends are atomic, so the writer of the last
+      // line sees them all (https://learn.microsoft.com/rest/api/storageservices/append-block).
+      const response = await this.container.getAppendBlobClient(name).appendBlock(body, body.byteLength);
+      return response.blobCommittedBlockCount;
+    } catch (err) {
+      const e = storageError(err);
+      // No such log, or an append blob's 50,000 blocks used up: the caller counts another way.
+      if (e.statusCode === 404 || (e.statusCode === 409 && e.code === 'BlockCountExceedsLimit'))
+        return undefined;
+      throw err;
+    }
+  }
+
   async list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
     const names: string[] = [];
     try {
@@ -66,4 +103,30 @@ export class BlobJsonStore implements JsonStore {
     }
     return names;
   }
+}
+
+/**
+ * A download's bytes, copied into one buffer of the announced length as they arrive: a run's plan is
+ * about 7 MB at 10,000 connections, and collecting the chunks before joining them held it twice.
+ */
+async function readBody(
+  stream: NodeJS.ReadableStream | undefined,
+  length: number | undefined,
+): Promise<Buffer> {
+  let body = length !== undefined ? Buffer.allocUnsafe(length) : undefined;
+  let filled = 0;
+  // Only when more arrives than announced (never seen): whatever arrived, in order.
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream ?? []) {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    if (body && filled + bytes.length <= body.length) {
+      bytes.copy(body, filled);
+      filled += bytes.length;
+    } else {
+      if (body) chunks.push(body.subarray(0, filled));
+      body = undefined;
+      chunks.push(bytes);
+    }
+  }
+  return body ? body.subarray(0, filled) : Buffer.concat(chunks);
 }

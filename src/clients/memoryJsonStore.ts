@@ -3,6 +3,7 @@ import { ConditionNotMetError, type JsonStore, type StoredJson } from './jsonSto
 /** `JsonStore` in memory: tests, and local runs without a storage account. */
 export class MemoryJsonStore implements JsonStore {
   private readonly docs = new Map<string, { body: string; etag: string }>();
+  private readonly logs = new Map<string, string[]>();
   private version = 0;
 
   get<T>(name: string): Promise<StoredJson<T> | undefined> {
@@ -23,6 +24,26 @@ export class MemoryJsonStore implements JsonStore {
     const etag = `"${this.version}"`;
     this.docs.set(name, { body: JSON.stringify(value), etag });
     return Promise.resolve(etag);
+  }
+
+  putEach(names: readonly string[], value: unknown): Promise<void> {
+    const body = JSON.stringify(value);
+    for (const name of names) {
+      this.version += 1;
+      this.docs.set(name, { body, etag: `"${this.version}"` });
+    }
+    return Promise.resolve();
+  }
+
+  createLog(name: string): Promise<void> {
+    if (!this.logs.has(name)) this.logs.set(name, []);
+    return Promise.resolve();
+  }
+
+  append(name: string, line: string): Promise<number | undefined> {
+    const log = this.logs.get(name);
+    log?.push(line);
+    return Promise.resolve(log?.length);
   }
 
   list(prefix: string, limit = Number.POSITIVE_INFINITY): Promise<string[]> {

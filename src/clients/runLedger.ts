@@ -10,6 +10,7 @@
  *                                            nothing to do) and `planned` (fanned out to the queue)
  *   runs/<runId>/connections/<key>.json      one ConnectionReport per fanned-out connection, written
  *                                            by the queue worker (or the poison handler)
+ *   runs/<runId>/recorded.log                one line per record (append blob): the run's count
  *   runs/<runId>/report.json                 the run's final RunReport
  *   index/<inverted time>-<runId>            empty marker: newest run first in a listing
  *   latest.json                              the RunReport of the latest completed full run
@@ -18,9 +19,10 @@
  *   failing/<organization>.json              since when each failing connection has been seen
  *                                            failing (RETIRE_FAILED_AFTER_DAYS)
  *
- * A run is complete when as many connection reports as it fanned out (`expected`) are recorded; the
- * recorder that sees the last one assembles the report and marks the run completed with an
- * ETag-conditional write, so exactly one caller learns it completed the run (and notifies).
+ * A run is complete when as many connection reports as it fanned out (`expected`) are recorded: each
+ * record adds a line to `recorded.log` (an append blob), and a recorder whose line makes the count
+ * reach `expected` lists the records to confirm, assembles the report and marks the run completed
+ * with an ETag-conditional write, so exactly one caller learns it completed the run (and notifies).
  *
  * Permissions: Storage Blob Data Contributor on the account (or a connection string). The container
  * is created on first use. The ledger holds reports only: never a secret value.
@@ -111,13 +113,20 @@ class JsonRunLedger implements RunLedger {
     return `runs/${checkRunId(runId)}/${file}`;
   }
 
+  /** Where a completed run's report goes: its own, and for a full run the latest report too. */
+  private reportNames(runId: string, scope: RunRecord['scope']): string[] {
+    const own = this.runName(runId, 'report.json');
+    return (scope ?? 'full') === 'full' ? [own, 'latest.json'] : [own];
+  }
+
   async startRun(runId: string, meta: StartRunMeta): Promise<RunRecord> {
     const id = checkRunId(runId);
     const startedAt = meta.startedAt ?? this.now().toISOString();
     const assessed = meta.assessed ?? [];
     const planned = meta.planned ?? [];
-    // The plan first: a worker that finds the run also finds what was planned.
+    // The plan and the count first: a worker that finds the run also finds what was planned.
     await this.store.put(this.runName(id, 'plan.json'), { assessed, planned } satisfies PlanDocument);
+    await this.store.createLog(this.runName(id, 'recorded.log'));
     const run: RunRecord = {
       runId: id,
       startedAt,
@@ -138,22 +147,47 @@ class JsonRunLedger implements RunLedger {
   async recordConnection(runId: string, report: ConnectionReport): Promise<RecordResult> {
     const id = checkRunId(runId);
     const key = connectionKey(report.organization, report.connectionId);
-    await this.store.put(this.runName(id, `connections/${key}.json`), report);
-    return this.completeIfDone(id);
+    const name = this.runName(id, `connections/${key}.json`);
+    let repeated = false;
+    try {
+      await this.store.put(name, report, { ifNoneMatch: '*' });
+    } catch (err) {
+      if (!(err instanceof ConditionNotMetError)) throw err;
+      // Recorded before (a redelivery, the poison handler after a worker): overwritten.
+      repeated = true;
+      await this.store.put(name, report);
+    }
+    return this.completeIfDone(id, key, repeated);
   }
 
-  /** Completes the run when every fanned-out connection has reported. */
-  private async completeIfDone(runId: string): Promise<RecordResult> {
+  async settleRun(runId: string): Promise<RecordResult> {
+    return this.completeIfDone(checkRunId(runId), 'settle', true);
+  }
+
+  /**
+   * Completes the run when every fanned-out connection has reported. Each record adds a line to the
+   * run's count (`recorded.log`, an append blob: no contention however many workers record at once),
+   * and only a record whose line makes the count reach `expected` lists the records to confirm:
+   * listing on every record read n²/2 names per run. A repeated record (`repeated`: a redelivery, the
+   * poison handler, `settleRun`) always lists, so a worker that stopped between its record and its
+   * line cannot leave the run short: its message comes back and adds the line. Extra lines only make
+   * a count reach `expected` sooner; the records listed, never the count, decide completion.
+   */
+  private async completeIfDone(runId: string, line: string, repeated: boolean): Promise<RecordResult> {
+    const count = await this.store.append(this.runName(runId, 'recorded.log'), line);
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const stored = await this.store.get<RunRecord>(this.runName(runId, 'run.json'));
       if (!stored) return {};
       const run = stored.value;
       if (run.status !== 'running') return { run };
-      const names = await this.store.list(this.runName(runId, 'connections/'));
-      if (names.length < run.expected) {
-        if ((run.recorded ?? 0) >= names.length) return { run };
-        // Progress for the status page, best effort: losing this race only delays the count.
-        const progressed = { ...run, recorded: names.length };
+      // No count (a run started before the count existed): every record lists, as it did then.
+      const mayBeDone = repeated || count === undefined || count >= run.expected;
+      const names = mayBeDone ? await this.store.list(this.runName(runId, 'connections/')) : undefined;
+      if (!names || names.length < run.expected) {
+        const recorded = Math.min(names?.length ?? count ?? 0, run.expected);
+        if ((run.recorded ?? 0) >= recorded) return { run };
+        // Progress for the status page, best effort: losing this race only delays the count shown.
+        const progressed = { ...run, recorded };
         try {
           await this.store.put(this.runName(runId, 'run.json'), progressed, { ifMatch: stored.etag });
           return { run: progressed };
@@ -177,8 +211,7 @@ class JsonRunLedger implements RunLedger {
         if (err instanceof ConditionNotMetError) continue;
         throw err;
       }
-      await this.store.put(this.runName(runId, 'report.json'), report);
-      if ((run.scope ?? 'full') === 'full') await this.store.put('latest.json', report);
+      await this.store.putEach(this.reportNames(runId, run.scope), report);
       return { run: completed, completed: report };
     }
     return { run: await this.getRun(runId) };
@@ -247,10 +280,9 @@ class JsonRunLedger implements RunLedger {
       summary: report.summary,
       total: report.connections.length,
     };
-    await this.store.put(this.runName(id, 'report.json'), report);
+    await this.store.putEach(this.reportNames(id, completed.scope), report);
     await this.store.put(this.runName(id, 'run.json'), completed);
     if (!stored) await this.store.put(indexName(completed.startedAt, id), {});
-    if ((completed.scope ?? 'full') === 'full') await this.store.put('latest.json', report);
     return completed;
   }
 

@@ -20,7 +20,7 @@ import { carriedUsage, type AppUsage } from './census';
 import type { DiscoveryProblem } from './discovery';
 import type { ConnectionReport, RunReport } from './report';
 import type { EngineDeps } from './engine';
-import type { RunLedger, RunRecord, RunTrigger } from './ports';
+import type { RecordResult, RunLedger, RunRecord, RunTrigger } from './ports';
 import {
   configuredOrganization,
   runRemediation,
@@ -170,7 +170,7 @@ export async function planRun(
 export type WorkOutcome =
   /** Remediated (or found needing nothing) and recorded; `completed` when it finished the run. */
   | { status: 'recorded'; report: ConnectionReport; completed?: RunReport }
-  /** Already recorded for this run: a redelivery, nothing done. */
+  /** Already recorded for this run: a redelivery, nothing done again (the run settled). */
   | { status: 'duplicate'; report: ConnectionReport }
   /** Worth another attempt (lock held elsewhere, connection could not be read): throw to retry. */
   | { status: 'retry'; reason: string }
@@ -236,9 +236,26 @@ async function record(
   runId: string,
   report: ConnectionReport,
 ): Promise<{ completed?: RunReport }> {
-  const result = await ctx.ledger.recordConnection(runId, report);
+  return finish(ctx, await ctx.ledger.recordConnection(runId, report));
+}
+
+/** Tells `onRunFinished` when this call completed the run. */
+async function finish(ctx: FanOutContext, result: RecordResult): Promise<{ completed?: RunReport }> {
   if (result.completed && result.run) await ctx.onRunFinished(result.run, result.completed);
   return { completed: result.completed };
+}
+
+/**
+ * A work item whose result is already recorded (a redelivery): nothing is done again, but the run is
+ * settled, since the first delivery may have stopped between its record and the run's count.
+ */
+async function duplicate(
+  ctx: FanOutContext,
+  runId: string,
+  existing: ConnectionReport,
+): Promise<WorkOutcome> {
+  await finish(ctx, await ctx.ledger.settleRun(runId));
+  return { status: 'duplicate', report: existing };
 }
 
 /**
@@ -266,7 +283,7 @@ export async function processWorkItem(
   }
 
   const existing = await ctx.ledger.getConnection(item.runId, org.name, item.connectionId);
-  if (existing) return { status: 'duplicate', report: existing };
+  if (existing) return duplicate(ctx, item.runId, existing);
 
   const run = await ctx.ledger.getRun(item.runId);
   const dryRun = ctx.settings.dryRun || run?.dryRun === true;
@@ -326,7 +343,7 @@ export async function recordPoisoned(
     orgName = organizationName(item.organizationUrl);
   }
   const existing = await ctx.ledger.getConnection(item.runId, orgName, item.connectionId);
-  if (existing) return { status: 'duplicate', report: existing };
+  if (existing) return duplicate(ctx, item.runId, existing);
   const planned = await ctx.ledger.getPlanned(item.runId, item.connectionId);
   const report = failedReport(
     planned ?? minimalReport(item, orgName),

@@ -63,6 +63,11 @@ export interface RunLedger extends RetirementLedger {
    * the run when it was the last one expected.
    */
   recordConnection(runId: string, report: ConnectionReport): Promise<RecordResult>;
+  /**
+   * Completes the run if every fanned-out connection is recorded: for a work item delivered again
+   * after its record was written (its first delivery may have stopped before the run counted it).
+   */
+  settleRun(runId: string): Promise<RecordResult>;
   /** The final report of one fanned-out connection in a run, when recorded. */
   getConnection(
     runId: string,

@@ -138,3 +138,65 @@ describe.each([
     );
   });
 });
+
+describe('ledger on blobs: counting the records of a run', () => {
+  async function started(expected: number) {
+    const container = createBlobServiceClient({
+      AzureWebJobsStorage: azurite.connectionString,
+    }).getContainerClient(`runs-${randomUUID().slice(0, 8)}`);
+    const ledger = createBlobRunLedger(container);
+    const runId = randomUUID();
+    const planned = Array.from({ length: expected }, (_, i) => connection(i));
+    await ledger.startRun(runId, { trigger: 'timer', dryRun: false, expected, planned });
+    return { container, ledger, runId, planned };
+  }
+
+  test('each record counts itself: only the record whose count reaches the expected lists the records', async () => {
+    const { container, ledger, runId, planned } = await started(12);
+    const lists = jest.spyOn(container, 'listBlobsFlat');
+    for (const [i, c] of planned.entries()) {
+      const result = await ledger.recordConnection(runId, { ...c, outcome: 'succeeded' });
+      expect(result.run?.recorded).toBe(i + 1);
+      expect(result.completed !== undefined).toBe(i === planned.length - 1);
+    }
+    // One listing for the run, not one per record (n²/2 names at 10,000 connections).
+    expect(lists).toHaveBeenCalledTimes(1);
+    expect(await ledger.getRun(runId)).toMatchObject({ status: 'completed', recorded: 12 });
+  });
+
+  test('workers that stopped between their record and their count: a redelivery settles the run, once', async () => {
+    const { container, ledger, runId, planned } = await started(4);
+    // Two workers' records are written, then their instance stops before the run counts them.
+    const stopped = planned.slice(0, 2);
+    for (const c of stopped) {
+      const body = JSON.stringify({ ...c, outcome: 'succeeded' });
+      const name = `runs/${runId}/connections/contoso~${c.connectionId}.json`;
+      await container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body));
+    }
+    for (const c of planned.slice(2))
+      expect(
+        (await ledger.recordConnection(runId, { ...c, outcome: 'succeeded' })).completed,
+      ).toBeUndefined();
+    expect(await ledger.getRun(runId)).toMatchObject({ status: 'running', recorded: 2 });
+
+    // One of their messages comes back: its result is already recorded, so the worker only settles
+    // the run, from the records stored rather than the count.
+    const settled = await ledger.settleRun(runId);
+    expect(settled.completed?.summary.byOutcome).toMatchObject({ succeeded: 4 });
+    expect(settled.run).toMatchObject({ status: 'completed', recorded: 4 });
+    expect((await ledger.settleRun(runId)).completed).toBeUndefined();
+  });
+
+  test('a record written again is not counted again', async () => {
+    const { ledger, runId, planned } = await started(2);
+    await ledger.recordConnection(runId, { ...planned[0]!, outcome: 'failed' });
+    const again = await ledger.recordConnection(runId, { ...planned[0]!, outcome: 'succeeded' });
+    expect(again.completed).toBeUndefined();
+    expect(await ledger.getRun(runId)).toMatchObject({ status: 'running', recorded: 1 });
+    expect(await ledger.getConnection(runId, 'contoso', planned[0]!.connectionId)).toMatchObject({
+      outcome: 'succeeded',
+    });
+    const last = await ledger.recordConnection(runId, { ...planned[1]!, outcome: 'succeeded' });
+    expect(last.completed?.summary.byOutcome).toMatchObject({ succeeded: 2 });
+  });
+});
