@@ -38,6 +38,16 @@ export function deployedInstanceMemoryMb(bicepPath: string): number {
   return Number(m[1]);
 }
 
+/**
+ * The allocator setting the deployed function app runs with (`MALLOC_ARENA_MAX` in
+ * infra/modules/functionapp.bicep), for the Functions path the bench measures.
+ */
+export function deployedMallocArenaMax(bicepPath: string): string {
+  const m = /^\s*MALLOC_ARENA_MAX: '(\d+)'/m.exec(readFileSync(bicepPath, 'utf8'));
+  if (!m?.[1]) throw new Error(`${bicepPath} sets no MALLOC_ARENA_MAX`);
+  return m[1];
+}
+
 /** Where a child cgroup with a memory limit can be made, and the file that sets the limit. */
 function memoryHierarchy(): { base: string; limitFile: string; version: 1 | 2 } | string {
   let lines: string[];

@@ -18,7 +18,7 @@ import type { ServiceName } from '../sandbox/model';
 import { CLI_NODE_OPTIONS } from '../src/cli/launch';
 import type { BaselineResult } from './baseline';
 import { DIST_BENCH, ROOT, runBaseline, runProduct, startSandboxProcess } from './children';
-import { createMemoryLimit, deployedInstanceMemoryMb } from './instanceMemory';
+import { createMemoryLimit, deployedInstanceMemoryMb, deployedMallocArenaMax } from './instanceMemory';
 import type { ColdStartSample } from './coldStart';
 import type { ProductResult } from './product';
 import type { SandboxStats, ServiceTally } from './sandboxChild';
@@ -64,13 +64,15 @@ const USAGE = `usage: npm run bench -- [--quick] [--scale] [--json <file>] [--la
   --connections  the main size (default 10,000; --quick 300)
   --scale        also 1,000, 2,000 and 5,000 connections, to show how time and memory grow
   --path         the product's CLI run loop, the Functions app's fan-out and queue workers, or both (default)
-  --ledger       the Functions path's run ledger: memory (default) or blob (Azurite, as deployed)
+  --ledger       the Functions path's run ledger: blob (default: Azurite, as deployed) or memory
   --live-heap    diagnosis: the product reports the heap left after a full collection, once a second
   --product-only only the product's runs at the main size: no run without the memory limit, baseline nor cold start
   --instance-memory  the memory cgroup the product runs in, as on its Flex Consumption instance (default
                  infra/main.bicep's instanceMemoryMB, 2048); none: this machine's memory
   --ado-budget   Azure DevOps requests per window (seconds) per identity before it delays, then refuses
 `;
+
+const FUNCTION_APP_BICEP = join(ROOT, 'infra', 'modules', 'functionapp.bicep');
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
@@ -85,7 +87,7 @@ function parseArgs(argv: string[]): Options {
     coldStartRuns: 5,
     seed: 'bench',
     instanceMemoryMb: deployedInstanceMemoryMb(join(ROOT, 'infra', 'main.bicep')),
-    ledger: 'memory',
+    ledger: 'blob',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -175,7 +177,8 @@ async function productRun(
   // (src/cli/launch.ts, a bounded heap). The Functions path gets none: the host starts its worker.
   nodeOptions = path === 'cli' ? [...CLI_NODE_OPTIONS, ...nodeOptions] : nodeOptions;
   const sandbox = await startSandboxProcess(shape, benchFaults(o.latencyMs, o.ado), o.seed);
-  // `--ledger blob`: the Functions path keeps its run ledger in a storage account, as the app does.
+  // The Functions path keeps its run ledger in a storage account, as the app does (`--ledger memory`:
+  // in the engine thread's memory instead).
   const storage =
     path === 'queue' && o.ledger === 'blob' ? await startAzurite({ table: false, queue: false }) : undefined;
   const limit = memoryMb > 0 ? createMemoryLimit(memoryMb, `sc-remediator-bench-${process.pid}`) : undefined;
@@ -194,6 +197,13 @@ async function productRun(
         ...(storage ? { AzureWebJobsStorage: storage.connectionString } : {}),
         // The Functions app's engine thread heap, when set here (default: the setting's own).
         ...(process.env['ENGINE_HEAP_MB'] ? { ENGINE_HEAP_MB: process.env['ENGINE_HEAP_MB'] } : {}),
+        // The Functions path's allocator setting as deployed (infra/modules/functionapp.bicep), unless
+        // MALLOC_ARENA_MAX is set here (diagnosis; 0: glibc's default, one arena per thread up to 8 per core).
+        ...(path === 'queue'
+          ? {
+              MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? deployedMallocArenaMax(FUNCTION_APP_BICEP),
+            }
+          : {}),
         // Diagnosis: a heap snapshot when the run reaches this stage (bench/product.ts).
         ...(process.env['BENCH_HEAP_SNAPSHOT']
           ? { BENCH_HEAP_SNAPSHOT: process.env['BENCH_HEAP_SNAPSHOT'] }
@@ -211,7 +221,7 @@ async function productRun(
       heapLimitMb: product.heapLimitMb,
     };
     log(
-      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB, outside the heap ${product.peakExternalMb} MB), ${describeLimit(memoryLimit)}`,
+      `  ${fmt(product.wallSeconds)} s, ${stats.end.rotated} rotated, ${product.byOutcome['failed'] ?? 0} failed, ${stats.end.orphans} orphans, peak RSS ${product.peakRssMb} MB (heap ${product.peakHeapMb} MB, outside the heap ${product.peakExternalMb} MB${product.threadHeapMb ? `, engine thread heap ${product.threadHeapMb.used} MB used of ${product.threadHeapMb.total} MB` : ''}), ${describeLimit(memoryLimit)}`,
     );
     return {
       shape,

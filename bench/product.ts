@@ -39,6 +39,11 @@ export interface ProductResult {
   errors: string[];
   logLines: { warn: number; error: number };
   cpuSeconds: number;
+  /**
+   * The Functions path's engine thread: its V8 heap at its largest (used, and reserved by V8), sampled;
+   * only where Node reports a thread's heap (22.16+).
+   */
+  threadHeapMb?: { used: number; total: number };
   /** With `--live-heap`: the heap reachable after a full collection, once a second, by stage. */
   liveHeapMb?: { at: string; mb: number }[];
 }
@@ -98,6 +103,7 @@ async function main(): Promise<void> {
   // What the run did: its summary, and the first failures (redacted by the engine).
   let summary: RunSummary | undefined;
   const failures: string[] = [];
+  let threadHeap: { used: number; total: number } | undefined;
   const noteFailures = (reports: ConnectionReport[]) => {
     for (const c of reports)
       if (c.outcome === 'failed' && c.error && failures.length < 10)
@@ -120,6 +126,14 @@ async function main(): Promise<void> {
     let completed: RunReport | undefined;
     if (engineHeapMb > 0) {
       const thread = new EngineThread({ env: process.env }, engineHeapMb);
+      const threadSampler = setInterval(() => {
+        void thread.heapStatistics().then((h) => {
+          if (!h) return;
+          threadHeap ??= { used: 0, total: 0 };
+          threadHeap.used = Math.max(threadHeap.used, Math.round(h.used_heap_size / 2 ** 20));
+          threadHeap.total = Math.max(threadHeap.total, Math.round(h.total_heap_size / 2 ** 20));
+        });
+      }, 100);
       const host: EngineHost = {
         log: (level, line) => log[level](line),
         event: () => undefined,
@@ -131,6 +145,7 @@ async function main(): Promise<void> {
       const results = await Promise.all(
         planned.messages.map((item) => limit(() => thread.processWorkItem(item, attempt, host))),
       );
+      clearInterval(threadSampler);
       await thread.close();
       noteFailures(results.flatMap((r) => (r.status === 'recorded' ? [r.report] : [])));
     } else {
@@ -196,6 +211,7 @@ async function main(): Promise<void> {
     errors: failures,
     logLines,
     cpuSeconds: Math.round(((cpu.user + cpu.system) / 1e6) * 10) / 10,
+    ...(threadHeap ? { threadHeapMb: threadHeap } : {}),
     ...(live.length > 0 ? { liveHeapMb: live } : {}),
   };
   if (process.send) process.send(result);

@@ -224,10 +224,20 @@ var authSettings = !enableAuth ? {} : {
   WEBSITE_AUTH_AAD_ALLOWED_TENANTS: tenant().tenantId
 }
 
+// The Node worker's memory allocator (glibc reads it at start; the host passes its environment to the
+// worker). By default every thread gets its own malloc arena, up to 8 per core, and each keeps what it
+// freed: on Node 22 the worker with its engine thread peaked 15 MB higher at 10,000 connections
+// (docs/performance.md). Two arenas, the value Heroku sets for every new app
+// (https://devcenter.heroku.com/articles/tuning-glibc-memory-behavior; M_ARENA_MAX in mallopt(3)).
+// npm run bench applies this value to the Functions path it measures.
+var runtimeSettings = {
+  MALLOC_ARENA_MAX: '2'
+}
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(storageSettings, telemetrySettings, contractSettings, notifySettings, authSettings)
+  properties: union(storageSettings, telemetrySettings, contractSettings, notifySettings, authSettings, runtimeSettings)
 }
 
 resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {

@@ -22,6 +22,7 @@
  */
 import { AsyncResource } from 'node:async_hooks';
 import { join } from 'node:path';
+import type { HeapInfo } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/umd/node-adapter';
@@ -111,6 +112,15 @@ export class EngineThread {
       host,
       (api, remoteHost) => api.processWorkItem(item, attempt, remoteHost) as Promise<WorkResult>,
     );
+  }
+
+  /**
+   * The thread's V8 heap while it runs, where Node reports it (`worker.getHeapStatistics()`, Node
+   * 22.16+); undefined otherwise. The bench samples it.
+   */
+  async heapStatistics(): Promise<HeapInfo | undefined> {
+    const worker = this.running?.worker as { getHeapStatistics?: () => Promise<HeapInfo> } | undefined;
+    return worker?.getHeapStatistics ? await worker.getHeapStatistics().catch(() => undefined) : undefined;
   }
 
   /** Ends the thread (tests, a replaced configuration); a later call starts another. */

@@ -23,6 +23,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS, SETTING_ORDER } from '../../src/config';
+import { deployedMallocArenaMax } from '../../bench/instanceMemory';
 import {
   BicepSyntaxError,
   declarations,
@@ -411,6 +412,11 @@ describe('app settings: everything the code reads is set', () => {
     expect(names.size).toBeGreaterThan(0);
     const missing = [...names].filter((n) => !n.startsWith('WEBSITE_') && !appSettings.has(n));
     expect(missing).toEqual([]);
+  });
+
+  test("the Node worker's allocator is limited to two malloc arenas, and the bench measures with what is deployed", () => {
+    expect(valueText(appSettings.get('MALLOC_ARENA_MAX'))).toBe("'2'");
+    expect(deployedMallocArenaMax(join(ROOT, 'infra', 'modules', 'functionapp.bicep'))).toBe('2');
   });
 
   test('host storage is identity-based for the connection the triggers use, with the managed identity', () => {
