@@ -1,7 +1,22 @@
+import type { TelemetrySink } from '../../src/telemetry/sink';
 import { createAppInsightsSink, ingestionIdentity } from '../../src/telemetry/appInsights';
 import { stopOneSettingsPolling } from '../helpers/appInsights';
 
-afterAll(stopOneSettingsPolling);
+/** Every sink a test made: each client is shut down at the end, or its export (to a closed port) and
+ * its retry timers outlive the file and keep the jest worker from exiting. */
+const sinks: TelemetrySink[] = [];
+async function sinkFor(connectionString: string, authenticationString: string | undefined) {
+  const sink = await createAppInsightsSink(connectionString, authenticationString);
+  sinks.push(sink);
+  return sink;
+}
+
+afterAll(async () => {
+  stopOneSettingsPolling();
+  await Promise.all(
+    sinks.map((s) => (s as unknown as { client: { shutdown(): Promise<void> } }).client.shutdown()),
+  );
+});
 
 const CONNECTION_STRING =
   'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/';
@@ -19,7 +34,7 @@ describe('Application Insights ingestion with Entra ID (local auth off)', () => 
   });
 
   it('gives the client a managed identity credential when the setting asks for AAD', async () => {
-    const sink = await createAppInsightsSink(CONNECTION_STRING, 'Authorization=AAD;ClientId=3333');
+    const sink = await sinkFor(CONNECTION_STRING, 'Authorization=AAD;ClientId=3333');
     const client = (
       sink as unknown as { client: { config: { aadTokenCredential?: { constructor: { name: string } } } } }
     ).client;
@@ -27,13 +42,13 @@ describe('Application Insights ingestion with Entra ID (local auth off)', () => 
   });
 
   it('leaves ingestion to the connection string otherwise', async () => {
-    const sink = await createAppInsightsSink(CONNECTION_STRING, undefined);
+    const sink = await sinkFor(CONNECTION_STRING, undefined);
     const client = (sink as unknown as { client: { config: { aadTokenCredential?: unknown } } }).client;
     expect(client.config.aadTokenCredential).toBeUndefined();
   });
 
   it("a client starts the SDK's OneSettings poller, which the test helper stops (it would leak into later files)", async () => {
-    const sink = await createAppInsightsSink(CONNECTION_STRING, undefined);
+    const sink = await sinkFor(CONNECTION_STRING, undefined);
     sink.trackEvent('PollerProbe'); // the client builds its exporters on the first item
     const entry = require.resolve('@azure/monitor-opentelemetry-exporter');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
