@@ -113,8 +113,8 @@ async function main(): Promise<void> {
     // As the Functions app works (src/functions/context.ts): in its engine thread (ENGINE_HEAP_MB), or
     // on this thread with 0. Modules are loaded only where used, as on the app's invocation thread.
     const { engineHeapMb } = loadFunctionSettings(process.env);
-    // The run ledger: in the storage account the bench started (`--ledger blob`), as the app's is,
-    // or in memory (the default; with the engine thread, the thread's own).
+    // The run ledger: in the storage account the bench started (the default), as the app's is, or in
+    // memory with `--ledger memory` (with the engine thread, the thread's own).
     const ledger = async () =>
       (await import('../src/clients/runLedgerFromConfig')).openRunLedger(config, {
         now: () => new Date(),

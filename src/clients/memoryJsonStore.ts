@@ -20,19 +20,21 @@ export class MemoryJsonStore implements JsonStore {
     if (condition.ifNoneMatch === '*' && existing) return Promise.reject(new ConditionNotMetError(name));
     if (condition.ifMatch !== undefined && existing?.etag !== condition.ifMatch)
       return Promise.reject(new ConditionNotMetError(name));
-    this.version += 1;
-    const etag = `"${this.version}"`;
-    this.docs.set(name, { body: JSON.stringify(value), etag });
-    return Promise.resolve(etag);
+    return Promise.resolve(this.write(name, JSON.stringify(value)));
   }
 
   putEach(names: readonly string[], value: unknown): Promise<void> {
     const body = JSON.stringify(value);
-    for (const name of names) {
-      this.version += 1;
-      this.docs.set(name, { body, etag: `"${this.version}"` });
-    }
+    for (const name of names) this.write(name, body);
     return Promise.resolve();
+  }
+
+  /** Stores `body` under `name` as a new version; returns its etag. */
+  private write(name: string, body: string): string {
+    this.version += 1;
+    const etag = `"${this.version}"`;
+    this.docs.set(name, { body, etag });
+    return etag;
   }
 
   createLog(name: string): Promise<void> {
